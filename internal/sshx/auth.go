@@ -1,0 +1,119 @@
+package sshx
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+)
+
+// Credentials are the ways to log in to one kind of endpoint (the targets or
+// the bastion). Tried in order: private key, agent, password.
+type Credentials struct {
+	PrivateKey []byte // PEM or OpenSSH format
+	Passphrase []byte
+	Password   string
+	// AgentSocket is the ssh-agent socket to use; empty means no agent.
+	AgentSocket string
+}
+
+// authenticator holds the parsed credentials and the agent connection.
+type authenticator struct {
+	methods []ssh.AuthMethod
+	agent   net.Conn
+}
+
+// newAuthenticator parses the credentials once, so that a malformed key or a
+// wrong passphrase fails before any host is contacted. Messages never contain
+// key material or passwords.
+func newAuthenticator(c Credentials, what string) (*authenticator, error) {
+	a := &authenticator{}
+	if len(c.PrivateKey) > 0 {
+		signer, err := parsePrivateKey(c.PrivateKey, c.Passphrase)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		a.methods = append(a.methods, ssh.PublicKeys(signer))
+	}
+	if c.AgentSocket != "" {
+		conn, err := net.Dial("unix", c.AgentSocket)
+		if err != nil {
+			return nil, &Error{Host: what, Op: "connect to ssh-agent", Class: ErrConfig, Err: err,
+				Hint: "Start ssh-agent and set SSH_AUTH_SOCK, or set agent = false."}
+		}
+		a.agent = conn
+		a.methods = append(a.methods, ssh.PublicKeysCallback(agent.NewClient(conn).Signers))
+	}
+	if c.Password != "" {
+		pw := c.Password
+		a.methods = append(a.methods, ssh.Password(pw),
+			ssh.KeyboardInteractive(func(_, _ string, questions []string, _ []bool) ([]string, error) {
+				answers := make([]string, len(questions))
+				for i := range answers {
+					answers[i] = pw
+				}
+				return answers, nil
+			}))
+	}
+	if len(a.methods) == 0 {
+		return nil, &Error{Host: what, Op: "configure", Class: ErrConfig,
+			Err:  errors.New("no credentials"),
+			Hint: "Set private_key, private_key_file, password, or agent = true (with SSH_AUTH_SOCK)."}
+	}
+	return a, nil
+}
+
+func (a *authenticator) close() {
+	if a.agent != nil {
+		a.agent.Close()
+	}
+}
+
+func parsePrivateKey(pemBytes, passphrase []byte) (ssh.Signer, error) {
+	var signer ssh.Signer
+	var err error
+	if len(passphrase) > 0 {
+		signer, err = ssh.ParsePrivateKeyWithPassphrase(pemBytes, passphrase)
+	} else {
+		signer, err = ssh.ParsePrivateKey(pemBytes)
+	}
+	var missing *ssh.PassphraseMissingError
+	switch {
+	case err == nil:
+		return signer, nil
+	case errors.As(err, &missing):
+		return nil, &Error{Op: "parse private key", Class: ErrConfig, Err: errors.New("the private key is encrypted"),
+			Hint: "Set private_key_passphrase (or CONNTRACK_SSH_PRIVATE_KEY_PASSPHRASE)."}
+	case errors.Is(err, x509.IncorrectPasswordError) || strings.Contains(err.Error(), "decryption password incorrect"):
+		return nil, &Error{Op: "parse private key", Class: ErrConfig, Err: errors.New("the passphrase does not decrypt the private key"),
+			Hint: "Check private_key_passphrase."}
+	default:
+		// The parser's message can quote input; keep only its class.
+		return nil, &Error{Op: "parse private key", Class: ErrConfig, Err: errors.New("not a valid PEM or OpenSSH private key"),
+			Hint: "private_key must hold the whole key file, from its -----BEGIN line to its -----END line."}
+	}
+}
+
+// ReadKeyFile reads a private key file, expanding a leading ~.
+func ReadKeyFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(ExpandHome(path))
+	if err != nil {
+		return nil, &Error{Op: "read private_key_file", Class: ErrConfig, Err: err}
+	}
+	return b, nil
+}
+
+// ExpandHome replaces a leading ~/ with the user's home directory.
+func ExpandHome(path string) string {
+	if path == "~" || strings.HasPrefix(path, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return home + path[1:]
+		}
+	}
+	return path
+}

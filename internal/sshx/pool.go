@@ -1,0 +1,317 @@
+// Package sshx is the provider's SSH transport: authentication, host-key
+// verification, a bastion hop, sudo, and a pool that shares one connection
+// per host among every resource of a provider process. It knows nothing of
+// Terraform.
+package sshx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Endpoint is a host to log in to. Zero fields take the pool's defaults.
+type Endpoint struct {
+	Host string
+	Port int
+	User string
+}
+
+// Address is host:port.
+func (e Endpoint) Address() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }
+
+func (e Endpoint) String() string { return e.User + "@" + e.Address() }
+
+// Bastion is the jump host every target is reached through.
+type Bastion struct {
+	Endpoint
+	Credentials Credentials
+	HostKeys    HostKeys
+}
+
+// Options configure a Pool.
+type Options struct {
+	User        string // default user (root)
+	Port        int    // default port (22)
+	Credentials Credentials
+	HostKeys    HostKeys
+	Bastion     *Bastion
+	// Sudo runs privileged commands through `sudo -n` when the user is not root.
+	Sudo               bool
+	ConnectTimeout     time.Duration
+	CommandTimeout     time.Duration
+	MaxSessionsPerHost int
+}
+
+// Pool keeps one SSH connection per endpoint, dialled on first use and
+// shared by every caller until Close.
+type Pool struct {
+	opts    Options
+	auth    *authenticator
+	hosts   *verifier
+	bastion *bastionHop
+
+	mu      sync.Mutex
+	clients map[string]*dialing
+
+	// Dials counts the SSH logins made (targets and bastion); tests and the
+	// benchmark read it.
+	dials int64
+}
+
+type bastionHop struct {
+	Bastion
+	auth  *authenticator
+	hosts *verifier
+}
+
+// dialing is one connection attempt that later callers wait on, so
+// concurrent first uses of a host make one connection, not many.
+type dialing struct {
+	done   chan struct{}
+	client *Client
+	err    error
+}
+
+// NewPool checks the options and parses keys; it contacts no host.
+func NewPool(opts Options) (*Pool, error) {
+	if opts.User == "" {
+		opts.User = "root"
+	}
+	if opts.Port == 0 {
+		opts.Port = 22
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 30 * time.Second
+	}
+	if opts.CommandTimeout <= 0 {
+		opts.CommandTimeout = 5 * time.Minute
+	}
+	if opts.MaxSessionsPerHost <= 0 {
+		opts.MaxSessionsPerHost = 8
+	}
+	p := &Pool{opts: opts, clients: map[string]*dialing{}}
+	var err error
+	if p.hosts, err = newVerifier(opts.HostKeys); err != nil {
+		return nil, err
+	}
+	if p.auth, err = newAuthenticator(opts.Credentials, "provider credentials"); err != nil {
+		return nil, err
+	}
+	if b := opts.Bastion; b != nil {
+		hop := &bastionHop{Bastion: *b}
+		if hop.Port == 0 {
+			hop.Port = 22
+		}
+		if hop.User == "" {
+			hop.User = opts.User
+		}
+		if hop.hosts, err = newVerifier(b.HostKeys); err != nil {
+			p.auth.close()
+			return nil, fmt.Errorf("bastion: %w", err)
+		}
+		if hop.auth, err = newAuthenticator(b.Credentials, "bastion credentials"); err != nil {
+			p.auth.close()
+			return nil, fmt.Errorf("bastion: %w", err)
+		}
+		p.bastion = hop
+	}
+	return p, nil
+}
+
+// Resolve fills an endpoint's empty fields from the pool's defaults.
+func (p *Pool) Resolve(e Endpoint) Endpoint {
+	if e.Port == 0 {
+		e.Port = p.opts.Port
+	}
+	if e.User == "" {
+		e.User = p.opts.User
+	}
+	return e
+}
+
+// Get returns the shared client for e, connecting on first use.
+func (p *Pool) Get(ctx context.Context, e Endpoint) (*Client, error) {
+	e = p.Resolve(e)
+	d, first := p.claim(e.String())
+	if first {
+		d.client, d.err = p.dialTarget(ctx, e)
+		if d.err != nil {
+			// Callers already waiting share this error; a later caller dials afresh.
+			p.mu.Lock()
+			delete(p.clients, e.String())
+			p.mu.Unlock()
+		}
+		close(d.done)
+	}
+	select {
+	case <-d.done:
+		return d.client, d.err
+	case <-ctx.Done():
+		return nil, &Error{Host: e.String(), Op: "connect", Class: ErrTimeout, Err: ctx.Err()}
+	}
+}
+
+func (p *Pool) claim(key string) (*dialing, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d, ok := p.clients[key]; ok {
+		return d, false
+	}
+	d := &dialing{done: make(chan struct{})}
+	p.clients[key] = d
+	return d, true
+}
+
+// Dials is the number of SSH logins this pool has made.
+func (p *Pool) Dials() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dials
+}
+
+// Close closes every connection.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for key, d := range p.clients {
+		select {
+		case <-d.done:
+			if d.client != nil {
+				errs = append(errs, d.client.Close())
+			}
+		default:
+		}
+		delete(p.clients, key)
+	}
+	p.auth.close()
+	if p.bastion != nil {
+		p.bastion.auth.close()
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Pool) dialTarget(ctx context.Context, e Endpoint) (*Client, error) {
+	var via *Client
+	if p.bastion != nil {
+		b := Endpoint{Host: p.bastion.Host, Port: p.bastion.Port, User: p.bastion.User}
+		d, first := p.claim("bastion " + b.String())
+		if first {
+			d.client, d.err = p.dialWithRetry(ctx, b, nil, p.bastion.auth, p.bastion.hosts, "bastion ")
+			if d.err != nil {
+				p.mu.Lock()
+				delete(p.clients, "bastion "+b.String())
+				p.mu.Unlock()
+			}
+			close(d.done)
+		}
+		select {
+		case <-d.done:
+		case <-ctx.Done():
+			return nil, &Error{Host: b.String(), Op: "connect to bastion", Class: ErrTimeout, Err: ctx.Err()}
+		}
+		if d.err != nil {
+			return nil, d.err
+		}
+		via = d.client
+	}
+	return p.dialWithRetry(ctx, e, via, p.auth, p.hosts, "")
+}
+
+// dialWithRetry retries network failures with capped exponential backoff
+// until connect_timeout; authentication and host-key failures return at once.
+func (p *Pool) dialWithRetry(ctx context.Context, e Endpoint, via *Client, auth *authenticator, hosts *verifier, role string) (*Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.ConnectTimeout)
+	defer cancel()
+	backoff := 200 * time.Millisecond
+	for {
+		c, err := p.dialOnce(ctx, e, via, auth, hosts)
+		if err == nil {
+			return c, nil
+		}
+		var te *Error
+		if errors.As(err, &te) && te.Class != ErrUnreachable {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, &Error{Host: e.String(), Op: role + "connect", Class: ErrUnreachable,
+				Err:  fmt.Errorf("no SSH connection within connect_timeout %s: %w", p.opts.ConnectTimeout, te.Err),
+				Hint: "Check that the host is up, that sshd listens on " + e.Address() + " and that no firewall drops the connection; raise connect_timeout for slow networks."}
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+func (p *Pool) dialOnce(ctx context.Context, e Endpoint, via *Client, auth *authenticator, hosts *verifier) (*Client, error) {
+	fail := func(class error, err error, hint string) (*Client, error) {
+		return nil, &Error{Host: e.String(), Op: "connect", Class: class, Err: err, Hint: hint}
+	}
+	var conn net.Conn
+	var err error
+	if via != nil {
+		conn, err = via.conn.DialContext(ctx, "tcp", e.Address())
+	} else {
+		conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", e.Address())
+	}
+	if err != nil {
+		return fail(ErrUnreachable, fmt.Errorf("dial: %w", err), "")
+	}
+	check, refusal := hosts.callback()
+	cfg := &ssh.ClientConfig{
+		User:              e.User,
+		Auth:              auth.methods,
+		HostKeyCallback:   check,
+		HostKeyAlgorithms: hosts.algorithms(e.Address()),
+	}
+	// The handshake ignores contexts: closing the connection unblocks it.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	sshConn, chans, reqs, err := ssh.NewClientConn(conn, e.Address(), cfg)
+	if !stop() {
+		if err == nil {
+			sshConn.Close()
+		}
+		return fail(ErrUnreachable, fmt.Errorf("handshake: %w", ctx.Err()), "")
+	}
+	if err != nil {
+		conn.Close()
+		switch {
+		case refusal.Reason != "":
+			return fail(ErrHostKey, refusal, hostKeyHint(e, refusal))
+		case isAuthError(err):
+			return fail(ErrAuth, errors.New("the server accepted none of the offered credentials"),
+				fmt.Sprintf("Check that user %q may log in to %s with the configured private key, agent or password.", e.User, e.Host))
+		default:
+			return fail(ErrUnreachable, fmt.Errorf("handshake: %w", err), "")
+		}
+	}
+	p.mu.Lock()
+	p.dials++
+	p.mu.Unlock()
+	return newClient(e, ssh.NewClient(sshConn, chans, reqs), p.opts), nil
+}
+
+func hostKeyHint(e Endpoint, r *HostKeyError) string {
+	if r.Reason == "mismatch" {
+		return fmt.Sprintf("If %s was really reinstalled, verify its new key out of band, then update the entry; otherwise do not connect.", e.Host)
+	}
+	return fmt.Sprintf("Verify the fingerprint %s on the host (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then add its key to %s (ssh-keyscan -p %d %s >> %s) or pin it with host_key.",
+		r.Fingerprint, r.Source, e.Port, e.Host, r.Source)
+}
+
+func isAuthError(err error) bool {
+	var se *ssh.ServerAuthError
+	if errors.As(err, &se) {
+		return true
+	}
+	msg := err.Error()
+	return containsAny(msg, "unable to authenticate", "no supported methods remain")
+}

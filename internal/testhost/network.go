@@ -1,0 +1,206 @@
+package testhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Hosts are numbered; the number picks the namespace, the veth and the
+// address. A lock file per number, created with O_EXCL, hands each number to
+// one owner across concurrent test processes, and names the owner's PID so a
+// later run can remove what a killed run left behind (namespaces outlive
+// their processes).
+
+var prepareOnce struct {
+	sync.Once
+	err error
+}
+
+// prepare makes the base directory and the bridge, and reaps stale hosts.
+func prepare(ctx context.Context) error {
+	prepareOnce.Do(func() {
+		prepareOnce.err = func() error {
+			if err := os.MkdirAll(BaseDir, 0o755); err != nil {
+				return err
+			}
+			if err := ip(ctx, "link", "add", bridge, "type", "bridge"); err != nil && !strings.Contains(err.Error(), "File exists") {
+				return err
+			}
+			if err := ip(ctx, "addr", "replace", fmt.Sprintf("%s/%d", BridgeAddr, netPrefix), "dev", bridge); err != nil {
+				return err
+			}
+			if err := ip(ctx, "link", "set", bridge, "up"); err != nil {
+				return err
+			}
+			return reapStale()
+		}()
+	})
+	return prepareOnce.err
+}
+
+// allocate claims the lowest free host number and creates its namespace and
+// veth pair on the bridge.
+func allocate(detached bool) (*Host, error) {
+	for idx := 2; idx < maxIndex; idx++ {
+		f, err := os.OpenFile(lockPath(idx), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(f, "owner %d\n", os.Getpid())
+		f.Close()
+		h := &Host{
+			Index:     idx,
+			Namespace: nsPrefix + strconv.Itoa(idx),
+			Addr:      fmt.Sprintf("10.200.%d.%d", idx>>8, idx&0xff),
+			Port:      22,
+			Dir:       filepath.Join(BaseDir, strconv.Itoa(idx)),
+		}
+		if err := h.createNetwork(); err != nil {
+			_ = reap(idx)
+			return nil, err
+		}
+		return h, nil
+	}
+	return nil, errors.New("testhost: no free host number")
+}
+
+func (h *Host) createNetwork() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = os.RemoveAll(h.Dir)
+	_ = ip(ctx, "netns", "del", h.Namespace)
+	_ = ip(ctx, "link", "del", vethName(h.Index))
+	steps := [][]string{
+		{"netns", "add", h.Namespace},
+		{"link", "add", vethName(h.Index), "type", "veth", "peer", "name", "eth0", "netns", h.Namespace},
+		{"link", "set", vethName(h.Index), "master", bridge, "up"},
+		{"-n", h.Namespace, "addr", "add", fmt.Sprintf("%s/%d", h.Addr, netPrefix), "dev", "eth0"},
+		{"-n", h.Namespace, "link", "set", "eth0", "up"},
+		{"-n", h.Namespace, "link", "set", "lo", "up"},
+	}
+	for _, s := range steps {
+		if err := ip(ctx, s...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reap removes host idx: its processes, namespace, link, files and lock.
+func reap(idx int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ns := nsPrefix + strconv.Itoa(idx)
+	// Every process in the namespace: sshd and its per-connection children.
+	for i := 0; i < 200; i++ {
+		out, _ := exec.CommandContext(ctx, "ip", "netns", "pids", ns).Output()
+		pids := strings.Fields(string(out))
+		if len(pids) == 0 {
+			break
+		}
+		for _, p := range pids {
+			if pid, err := strconv.Atoi(p); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = ip(ctx, "netns", "del", ns)
+	_ = ip(ctx, "link", "del", vethName(idx))
+	if err := os.RemoveAll(filepath.Join(BaseDir, strconv.Itoa(idx))); err != nil {
+		return err
+	}
+	if err := os.Remove(lockPath(idx)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// reapStale removes hosts whose owner process is gone.
+func reapStale() error {
+	locks, err := filepath.Glob(filepath.Join(BaseDir, "*.lock"))
+	if err != nil {
+		return err
+	}
+	for _, l := range locks {
+		idx, err := strconv.Atoi(strings.TrimSuffix(filepath.Base(l), ".lock"))
+		if err != nil {
+			continue
+		}
+		owner, _ := readLock(idx)
+		if owner > 0 && alive(owner) {
+			continue
+		}
+		if err := reap(idx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lockOwner is the PID whose life keeps the host: the test process, or for a
+// detached host its own sshd.
+func lockOwner(detached bool, sshdPID int) int {
+	if detached {
+		return sshdPID
+	}
+	return os.Getpid()
+}
+
+func writeLock(idx, owner, sshdPID int) error {
+	tmp := lockPath(idx) + ".tmp"
+	if err := os.WriteFile(tmp, []byte(fmt.Sprintf("owner %d\nsshd %d\n", owner, sshdPID)), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, lockPath(idx))
+}
+
+// readLock returns the owner PID recorded for host idx (0 when unreadable).
+func readLock(idx int) (owner, sshd int) {
+	b, err := os.ReadFile(lockPath(idx))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		n, _ := strconv.Atoi(f[1])
+		switch f[0] {
+		case "owner":
+			owner = n
+		case "sshd":
+			sshd = n
+		}
+	}
+	return owner, sshd
+}
+
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+func lockPath(idx int) string  { return filepath.Join(BaseDir, strconv.Itoa(idx)+".lock") }
+func vethName(idx int) string { return "ctt" + strconv.Itoa(idx) }
+
+func ip(ctx context.Context, args ...string) error {
+	out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}

@@ -1,0 +1,45 @@
+package testhost
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func TestHostServesSSHWithPrivateEtc(t *testing.T) {
+	h := New(t, Options{Users: []User{{Name: "ctsudo", Sudo: true}}})
+	kh := KnownHostsFile(t, h)
+	ssh := func(user, cmd string) string {
+		t.Helper()
+		out, err := exec.Command("ssh", "-F", "none", "-i", h.ClientKeyFile(), "-o", "BatchMode=yes",
+			"-o", "UserKnownHostsFile="+kh, "-o", "StrictHostKeyChecking=yes", "-l", user, h.Addr, cmd).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ssh %s@%s %q: %v: %s", user, h.Addr, cmd, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if got := ssh("root", "echo private > /etc/ctt-private-marker && cat /etc/ctt-private-marker"); got != "private" {
+		t.Fatalf("remote write: got %q", got)
+	}
+	if _, err := os.Stat("/etc/ctt-private-marker"); !os.IsNotExist(err) {
+		t.Fatalf("the host's /etc leaked into the machine's /etc: %v", err)
+	}
+	if got := ssh("ctsudo", "sudo -n id -u"); got != "0" {
+		t.Fatalf("sudo: got %q", got)
+	}
+	if got := ssh("root", "ip -4 -o addr show dev eth0"); !strings.Contains(got, h.Addr+"/16") {
+		t.Fatalf("address: %q", got)
+	}
+	out, err := h.Exec(context.Background(), "echo 1 > /proc/sys/kernel/printk_ratelimit")
+	if err == nil {
+		t.Fatalf("/proc/sys outside net must be read-only, write succeeded: %s", out)
+	}
+	if _, err := h.Exec(context.Background(), "echo 100 > /proc/sys/net/netfilter/nf_conntrack_udp_timeout"); err != nil {
+		t.Fatalf("/proc/sys/net must be writable: %v", err)
+	}
+	if n, err := h.Logins(); err != nil || n != 3 {
+		t.Fatalf("logins = %d, %v; want 3 (one per ssh command)", n, err)
+	}
+}

@@ -1,0 +1,38 @@
+package testhost
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// New starts a host for a test and removes it when the test ends, pass or fail.
+func New(t testing.TB, opts Options) *Host {
+	t.Helper()
+	h, err := Start(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("start test host: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			t.Errorf("remove test host %s: %v", h.Namespace, err)
+		}
+	})
+	return h
+}
+
+// KnownHostsFile writes a known_hosts file for hosts into the test's temp dir.
+func KnownHostsFile(t testing.TB, hosts ...*Host) string {
+	t.Helper()
+	var lines []string
+	for _, h := range hosts {
+		lines = append(lines, h.KnownHostsLine())
+	}
+	path := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
