@@ -3,7 +3,6 @@ package sshx
 import (
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -31,19 +30,19 @@ type authenticator struct {
 // newAuthenticator parses the credentials once, so that a malformed key or a
 // wrong passphrase fails before any host is contacted. Messages never contain
 // key material or passwords.
-func newAuthenticator(c Credentials, what string) (*authenticator, error) {
+func newAuthenticator(c Credentials) (*authenticator, error) {
 	a := &authenticator{}
 	if len(c.PrivateKey) > 0 {
 		signer, err := parsePrivateKey(c.PrivateKey, c.Passphrase)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
+			return nil, err
 		}
 		a.methods = append(a.methods, ssh.PublicKeys(signer))
 	}
 	if c.AgentSocket != "" {
 		conn, err := net.Dial("unix", c.AgentSocket)
 		if err != nil {
-			return nil, &Error{Host: what, Op: "connect to ssh-agent", Class: ErrConfig, Err: err,
+			return nil, &Error{Op: "connect to ssh-agent", Class: ErrConfig, Err: err, Setting: "agent",
 				Hint: "Start ssh-agent and set SSH_AUTH_SOCK, or set agent = false."}
 		}
 		a.agent = conn
@@ -61,7 +60,7 @@ func newAuthenticator(c Credentials, what string) (*authenticator, error) {
 			}))
 	}
 	if len(a.methods) == 0 {
-		return nil, &Error{Host: what, Op: "configure", Class: ErrConfig,
+		return nil, &Error{Op: "configure credentials", Class: ErrConfig, Setting: "private_key",
 			Err:  errors.New("no credentials"),
 			Hint: "Set private_key, private_key_file, password, or agent = true (with SSH_AUTH_SOCK)."}
 	}
@@ -87,23 +86,33 @@ func parsePrivateKey(pemBytes, passphrase []byte) (ssh.Signer, error) {
 	case err == nil:
 		return signer, nil
 	case errors.As(err, &missing):
-		return nil, &Error{Op: "parse private key", Class: ErrConfig, Err: errors.New("the private key is encrypted"),
+		return nil, &Error{Op: "parse private key", Class: ErrConfig, Err: errors.New("the private key is encrypted"), Setting: "private_key_passphrase",
 			Hint: "Set private_key_passphrase (or CONNTRACK_SSH_PRIVATE_KEY_PASSPHRASE)."}
 	case errors.Is(err, x509.IncorrectPasswordError) || strings.Contains(err.Error(), "decryption password incorrect"):
-		return nil, &Error{Op: "parse private key", Class: ErrConfig, Err: errors.New("the passphrase does not decrypt the private key"),
+		return nil, &Error{Op: "parse private key", Class: ErrConfig, Err: errors.New("the passphrase does not decrypt the private key"), Setting: "private_key_passphrase",
 			Hint: "Check private_key_passphrase."}
 	default:
 		// The parser's message can quote input; keep only its class.
-		return nil, &Error{Op: "parse private key", Class: ErrConfig, Err: errors.New("not a valid PEM or OpenSSH private key"),
+		return nil, &Error{Op: "parse private key", Class: ErrConfig, Err: errors.New("not a valid PEM or OpenSSH private key"), Setting: "private_key",
 			Hint: "private_key must hold the whole key file, from its -----BEGIN line to its -----END line."}
 	}
+}
+
+// blame marks a settings error as the bastion's (prefix "bastion.").
+func blame(err error, prefix string) error {
+	var e *Error
+	if errors.As(err, &e) && prefix != "" {
+		e.Setting = prefix + e.Setting
+		e.Op = strings.TrimSuffix(prefix, ".") + " " + e.Op
+	}
+	return err
 }
 
 // ReadKeyFile reads a private key file, expanding a leading ~.
 func ReadKeyFile(path string) ([]byte, error) {
 	b, err := os.ReadFile(ExpandHome(path))
 	if err != nil {
-		return nil, &Error{Op: "read private_key_file", Class: ErrConfig, Err: err}
+		return nil, &Error{Op: "read private_key_file", Class: ErrConfig, Err: err, Setting: "private_key_file"}
 	}
 	return b, nil
 }

@@ -28,10 +28,16 @@ type Error struct {
 	Class error  // one of the Err* classes above
 	Err   error  // the cause; may be nil
 	Hint  string // what to do, for the diagnostic detail
+	// Setting names the provider setting at fault, for settings errors
+	// ("private_key", "bastion.host_key").
+	Setting string
 }
 
 func (e *Error) Error() string {
-	msg := fmt.Sprintf("%s: %s: %s", e.Host, e.Op, e.Class)
+	msg := fmt.Sprintf("%s: %s", e.Op, e.Class)
+	if e.Host != "" {
+		msg = e.Host + ": " + msg
+	}
 	if e.Err != nil {
 		msg += ": " + e.Err.Error()
 	}
@@ -72,6 +78,15 @@ func (e *HostKeyError) Error() string {
 		return fmt.Sprintf("the host presented %s key %s, which does not match %s (possible man-in-the-middle, or the host was reinstalled)", e.KeyType, e.Fingerprint, e.Source)
 	}
 	return fmt.Sprintf("the host presented %s key %s, which is not in %s", e.KeyType, e.Fingerprint, e.Source)
+}
+
+// SettingOf returns the provider setting an error blames, if any.
+func SettingOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Setting
+	}
+	return ""
 }
 
 // HintOf returns the advice attached to a transport error, if any.

@@ -44,19 +44,19 @@ func newVerifier(p HostKeys) (*verifier, error) {
 		}
 		key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(pin))
 		if err != nil {
-			return nil, &Error{Op: "parse host_key", Class: ErrConfig, Err: errors.New("not a public key line or SHA256 fingerprint"),
+			return nil, &Error{Op: "parse host_key", Class: ErrConfig, Err: errors.New("not a public key line or SHA256 fingerprint"), Setting: "host_key",
 				Hint: `Set host_key to a line such as "ssh-ed25519 AAAA..." (from /etc/ssh/ssh_host_ed25519_key.pub on the host) or to its "SHA256:..." fingerprint.`}
 		}
 		v.pinnedKey = key
 	default:
 		path := ExpandHome(p.KnownHostsFile)
 		if _, err := os.Stat(path); err != nil {
-			return nil, &Error{Op: "open known_hosts_file", Class: ErrHostKey, Err: err,
+			return nil, &Error{Op: "open known_hosts_file", Class: ErrHostKey, Err: err, Setting: "known_hosts_file",
 				Hint: fmt.Sprintf("Create %s with the hosts' keys (check each fingerprint, then `ssh-keyscan HOST >> %s`), pin host_key, or set known_hosts_file.", path, path)}
 		}
 		cb, err := knownhosts.New(path)
 		if err != nil {
-			return nil, &Error{Op: "parse known_hosts_file " + path, Class: ErrConfig, Err: err}
+			return nil, &Error{Op: "parse known_hosts_file " + path, Class: ErrConfig, Err: err, Setting: "known_hosts_file"}
 		}
 		v.known = cb
 		v.policy.KnownHostsFile = path

@@ -98,10 +98,11 @@ func NewPool(opts Options) (*Pool, error) {
 	}
 	p := &Pool{opts: opts, clients: map[string]*dialing{}}
 	var err error
-	if p.hosts, err = newVerifier(opts.HostKeys); err != nil {
+	if p.auth, err = newAuthenticator(opts.Credentials); err != nil {
 		return nil, err
 	}
-	if p.auth, err = newAuthenticator(opts.Credentials, "provider credentials"); err != nil {
+	if p.hosts, err = newVerifier(opts.HostKeys); err != nil {
+		p.auth.close()
 		return nil, err
 	}
 	if b := opts.Bastion; b != nil {
@@ -112,13 +113,12 @@ func NewPool(opts Options) (*Pool, error) {
 		if hop.User == "" {
 			hop.User = opts.User
 		}
-		if hop.hosts, err = newVerifier(b.HostKeys); err != nil {
-			p.auth.close()
-			return nil, fmt.Errorf("bastion: %w", err)
+		if hop.auth, err = newAuthenticator(b.Credentials); err == nil {
+			hop.hosts, err = newVerifier(b.HostKeys)
 		}
-		if hop.auth, err = newAuthenticator(b.Credentials, "bastion credentials"); err != nil {
-			p.auth.close()
-			return nil, fmt.Errorf("bastion: %w", err)
+		if err != nil {
+			p.Close()
+			return nil, blame(err, "bastion.")
 		}
 		p.bastion = hop
 	}
@@ -192,7 +192,7 @@ func (p *Pool) Close() error {
 		delete(p.clients, key)
 	}
 	p.auth.close()
-	if p.bastion != nil {
+	if p.bastion != nil && p.bastion.auth != nil {
 		p.bastion.auth.close()
 	}
 	return errors.Join(errs...)

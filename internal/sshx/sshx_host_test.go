@@ -150,7 +150,6 @@ func TestHostKeyUnknownAndMismatchFailWithoutRetry(t *testing.T) {
 	fp := ssh.FingerprintSHA256(h.HostKey)
 
 	unknown := rootOptions(t, other) // known_hosts lists only the other host
-	unknown.Credentials.PrivateKey = h.ClientKeyPEM
 	_, err := pool(t, unknown).Get(context.Background(), endpoint(h))
 	if !errors.Is(err, sshx.ErrHostKey) || !strings.Contains(err.Error(), fp) || !strings.Contains(err.Error(), h.Addr) {
 		t.Fatalf("unknown host key: %v (want host %s and %s)", err, h.Addr, fp)
@@ -171,8 +170,8 @@ func TestHostKeyUnknownAndMismatchFailWithoutRetry(t *testing.T) {
 	}
 	// A pinned key or fingerprint works; a wrong pin does not.
 	for pin, ok := range map[string]bool{
-		string(ssh.MarshalAuthorizedKey(h.HostKey)):     true,
-		fp: true,
+		string(ssh.MarshalAuthorizedKey(h.HostKey)): true,
+		fp:                                   true,
 		ssh.FingerprintSHA256(other.HostKey): false,
 	} {
 		o := rootOptions(t, h)
@@ -190,9 +189,8 @@ func TestHostKeyUnknownAndMismatchFailWithoutRetry(t *testing.T) {
 func TestAuthFailuresAreClassifiedAndNotRetried(t *testing.T) {
 	requireHosts(t)
 	h := testhost.New(t, testhost.Options{RootPassword: "s3cret-pw"})
-	other := testhost.New(t, testhost.Options{})
 	o := rootOptions(t, h)
-	o.Credentials.PrivateKey = other.ClientKeyPEM // a key h does not know
+	o.Credentials.PrivateKey = mustKey(t) // a key h does not know
 	start := time.Now()
 	_, err := pool(t, o).Get(context.Background(), endpoint(h))
 	if !errors.Is(err, sshx.ErrAuth) {

@@ -194,7 +194,7 @@ func alive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-func lockPath(idx int) string  { return filepath.Join(BaseDir, strconv.Itoa(idx)+".lock") }
+func lockPath(idx int) string { return filepath.Join(BaseDir, strconv.Itoa(idx)+".lock") }
 func vethName(idx int) string { return "ctt" + strconv.Itoa(idx) }
 
 func ip(ctx context.Context, args ...string) error {

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -69,7 +70,9 @@ type Host struct {
 	Port      int
 	// HostKey is the sshd's public host key (fresh per host).
 	HostKey ssh.PublicKey
-	// ClientKeyPEM is an OpenSSH private key authorized for root and every User.
+	// ClientKeyPEM is an OpenSSH private key authorized for root and every
+	// User. All hosts of a process share it, so one provider block reaches
+	// them all.
 	ClientKeyPEM []byte
 	Dir          string
 	SSHDPID      int
@@ -144,7 +147,7 @@ func (h *Host) start(ctx context.Context, opts Options) error {
 		return err
 	}
 	h.HostKey = hostSigner.PublicKey()
-	clientSigner, clientPEM, err := newKey()
+	clientSigner, clientPEM, err := clientKey()
 	if err != nil {
 		return err
 	}
@@ -282,6 +285,18 @@ func userNames(users []User) []string {
 		names[i] = u.Name
 	}
 	return names
+}
+
+var client struct {
+	sync.Once
+	signer ssh.Signer
+	pem    []byte
+	err    error
+}
+
+func clientKey() (ssh.Signer, []byte, error) {
+	client.Do(func() { client.signer, client.pem, client.err = newKey() })
+	return client.signer, client.pem, client.err
 }
 
 func newKey() (ssh.Signer, []byte, error) {

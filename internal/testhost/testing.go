@@ -23,6 +23,20 @@ func New(t testing.TB, opts Options) *Host {
 	return h
 }
 
+// ForeignKeyFile writes a private key that no test host accepts.
+func ForeignKeyFile(t testing.TB) string {
+	t.Helper()
+	_, pem, err := newKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "foreign_key")
+	if err := os.WriteFile(path, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // KnownHostsFile writes a known_hosts file for hosts into the test's temp dir.
 func KnownHostsFile(t testing.TB, hosts ...*Host) string {
 	t.Helper()

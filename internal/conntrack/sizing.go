@@ -1,0 +1,27 @@
+package conntrack
+
+// bytesPerEntry is the memory the classic rule of thumb budgets per conntrack
+// entry on a 32-bit kernel; 64-bit kernels use twice the memory per entry.
+const bytesPerEntry = 16384
+
+// RecommendedMax is the classic rule of thumb for nf_conntrack_max:
+// memoryBytes / 16384 / (archBits/32). It returns 0 on bad input (archBits
+// not 32 or 64, memory not positive).
+func RecommendedMax(memoryBytes int64, archBits int) int64 {
+	if memoryBytes <= 0 || (archBits != 32 && archBits != 64) {
+		return 0
+	}
+	return memoryBytes / bytesPerEntry / int64(archBits/32)
+}
+
+// RecommendedBuckets is the range of hash table sizes that suits a given
+// nf_conntrack_max by the same rule of thumb: from conntrackMax/8 (8 entries
+// per bucket) to conntrackMax/2. It returns 0, 0 when conntrackMax is not
+// positive. (The parameter cannot be called max: it would clash with the
+// result.)
+func RecommendedBuckets(conntrackMax int64) (min, max int64) {
+	if conntrackMax <= 0 {
+		return 0, 0
+	}
+	return conntrackMax / 8, conntrackMax / 2
+}

@@ -1,0 +1,326 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/testhost"
+)
+
+// hostValue reads one value on the test host itself, the ground truth the
+// data source must match.
+func hostValue(t *testing.T, h *testhost.Host, script string) string {
+	t.Helper()
+	out, err := h.Exec(context.Background(), script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(out)
+}
+
+func hostInt(t *testing.T, h *testhost.Host, script string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(hostValue(t, h, script), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestAccHostDataSource_matchesProc(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	mem := 1024 * hostInt(t, h, "awk '/^MemTotal:/ {print $2}' /proc/meminfo")
+	ctMax := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_max")
+	addr := "data.conntrack_host.h"
+	check := func(attr string, v knownvalue.Check) statecheck.StateCheck {
+		return statecheck.ExpectKnownValue(addr, tfjsonpath.New(attr), v)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: providerBlock(t, []*testhost.Host{h}, "") + fmt.Sprintf(`
+data "conntrack_host" "h" {
+  host = %q
+}`, h.Addr),
+			ConfigStateChecks: []statecheck.StateCheck{
+				check("kernel_release", knownvalue.StringExact(hostValue(t, h, "uname -r"))),
+				check("arch_bits", knownvalue.Int64Exact(64)),
+				check("memory_bytes", knownvalue.Int64Exact(mem)),
+				check("os_family", knownvalue.StringExact("debian")),
+				check("file_layout", knownvalue.StringExact("debian")),
+				// A namespace host is not the initial network namespace.
+				check("initial_netns", knownvalue.Bool(false)),
+				check("conntrack_module", knownvalue.StringExact("builtin")),
+				check("conntrack_naming", knownvalue.StringExact("nf_conntrack")),
+				check("conntrack_count", knownvalue.Int64Exact(hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_count"))),
+				check("conntrack_max", knownvalue.Int64Exact(ctMax)),
+				check("buckets", knownvalue.Int64Exact(hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_buckets"))),
+				check("recommended_max", knownvalue.Int64Exact(mem/16384/2)),
+				check("recommended_buckets", knownvalue.Int64Exact(mem/16384/2/8)),
+				check("recommended_buckets_max", knownvalue.Int64Exact(mem/16384/2/2)),
+				check("stats", knownvalue.ObjectExact(map[string]knownvalue.Check{
+					"found": knownvalue.Int64Exact(0), "invalid": knownvalue.Int64Exact(0), "insert_failed": knownvalue.Int64Exact(0),
+					"drop": knownvalue.Int64Exact(0), "early_drop": knownvalue.Int64Exact(0), "search_restart": knownvalue.Int64Exact(0),
+				})),
+			},
+			Check: resource.TestCheckResourceAttr(addr, "fill_percent", "0"),
+		}},
+	})
+}
+
+// The facts of a busy table: the count and stats move with real traffic.
+func TestAccHostDataSource_countsTrackedConnections(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	// A stateful rule makes the namespace track; a few local connections fill it.
+	hostValue(t, h, "iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT && for i in 1 2 3; do (echo | timeout 1 sh -c 'cat < /dev/tcp/127.0.0.1/22' || true) 2>/dev/null; done; true")
+	hostValue(t, h, "for i in 1 2 3 4 5; do printf '' | timeout 1 ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null 127.0.0.1 true 2>/dev/null; done; true")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: providerBlock(t, []*testhost.Host{h}, "") + fmt.Sprintf(`
+data "conntrack_host" "h" {
+  host = %q
+}`, h.Addr),
+			Check: func(s *terraform.State) error {
+				attrs := s.RootModule().Resources["data.conntrack_host.h"].Primary.Attributes
+				count, _ := strconv.Atoi(attrs["conntrack_count"])
+				live := int(hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_count"))
+				// Connections come and go; the read must see the tracked ones.
+				if count < 1 || live < 1 {
+					return fmt.Errorf("conntrack_count = %d (host now: %d), want > 0 after tracked connections", count, live)
+				}
+				ctMax, _ := strconv.Atoi(attrs["conntrack_max"])
+				want := math.Round(float64(count)*10000/float64(ctMax)) / 100
+				if f, _ := strconv.ParseFloat(attrs["fill_percent"], 64); f != want {
+					return fmt.Errorf("fill_percent = %v, want %v (%d of %d)", attrs["fill_percent"], want, count, ctMax)
+				}
+				return nil
+			},
+		}},
+	})
+}
+
+func TestAccHostDataSource_withoutConntrack(t *testing.T) {
+	h := testhost.New(t, testhost.Options{NoConntrack: true})
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: providerBlock(t, []*testhost.Host{h}, "") + fmt.Sprintf(`
+data "conntrack_host" "h" {
+  host = %q
+}`, h.Addr),
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue("data.conntrack_host.h", tfjsonpath.New("conntrack_max"), knownvalue.Null()),
+				statecheck.ExpectKnownValue("data.conntrack_host.h", tfjsonpath.New("conntrack_naming"), knownvalue.Null()),
+				statecheck.ExpectKnownValue("data.conntrack_host.h", tfjsonpath.New("stats"), knownvalue.NotNull()),
+				statecheck.ExpectKnownValue("data.conntrack_host.h", tfjsonpath.New("recommended_max"), knownvalue.NotNull()),
+			},
+		}},
+	})
+}
+
+// Ten data sources on one host share one SSH login.
+func TestAccHostDataSource_oneConnectionPerHost(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	other := testhost.New(t, testhost.Options{})
+	hosts := []*testhost.Host{h, other}
+	var before int
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			PreConfig: func() { before, _ = h.Logins() },
+			Config: providerBlock(t, hosts, "") + fmt.Sprintf(`
+data "conntrack_host" "many" {
+  count = 10
+  host  = %q
+}
+data "conntrack_host" "other" {
+  host = %q
+}`, h.Addr, other.Addr),
+			Check: func(s *terraform.State) error {
+				for i := 0; i < 10; i++ {
+					if s.RootModule().Resources[fmt.Sprintf("data.conntrack_host.many.%d", i)].Primary.Attributes["kernel_release"] == "" {
+						return fmt.Errorf("data source %d was not read", i)
+					}
+				}
+				after, err := h.Logins()
+				if err != nil {
+					return err
+				}
+				// The step plans once (reading all data sources) and applies
+				// that plan (reading none): one Terraform walk, one login.
+				if after-before != 1 {
+					return fmt.Errorf("10 data sources on %s made %d SSH logins, want 1", h.Addr, after-before)
+				}
+				if n, _ := other.Logins(); n != 1 {
+					return fmt.Errorf("the other host saw %d logins, want 1", n)
+				}
+				return nil
+			},
+		}},
+	})
+}
+
+func TestAccHostDataSource_unknownHostKey(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	other := testhost.New(t, testhost.Options{})
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			// known_hosts lists only the other host.
+			Config: providerBlock(t, []*testhost.Host{other}, "") +
+				fmt.Sprintf(`data "conntrack_host" "h" { host = %q }`, h.Addr),
+			ExpectError: errorLike("Cannot connect to "+h.Addr, "host key not trusted", ssh.FingerprintSHA256(h.HostKey)),
+		}},
+	})
+	if n, _ := h.Logins(); n != 0 {
+		t.Fatalf("a host with an unknown key was logged in to %d times", n)
+	}
+}
+
+func TestAccHostDataSource_wrongKeyIsAuthError(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: fmt.Sprintf(`
+provider "conntrack" {
+  private_key_file = %q
+  known_hosts_file = %q
+}
+data "conntrack_host" "h" { host = %q }`, testhost.ForeignKeyFile(t), testhost.KnownHostsFile(t, h), h.Addr),
+			ExpectError: errorLike("authentication failed"),
+		}},
+	})
+}
+
+func TestAccHostDataSource_unreachableWithinConnectTimeout(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	hostValue(t, h, "iptables -I INPUT -p tcp --dport 22 -j DROP")
+	var start time.Time
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			PreConfig: func() { start = time.Now() },
+			Config: fmt.Sprintf(`
+provider "conntrack" {
+  private_key_file = %q
+  known_hosts_file = %q
+  connect_timeout  = "2s"
+}
+data "conntrack_host" "h" { host = %q }`, h.ClientKeyFile(), testhost.KnownHostsFile(t, h), h.Addr),
+			ExpectError: errorLike("host unreachable: no SSH connection within connect_timeout 2s"),
+		}},
+	})
+	// Terraform's own start-up takes a few seconds; a dial that ignored the
+	// timeout would take the kernel's minutes.
+	if took := time.Since(start); took > 20*time.Second {
+		t.Fatalf("unreachable host took %s to fail", took)
+	}
+}
+
+func TestAccHostDataSource_bastion(t *testing.T) {
+	bastion := testhost.New(t, testhost.Options{})
+	target := testhost.New(t, testhost.Options{})
+	// Only the bastion may reach the target's sshd.
+	hostValue(t, target, "iptables -A INPUT -p tcp --dport 22 ! -s "+bastion.Addr+" -j REJECT --reject-with tcp-reset")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: providerBlock(t, []*testhost.Host{target}, fmt.Sprintf(`
+  bastion {
+    host             = %q
+    private_key_file = %q
+    known_hosts_file = %q
+  }`, bastion.Addr, bastion.ClientKeyFile(), testhost.KnownHostsFile(t, bastion))) + fmt.Sprintf(`
+data "conntrack_host" "h" { host = %q }`, target.Addr),
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue("data.conntrack_host.h", tfjsonpath.New("kernel_release"), knownvalue.StringExact(hostValue(t, target, "uname -r"))),
+			},
+			Check: func(*terraform.State) error {
+				if n, _ := target.Logins(); n != 1 {
+					return fmt.Errorf("target logins = %d, want 1 (through the bastion)", n)
+				}
+				if n, _ := bastion.Logins(); n != 1 {
+					return fmt.Errorf("bastion logins = %d, want 1", n)
+				}
+				return nil
+			},
+		}},
+	})
+}
+
+func TestAccHostDataSource_sudo(t *testing.T) {
+	h := testhost.New(t, testhost.Options{Users: []testhost.User{{Name: "ops", Sudo: true}, {Name: "plain"}}})
+	config := func(user string) string {
+		return providerBlock(t, []*testhost.Host{h}, "sudo = true") + fmt.Sprintf(`
+data "conntrack_host" "h" {
+  host = %q
+  user = %q
+}`, h.Addr, user)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config("ops"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("data.conntrack_host.h", tfjsonpath.New("conntrack_module"), knownvalue.StringExact(string(conntrack.ModuleBuiltin))),
+				},
+			},
+			{
+				Config:      config("plain"),
+				ExpectError: errorLike(`User "plain" cannot run sudo without a password on ` + h.Addr),
+			},
+		},
+	})
+}
+
+// Bad provider settings fail at plan time, before any host is contacted,
+// pointing at the attribute and never echoing a secret.
+func TestProviderConfigValidation(t *testing.T) {
+	ds := `data "conntrack_host" "h" { host = "192.0.2.1" }`
+	cases := map[string]struct {
+		config string
+		want   string
+	}{
+		"malformed key":       {`private_key = "-----BEGIN OPENSSH PRIVATE KEY-----\nsecretstuff\n-----END OPENSSH PRIVATE KEY-----\n"`, "not a valid PEM or OpenSSH private key"},
+		"missing known_hosts": {`password = "pw"` + "\n" + `known_hosts_file = "/nonexistent/known_hosts"`, "/nonexistent/known_hosts"},
+		"bad duration":        {`password = "pw"` + "\n" + `connect_timeout = "soon"`, "Invalid duration"},
+		"zero port":           {`password = "pw"` + "\n" + `port = 0`, "port"},
+		"pin and insecure":    {`password = "pw"` + "\n" + `host_key = "SHA256:x"` + "\n" + `insecure_ignore_host_key = true`, "cannot be specified when"},
+		"bad pin":             {`password = "pw"` + "\n" + `host_key = "not a key"`, "not a public key line"},
+		"missing key file":    {`private_key_file = "/nonexistent/id_ed25519"`, "Cannot read private key file"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			resource.UnitTest(t, resource.TestCase{
+				ProtoV6ProviderFactories: protoV6ProviderFactories,
+				Steps: []resource.TestStep{{
+					Config:      "provider \"conntrack\" {\n" + tc.config + "\n}\n" + ds,
+					ExpectError: errorLike(tc.want),
+				}},
+			})
+		})
+	}
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config:      `provider "conntrack" { insecure_ignore_host_key = true }` + "\n" + `data "conntrack_host" "h" { host = "a;reboot" }`,
+			ExpectError: errorLike("must be a host name"),
+		}},
+	})
+}

@@ -1,0 +1,202 @@
+// Package provider is the Terraform side of the conntrack provider: schemas,
+// models, reads and diagnostics. Host access goes through internal/sshx and
+// host knowledge through internal/conntrack.
+package provider
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/provider"
+	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
+)
+
+var _ provider.Provider = (*conntrackProvider)(nil)
+
+// Defaults of the provider block, used in code and in the docs.
+const (
+	defaultUser           = "root"
+	defaultPort           = 22
+	defaultKnownHostsFile = "~/.ssh/known_hosts"
+	defaultConnectTimeout = "30s"
+	defaultCommandTimeout = "5m"
+	defaultMaxSessions    = 8
+)
+
+type conntrackProvider struct {
+	version string
+}
+
+// New returns the provider factory for a release version.
+func New(version string) func() provider.Provider {
+	return func() provider.Provider { return &conntrackProvider{version: version} }
+}
+
+type providerModel struct {
+	User                  types.String  `tfsdk:"user"`
+	Port                  types.Int64   `tfsdk:"port"`
+	PrivateKey            types.String  `tfsdk:"private_key"`
+	PrivateKeyFile        types.String  `tfsdk:"private_key_file"`
+	PrivateKeyPassphrase  types.String  `tfsdk:"private_key_passphrase"`
+	Password              types.String  `tfsdk:"password"`
+	Agent                 types.Bool    `tfsdk:"agent"`
+	KnownHostsFile        types.String  `tfsdk:"known_hosts_file"`
+	HostKey               types.String  `tfsdk:"host_key"`
+	InsecureIgnoreHostKey types.Bool    `tfsdk:"insecure_ignore_host_key"`
+	Sudo                  types.Bool    `tfsdk:"sudo"`
+	ConnectTimeout        types.String  `tfsdk:"connect_timeout"`
+	CommandTimeout        types.String  `tfsdk:"command_timeout"`
+	MaxSessionsPerHost    types.Int64   `tfsdk:"max_sessions_per_host"`
+	Bastion               *bastionModel `tfsdk:"bastion"`
+}
+
+type bastionModel struct {
+	Host                 types.String `tfsdk:"host"`
+	Port                 types.Int64  `tfsdk:"port"`
+	User                 types.String `tfsdk:"user"`
+	PrivateKey           types.String `tfsdk:"private_key"`
+	PrivateKeyFile       types.String `tfsdk:"private_key_file"`
+	PrivateKeyPassphrase types.String `tfsdk:"private_key_passphrase"`
+	Password             types.String `tfsdk:"password"`
+	Agent                types.Bool   `tfsdk:"agent"`
+	KnownHostsFile       types.String `tfsdk:"known_hosts_file"`
+	HostKey              types.String `tfsdk:"host_key"`
+}
+
+func (p *conntrackProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
+	resp.TypeName = "conntrack"
+	resp.Version = p.version
+}
+
+func (p *conntrackProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Manages Linux netfilter connection tracking (conntrack) on hosts over SSH. " +
+			"The settings here are the defaults for every host; each resource and data source names its `host` " +
+			"(and may override `port` and `user`). One SSH connection per host is shared by every resource " +
+			"during a Terraform run. Secrets live only here, never in resource state.",
+		Attributes: map[string]schema.Attribute{
+			"user": schema.StringAttribute{Optional: true, Validators: []validator.String{userValidator},
+				MarkdownDescription: envDoc("SSH user for every host unless a resource sets `user`. Defaults to `"+defaultUser+"`.", envUser)},
+			"port": schema.Int64Attribute{Optional: true, Validators: []validator.Int64{int64validator.Between(1, 65535)},
+				MarkdownDescription: envDoc("SSH port for every host unless a resource sets `port`. Defaults to `22`.", envPort)},
+			"private_key": schema.StringAttribute{Optional: true, Sensitive: true,
+				Validators:          []validator.String{stringvalidator.ConflictsWith(path.MatchRoot("private_key_file"))},
+				MarkdownDescription: envDoc("Private key (PEM or OpenSSH format) to log in with. Conflicts with `private_key_file`.", envPrivateKey)},
+			"private_key_file": schema.StringAttribute{Optional: true,
+				MarkdownDescription: envDoc("Path of a private key file to log in with; a leading `~` is expanded.", envPrivateKeyFile)},
+			"private_key_passphrase": schema.StringAttribute{Optional: true, Sensitive: true,
+				MarkdownDescription: envDoc("Passphrase of an encrypted private key.", envPassphrase)},
+			"password": schema.StringAttribute{Optional: true, Sensitive: true,
+				MarkdownDescription: envDoc("Password for password or keyboard-interactive authentication. Prefer keys.", envPassword)},
+			"agent": schema.BoolAttribute{Optional: true,
+				MarkdownDescription: envDoc("Use the ssh-agent at `SSH_AUTH_SOCK`. Defaults to `true` when no key or password is set and `SSH_AUTH_SOCK` is set.", envAgent)},
+			"known_hosts_file": schema.StringAttribute{Optional: true,
+				MarkdownDescription: envDoc("known_hosts file that host keys are verified against. Defaults to `"+defaultKnownHostsFile+"`. "+
+					"A host whose key is missing or different is refused with an error naming the host and the key's fingerprint.", envKnownHosts)},
+			"host_key": schema.StringAttribute{Optional: true,
+				Validators: []validator.String{stringvalidator.ConflictsWith(path.MatchRoot("insecure_ignore_host_key"))},
+				MarkdownDescription: envDoc("Pin the host key instead of using `known_hosts_file`: a public key line (`ssh-ed25519 AAAA...`) "+
+					"or its fingerprint (`SHA256:...`). Useful for a single host; every host must present this key.", envHostKey)},
+			"insecure_ignore_host_key": schema.BoolAttribute{Optional: true,
+				MarkdownDescription: "Accept any host key. **Insecure**: anyone on the network path can impersonate the hosts. Defaults to `false`; for throwaway test machines only."},
+			"sudo": schema.BoolAttribute{Optional: true,
+				MarkdownDescription: envDoc("Run privileged steps through `sudo -n` when `user` is not `root`. sudo must not ask for a password (NOPASSWD). Defaults to `false`.", envSudo)},
+			"connect_timeout": schema.StringAttribute{Optional: true, Validators: []validator.String{durationValidator{}},
+				MarkdownDescription: envDoc("How long to keep trying to connect to a host, including retries of network errors, as a Go duration (`10s`, `1m`). "+
+					"Authentication and host key failures are never retried. Defaults to `"+defaultConnectTimeout+"`.", envConnectTimeout)},
+			"command_timeout": schema.StringAttribute{Optional: true, Validators: []validator.String{durationValidator{}},
+				MarkdownDescription: "Longest time one remote command may run, as a Go duration. Defaults to `" + defaultCommandTimeout + "`."},
+			"max_sessions_per_host": schema.Int64Attribute{Optional: true, Validators: []validator.Int64{int64validator.Between(1, 64)},
+				MarkdownDescription: "Most SSH sessions (concurrent commands) on one host's shared connection. Keep it at or below the server's `MaxSessions` (10 by default). Defaults to `8`."},
+		},
+		Blocks: map[string]schema.Block{
+			"bastion": schema.SingleNestedBlock{
+				MarkdownDescription: "Reach every host through this jump host (like `ssh -J`). It has its own credentials and host key verification; one connection to it is shared.",
+				Attributes: map[string]schema.Attribute{
+					"host": schema.StringAttribute{Optional: true, Validators: []validator.String{hostValidator},
+						MarkdownDescription: "Bastion host name or address. Required when the block is present."},
+					"port": schema.Int64Attribute{Optional: true, Validators: []validator.Int64{int64validator.Between(1, 65535)},
+						MarkdownDescription: "Bastion SSH port. Defaults to `22`."},
+					"user": schema.StringAttribute{Optional: true, Validators: []validator.String{userValidator},
+						MarkdownDescription: "Bastion user. Defaults to the provider's `user`."},
+					"private_key": schema.StringAttribute{Optional: true, Sensitive: true,
+						Validators:          []validator.String{stringvalidator.ConflictsWith(path.MatchRelative().AtParent().AtName("private_key_file"))},
+						MarkdownDescription: "Private key for the bastion. Conflicts with `private_key_file`."},
+					"private_key_file": schema.StringAttribute{Optional: true, MarkdownDescription: "Path of a private key file for the bastion."},
+					"private_key_passphrase": schema.StringAttribute{Optional: true, Sensitive: true,
+						MarkdownDescription: "Passphrase of the bastion's encrypted private key."},
+					"password": schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "Password for the bastion."},
+					"agent": schema.BoolAttribute{Optional: true,
+						MarkdownDescription: "Use the ssh-agent at `SSH_AUTH_SOCK` for the bastion. Defaults as for the provider."},
+					"known_hosts_file": schema.StringAttribute{Optional: true,
+						MarkdownDescription: "known_hosts file for the bastion's key. Defaults to the provider's `known_hosts_file`."},
+					"host_key": schema.StringAttribute{Optional: true,
+						MarkdownDescription: "Pinned bastion host key (public key line or `SHA256:` fingerprint)."},
+				},
+			},
+		},
+	}
+}
+
+func (p *conntrackProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	var cfg providerModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	opts := buildOptions(cfg, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	pool, err := sshx.NewPool(opts)
+	if err != nil {
+		if p := settingPath(err); len(p.Steps()) > 0 {
+			resp.Diagnostics.AddAttributeError(p, "Invalid SSH settings in the conntrack provider", detail(err))
+		} else {
+			resp.Diagnostics.AddError("Invalid SSH settings in the conntrack provider", detail(err))
+		}
+		return
+	}
+	data := &providerData{pool: pool}
+	resp.DataSourceData = data
+	resp.ResourceData = data
+}
+
+// providerData is what every resource and data source receives.
+type providerData struct {
+	pool *sshx.Pool
+}
+
+func (p *conntrackProvider) Resources(context.Context) []func() resource.Resource {
+	return nil
+}
+
+func (p *conntrackProvider) DataSources(context.Context) []func() datasource.DataSource {
+	return []func() datasource.DataSource{NewHostDataSource}
+}
+
+// stringOr returns the configured value, else the environment variable, else def.
+func stringOr(v types.String, env, def string) string {
+	if !v.IsNull() && !v.IsUnknown() {
+		return v.ValueString()
+	}
+	if e := os.Getenv(env); env != "" && e != "" {
+		return e
+	}
+	return def
+}
+
+func durationOr(v types.String, env, def string) time.Duration {
+	d, _ := time.ParseDuration(stringOr(v, env, def)) // validated at plan time
+	return d
+}

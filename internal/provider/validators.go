@@ -1,0 +1,41 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+)
+
+// Host names and users reach remote shells and sshd; only plain names pass.
+var (
+	hostValidator = stringvalidator.RegexMatches(
+		regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?)$`),
+		"must be a host name, an IPv4 address or an IPv6 address (no brackets, no port)")
+	userValidator = stringvalidator.RegexMatches(
+		regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,31}$`),
+		"must be a login name (letters, digits, _ . -)")
+)
+
+// durationValidator accepts Go durations greater than zero ("10s", "1m30s").
+type durationValidator struct{}
+
+func (durationValidator) Description(context.Context) string {
+	return "must be a duration such as 10s, 2m or 1m30s, greater than zero"
+}
+
+func (v durationValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (v durationValidator) ValidateString(ctx context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	d, err := time.ParseDuration(req.ConfigValue.ValueString())
+	if err != nil || d <= 0 {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid duration",
+			fmt.Sprintf("%q %s.", req.ConfigValue.ValueString(), v.Description(ctx)))
+	}
+}
