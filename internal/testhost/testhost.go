@@ -136,6 +136,10 @@ func (h *Host) Close() error {
 	return reap(h.Index)
 }
 
+// Remove removes host number idx, as Close does; for hosts started by
+// another process (the demo's detached hosts).
+func Remove(idx int) error { return reap(idx) }
+
 func (h *Host) start(ctx context.Context, opts Options) error {
 	for _, d := range []string{"upper", "work", "home"} {
 		if err := os.MkdirAll(filepath.Join(h.Dir, d), 0o755); err != nil {

@@ -1,0 +1,49 @@
+# The demo of `make demo`: local namespace test hosts started by
+# scripts/demo.sh stand in for a fleet. Later resources extend it.
+terraform {
+  required_providers {
+    conntrack = {
+      source = "conntrack-ops/conntrack"
+    }
+  }
+}
+
+variable "hosts" {
+  description = "Addresses of the hosts to inspect."
+  type        = set(string)
+}
+
+variable "private_key_file" {
+  type = string
+}
+
+variable "known_hosts_file" {
+  type = string
+}
+
+provider "conntrack" {
+  private_key_file = var.private_key_file
+  known_hosts_file = var.known_hosts_file
+}
+
+data "conntrack_host" "fleet" {
+  for_each = var.hosts
+  host     = each.value
+}
+
+output "facts" {
+  description = "What each host's kernel says, read live over SSH."
+  value = {
+    for host, h in data.conntrack_host.fleet : host => {
+      kernel           = h.kernel_release
+      memory_gib       = floor(h.memory_bytes / 1073741824)
+      initial_netns    = h.initial_netns
+      conntrack_module = h.conntrack_module
+      conntrack_count  = h.conntrack_count
+      conntrack_max    = h.conntrack_max
+      fill_percent     = h.fill_percent
+      recommended_max  = h.recommended_max
+      drops            = h.stats.drop
+    }
+  }
+}

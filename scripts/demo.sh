@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The demo: a local namespace test host, `terraform apply` on examples/demo
+# against it, then live changes on the host shown by `terraform plan`.
+# Run through `make demo` (which installs and builds first). Set KEEP=1 to
+# leave the host running afterwards (remove it with `go run ./cmd/testhost down`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+state=$root/.demo
+work=$state/work
+tf=$root/bin/terraform
+
+go build -o "$state/testhost" ./cmd/testhost 2>/dev/null || { mkdir -p "$state"; go build -o "$state/testhost" ./cmd/testhost; }
+"$state/testhost" up -dir "$state" -n 1
+[ "${KEEP:-0}" = 1 ] || trap '"$state/testhost" down -dir "$state" >/dev/null' EXIT
+
+host=$(sed -n 's/.*"addr": "\(.*\)".*/\1/p' "$state/hosts.json")
+key=$(sed -n 's/.*"private_key_file": "\(.*\)".*/\1/p' "$state/hosts.json")
+
+# Terraform uses the provider just built in bin/, whatever the machine's CLI
+# configuration says.
+cat > "$state/terraformrc" <<RC
+provider_installation {
+  dev_overrides {
+    "registry.terraform.io/conntrack-ops/conntrack" = "$root/bin"
+  }
+  direct {}
+}
+RC
+export TF_CLI_CONFIG_FILE=$state/terraformrc TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
+rm -rf "$work" && mkdir -p "$work" && cp examples/demo/*.tf "$work/"
+cat > "$work/terraform.tfvars.json" <<JSON
+{"hosts": ["$host"], "private_key_file": "$key", "known_hosts_file": "$state/known_hosts"}
+JSON
+cd "$work"
+
+echo; echo "== terraform apply: read the host's conntrack facts over SSH"
+"$tf" apply -auto-approve -input=false
+
+echo; echo "== on the host: a stateful firewall rule and a few connections start tracking"
+"$state/testhost" exec -dir "$state" -- "iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT; \
+  for i in 1 2 3 4 5; do timeout 2 ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null $host true 2>/dev/null; done; \
+  echo tracked now: \$(cat /proc/sys/net/netfilter/nf_conntrack_count)"
+
+echo; echo "== terraform plan: the live read shows the change"
+"$tf" plan -input=false
