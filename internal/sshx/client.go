@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -25,10 +26,17 @@ type Client struct {
 
 	locksMu sync.Mutex
 	locks   map[string]*sync.Mutex
+
+	// broken is set when the connection is found dead; the pool then dials anew.
+	broken atomic.Bool
 }
 
+// keepAliveInterval keeps idle connections (and NAT entries on the way)
+// alive during long runs, and notices dead ones.
+const keepAliveInterval = 30 * time.Second
+
 func newClient(e Endpoint, conn *ssh.Client, opts Options) *Client {
-	return &Client{
+	c := &Client{
 		endpoint: e,
 		conn:     conn,
 		sessions: make(chan struct{}, opts.MaxSessionsPerHost),
@@ -36,7 +44,23 @@ func newClient(e Endpoint, conn *ssh.Client, opts Options) *Client {
 		timeout:  opts.CommandTimeout,
 		locks:    map[string]*sync.Mutex{},
 	}
+	go c.keepAlive()
+	return c
 }
+
+func (c *Client) keepAlive() {
+	t := time.NewTicker(keepAliveInterval)
+	defer t.Stop()
+	for range t.C {
+		if _, _, err := c.conn.SendRequest("keepalive@openssh.com", true, nil); err != nil {
+			c.broken.Store(true)
+			return
+		}
+	}
+}
+
+// Broken reports whether the connection was found dead.
+func (c *Client) Broken() bool { return c.broken.Load() }
 
 // Endpoint is who this client is logged in as, where.
 func (c *Client) Endpoint() Endpoint { return c.endpoint }
@@ -71,6 +95,7 @@ func (c *Client) Run(ctx context.Context, cmd Command) ([]byte, error) {
 	}
 	session, err := c.conn.NewSession()
 	if err != nil {
+		c.broken.Store(true)
 		return nil, c.fail(op, ErrUnreachable, fmt.Errorf("open session: %w", err), "")
 	}
 	defer session.Close()

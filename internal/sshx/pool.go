@@ -139,13 +139,30 @@ func (p *Pool) Resolve(e Endpoint) Endpoint {
 // Get returns the shared client for e, connecting on first use.
 func (p *Pool) Get(ctx context.Context, e Endpoint) (*Client, error) {
 	e = p.Resolve(e)
-	d, first := p.claim(e.String())
-	if first {
-		d.client, d.err = p.dialTarget(ctx, e)
+	return p.shared(ctx, e.String(), "connect", func() (*Client, error) { return p.dialTarget(ctx, e) })
+}
+
+// shared returns the client under key, dialling it once however many
+// callers ask at the same time. A failed dial is shared with the callers
+// already waiting; a later caller, or one that finds the connection broken,
+// dials afresh.
+func (p *Pool) shared(ctx context.Context, key, op string, dial func() (*Client, error)) (*Client, error) {
+	p.mu.Lock()
+	d, ok := p.clients[key]
+	if ok && d.finished() && d.client != nil && d.client.Broken() {
+		d.client.Close()
+		ok = false
+	}
+	if !ok {
+		d = &dialing{done: make(chan struct{})}
+		p.clients[key] = d
+	}
+	p.mu.Unlock()
+	if !ok {
+		d.client, d.err = dial()
 		if d.err != nil {
-			// Callers already waiting share this error; a later caller dials afresh.
 			p.mu.Lock()
-			delete(p.clients, e.String())
+			delete(p.clients, key)
 			p.mu.Unlock()
 		}
 		close(d.done)
@@ -154,19 +171,17 @@ func (p *Pool) Get(ctx context.Context, e Endpoint) (*Client, error) {
 	case <-d.done:
 		return d.client, d.err
 	case <-ctx.Done():
-		return nil, &Error{Host: e.String(), Op: "connect", Class: ErrTimeout, Err: ctx.Err()}
+		return nil, &Error{Host: key, Op: op, Class: ErrTimeout, Err: ctx.Err()}
 	}
 }
 
-func (p *Pool) claim(key string) (*dialing, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if d, ok := p.clients[key]; ok {
-		return d, false
+func (d *dialing) finished() bool {
+	select {
+	case <-d.done:
+		return true
+	default:
+		return false
 	}
-	d := &dialing{done: make(chan struct{})}
-	p.clients[key] = d
-	return d, true
 }
 
 // Dials is the number of SSH logins this pool has made.
@@ -182,12 +197,8 @@ func (p *Pool) Close() error {
 	defer p.mu.Unlock()
 	var errs []error
 	for key, d := range p.clients {
-		select {
-		case <-d.done:
-			if d.client != nil {
-				errs = append(errs, d.client.Close())
-			}
-		default:
+		if d.finished() && d.client != nil {
+			errs = append(errs, d.client.Close())
 		}
 		delete(p.clients, key)
 	}
@@ -200,27 +211,15 @@ func (p *Pool) Close() error {
 
 func (p *Pool) dialTarget(ctx context.Context, e Endpoint) (*Client, error) {
 	var via *Client
-	if p.bastion != nil {
-		b := Endpoint{Host: p.bastion.Host, Port: p.bastion.Port, User: p.bastion.User}
-		d, first := p.claim("bastion " + b.String())
-		if first {
-			d.client, d.err = p.dialWithRetry(ctx, b, nil, p.bastion.auth, p.bastion.hosts, "bastion ")
-			if d.err != nil {
-				p.mu.Lock()
-				delete(p.clients, "bastion "+b.String())
-				p.mu.Unlock()
-			}
-			close(d.done)
+	if hop := p.bastion; hop != nil {
+		b := Endpoint{Host: hop.Host, Port: hop.Port, User: hop.User}
+		var err error
+		via, err = p.shared(ctx, "bastion "+b.String(), "connect to bastion", func() (*Client, error) {
+			return p.dialWithRetry(ctx, b, nil, hop.auth, hop.hosts, "bastion ")
+		})
+		if err != nil {
+			return nil, err
 		}
-		select {
-		case <-d.done:
-		case <-ctx.Done():
-			return nil, &Error{Host: b.String(), Op: "connect to bastion", Class: ErrTimeout, Err: ctx.Err()}
-		}
-		if d.err != nil {
-			return nil, d.err
-		}
-		via = d.client
 	}
 	return p.dialWithRetry(ctx, e, via, p.auth, p.hosts, "")
 }

@@ -84,6 +84,34 @@ func TestPoolSharesOneConnectionPerHost(t *testing.T) {
 	}
 }
 
+func TestPoolRedialsABrokenConnection(t *testing.T) {
+	requireHosts(t)
+	ctx := context.Background()
+	h := testhost.New(t, testhost.Options{})
+	p := pool(t, rootOptions(t, h))
+	c := mustGet(t, p, endpoint(h))
+	if err := h.DropConnections(); err != nil {
+		t.Fatal(err)
+	}
+	// The first use after the host dropped the connection fails, as unreachable...
+	var err error
+	for i := 0; i < 50 && err == nil; i++ {
+		_, err = c.Run(ctx, sshx.Command{Argv: []string{"true"}})
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !errors.Is(err, sshx.ErrUnreachable) {
+		t.Fatalf("run on a dropped connection: %v", err)
+	}
+	// ...and the pool then connects again.
+	c2 := mustGet(t, p, endpoint(h))
+	if _, err := c2.Run(ctx, sshx.Command{Argv: []string{"true"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := h.Logins(); n != 2 || p.Dials() != 2 {
+		t.Fatalf("logins %d, dials %d; want 2", n, p.Dials())
+	}
+}
+
 func TestRunQuotesArguments(t *testing.T) {
 	requireHosts(t)
 	h := testhost.New(t, testhost.Options{})

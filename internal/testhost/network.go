@@ -84,7 +84,10 @@ func (h *Host) createNetwork() error {
 	_ = ip(ctx, "link", "del", vethName(h.Index))
 	steps := [][]string{
 		{"netns", "add", h.Namespace},
-		{"link", "add", vethName(h.Index), "type", "veth", "peer", "name", "eth0", "netns", h.Namespace},
+		// The MAC follows from the address, so a reused address never meets a
+		// stale ARP entry of an earlier host (a dial would then time out).
+		{"link", "add", vethName(h.Index), "type", "veth", "peer", "name", "eth0",
+			"address", fmt.Sprintf("02:00:0a:c8:%02x:%02x", h.Index>>8, h.Index&0xff), "netns", h.Namespace},
 		{"link", "set", vethName(h.Index), "master", bridge, "up"},
 		{"-n", h.Namespace, "addr", "add", fmt.Sprintf("%s/%d", h.Addr, netPrefix), "dev", "eth0"},
 		{"-n", h.Namespace, "link", "set", "eth0", "up"},

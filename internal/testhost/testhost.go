@@ -130,6 +130,21 @@ func (h *Host) Exec(ctx context.Context, script string) (string, error) {
 	return string(out), nil
 }
 
+// DropConnections kills every process of the host except its sshd
+// listener, which cuts every open SSH connection, as a host reboot would.
+func (h *Host) DropConnections() error {
+	out, err := exec.Command("ip", "netns", "pids", h.Namespace).Output()
+	if err != nil {
+		return err
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if pid, _ := strconv.Atoi(p); pid > 0 && pid != h.SSHDPID {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	return nil
+}
+
 // Close stops every process in the host and removes its namespace, link,
 // files and lock. It is safe to call more than once.
 func (h *Host) Close() error {
