@@ -48,8 +48,8 @@ func prepare(ctx context.Context) error {
 }
 
 // allocate claims the lowest free host number and creates its namespace and
-// veth pair on the bridge.
-func allocate(detached bool) (*Host, error) {
+// veth pair on the bridge; a host-network host gets a loopback address.
+func allocate(hostNetwork bool) (*Host, error) {
 	for idx := 2; idx < maxIndex; idx++ {
 		f, err := os.OpenFile(lockPath(idx), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 		if errors.Is(err, os.ErrExist) {
@@ -66,6 +66,10 @@ func allocate(detached bool) (*Host, error) {
 			Addr:      fmt.Sprintf("10.200.%d.%d", idx>>8, idx&0xff),
 			Port:      22,
 			Dir:       filepath.Join(BaseDir, strconv.Itoa(idx)),
+		}
+		if hostNetwork {
+			h.Addr = fmt.Sprintf("127.200.%d.%d", idx>>8, idx&0xff)
+			return h, nil
 		}
 		if err := h.createNetwork(); err != nil {
 			_ = reap(idx)
@@ -106,7 +110,16 @@ func reap(idx int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ns := nsPrefix + strconv.Itoa(idx)
-	// Every process in the namespace: sshd and its per-connection children.
+	// sshd, its per-connection children (a host-network host has no
+	// namespace to find them by) and anything else in the namespace.
+	if _, sshd := readLock(idx); sshd > 0 {
+		for _, pid := range append(descendants(sshd), sshd) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		for i := 0; i < 200 && alive(sshd); i++ {
+			time.Sleep(5 * time.Millisecond) // until its parent has reaped it
+		}
+	}
 	for i := 0; i < 200; i++ {
 		out, _ := exec.CommandContext(ctx, "ip", "netns", "pids", ns).Output()
 		pids := strings.Fields(string(out))
@@ -190,6 +203,39 @@ func readLock(idx int) (owner, sshd int) {
 		}
 	}
 	return owner, sshd
+}
+
+// descendants lists every process below pid (sshd's connection processes
+// start their own sessions, so a process group kill would miss them).
+func descendants(pid int) []int {
+	children := map[int][]int{}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, s := range stats {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid ...": comm may hold spaces, so cut at the last ')'.
+		rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+		f := strings.Fields(rest)
+		if len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		child, _ := strconv.Atoi(filepath.Base(filepath.Dir(s)))
+		children[ppid] = append(children[ppid], child)
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
 }
 
 func alive(pid int) bool {

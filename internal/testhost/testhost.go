@@ -60,6 +60,12 @@ type Options struct {
 	// Detached hosts outlive the process that started them (the demo); the
 	// stale-host reaper leaves them alone while their sshd runs.
 	Detached bool
+	// HostNetwork shares the machine's initial network namespace, where the
+	// global conntrack settings (nf_conntrack_max, buckets, hashsize) are
+	// writable: the host listens on its own loopback address. Its /etc is
+	// still private, but iptables and sysctls are the machine's own, so a
+	// test must restore what it changes.
+	HostNetwork bool
 }
 
 // Host is a running namespace test host.
@@ -86,7 +92,7 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 	if err := prepare(ctx); err != nil {
 		return nil, err
 	}
-	h, err := allocate(opts.Detached)
+	h, err := allocate(opts.HostNetwork)
 	if err != nil {
 		return nil, err
 	}
@@ -130,17 +136,11 @@ func (h *Host) Exec(ctx context.Context, script string) (string, error) {
 	return string(out), nil
 }
 
-// DropConnections kills every process of the host except its sshd
-// listener, which cuts every open SSH connection, as a host reboot would.
+// DropConnections kills every process the host's sshd started, which cuts
+// every open SSH connection, as a host reboot would.
 func (h *Host) DropConnections() error {
-	out, err := exec.Command("ip", "netns", "pids", h.Namespace).Output()
-	if err != nil {
-		return err
-	}
-	for _, p := range strings.Fields(string(out)) {
-		if pid, _ := strconv.Atoi(p); pid > 0 && pid != h.SSHDPID {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
+	for _, pid := range descendants(h.SSHDPID) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	return nil
 }
@@ -193,7 +193,12 @@ func (h *Host) start(ctx context.Context, opts Options) error {
 		return err
 	}
 
+	// `ip netns exec` and `unshare -m` both give sshd a private mount
+	// namespace for the overlay /etc.
 	cmd := exec.Command("ip", "netns", "exec", h.Namespace, "sh", "-c", h.setupScript(opts))
+	if opts.HostNetwork {
+		cmd = exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", h.setupScript(opts))
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if !opts.Detached {
 		// The host dies with the test process even when it is killed.

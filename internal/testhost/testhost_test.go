@@ -43,3 +43,24 @@ func TestHostServesSSHWithPrivateEtc(t *testing.T) {
 		t.Fatalf("logins = %d, %v; want 3 (one per ssh command)", n, err)
 	}
 }
+
+func TestHostNetworkHostSharesInitialNamespace(t *testing.T) {
+	h := New(t, Options{HostNetwork: true})
+	kh := KnownHostsFile(t, h)
+	out, err := exec.Command("ssh", "-F", "none", "-i", h.ClientKeyFile(), "-o", "BatchMode=yes",
+		"-o", "UserKnownHostsFile="+kh, "-o", "StrictHostKeyChecking=yes", "root@"+h.Addr,
+		"stat -c %a /proc/sys/net/netfilter/nf_conntrack_max; readlink /proc/self/ns/net").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ssh: %v: %s", err, out)
+	}
+	self, _ := os.Readlink("/proc/self/ns/net")
+	if got := strings.Fields(string(out)); len(got) != 2 || got[0] != "644" || got[1] != self {
+		t.Fatalf("got %q; want mode 644 and the machine's namespace %s", out, self)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if alive(h.SSHDPID) {
+		t.Fatalf("sshd %d survived Close", h.SSHDPID)
+	}
+}
