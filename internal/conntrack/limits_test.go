@@ -1,0 +1,104 @@
+package conntrack
+
+import (
+	"os/exec"
+	"strconv"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestBootOrderAndLaterOverrides(t *testing.T) {
+	rows := []string{
+		"/etc/sysctl.d/10-low.conf\t/etc/sysctl.d/10-low.conf\tnet.netfilter.nf_conntrack_max = 1000",
+		"/etc/sysctl.d/99-sysctl.conf\t/etc/sysctl.conf\tnet.netfilter.nf_conntrack_max=2000",
+		"/etc/sysctl.d/zz-late.conf\t/etc/sysctl.d/zz-late.conf\tnet/netfilter/nf_conntrack_max = 3000",
+		"/etc/sysctl.d/zz-late.conf\t/etc/sysctl.d/zz-late.conf\t# net.netfilter.nf_conntrack_max = 9",
+		"/run/sysctl.d/zz-late.conf\t/run/sysctl.d/zz-late.conf\tnet.netfilter.nf_conntrack_max = 4000",
+		"/usr/lib/sysctl.d/50-vendor.conf\t/usr/lib/sysctl.d/50-vendor.conf\t-net.netfilter.nf_conntrack_udp_timeout = 60",
+		"/etc/sysctl.conf\t/etc/sysctl.conf\tnet.netfilter.nf_conntrack_max=2000",
+	}
+	var got []string
+	for _, s := range bootOrder(rows) {
+		got = append(got, s.File+" "+s.Key+"="+s.Value)
+	}
+	want := []string{
+		"/etc/sysctl.d/10-low.conf net.netfilter.nf_conntrack_max=1000",
+		"/usr/lib/sysctl.d/50-vendor.conf net.netfilter.nf_conntrack_udp_timeout=60",
+		"/etc/sysctl.d/99-sysctl.conf net.netfilter.nf_conntrack_max=2000",
+		"/etc/sysctl.d/zz-late.conf net.netfilter.nf_conntrack_max=3000",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("boot order:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	boot := bootOrder(rows)
+	key := "net.netfilter.nf_conntrack_max"
+	if o := LaterOverrides(boot, "/etc/sysctl.conf", key, "2000"); !reflect.DeepEqual(o, []string{"/etc/sysctl.d/zz-late.conf"}) {
+		t.Fatalf("sysctl.conf overrides: %v", o)
+	}
+	if o := LaterOverrides(boot, "/etc/sysctl.d/zz-late.conf", key, "3000"); len(o) != 0 {
+		t.Fatalf("the last file has no overrides: %v", o)
+	}
+	if o := LaterOverrides(boot, "/etc/sysctl.d/05-mine.conf", key, "3000"); !reflect.DeepEqual(o, []string{"/etc/sysctl.d/10-low.conf", "/etc/sysctl.d/99-sysctl.conf"}) {
+		t.Fatalf("an early file is overridden by every later different value: %v", o)
+	}
+	// Without a sysctl.d link, /etc/sysctl.conf is read last.
+	noLink := bootOrder([]string{rows[0], rows[6]})
+	if o := LaterOverrides(noLink, "/etc/sysctl.d/10-low.conf", key, "1000"); !reflect.DeepEqual(o, []string{"/etc/sysctl.conf"}) {
+		t.Fatalf("unlinked sysctl.conf: %v", o)
+	}
+}
+
+func TestParseFileKeepsExactBytes(t *testing.T) {
+	for _, content := range []string{"", "a = 1", "a = 1\n", "a = 1\r\nb = 2\r\n", "\n\n", "x\n\n"} {
+		body := "  " + itoa(len(content)) + "\n" + content + "\n"
+		f, err := parseFile(body, "/etc/x")
+		if err != nil || !f.Exists || string(f.Content) != content {
+			t.Fatalf("%q: got %q, %+v, %v", content, f.Content, f, err)
+		}
+	}
+	if f, _ := parseFile("none\n", "/etc/x"); f.Exists {
+		t.Fatal("none means missing")
+	}
+	if f, _ := parseFile("dir\n", "/etc/x"); !f.IsDir {
+		t.Fatal("dir")
+	}
+	if _, err := parseFile("99\nshort", "/etc/x"); err == nil {
+		t.Fatal("a truncated file must be an error")
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// The script runs here for real: this machine has nf_conntrack built in.
+func TestLimitsScriptOnThisMachine(t *testing.T) {
+	paths := LimitsPaths{SysctlFile: "/etc/sysctl.conf", ModprobeFile: "/etc/modprobe.d/ctt-none.conf", ModulesLoadFile: "/etc"}
+	script, args := LimitsScript(paths)
+	out, err := exec.Command("sh", append([]string{"-c", script, "sh"}, args...)...).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ParseLimits(string(out), paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := exec.Command("cat", "/proc/sys/net/netfilter/nf_conntrack_max").Output()
+	if l.Running["max"] != strings.TrimSpace(string(want)) || l.Running["tcp_timeout_established"] == "" {
+		t.Fatalf("running: max %q, established %q", l.Running["max"], l.Running["tcp_timeout_established"])
+	}
+	if l.Modprobe.Exists || !l.ModulesLoad.IsDir {
+		t.Fatalf("files: %+v %+v", l.Modprobe, l.ModulesLoad)
+	}
+	if l.Hashsize == nil {
+		t.Fatal("hashsize not read")
+	}
+}
+
+func TestSysctlKeyNaming(t *testing.T) {
+	if k := SysctlKey(NamingLegacy, "max"); k != "net.ipv4.netfilter.ip_conntrack_max" || ProcPath(k) != "/proc/sys/net/ipv4/netfilter/ip_conntrack_max" {
+		t.Fatal(k)
+	}
+	if k := SysctlKey(NamingModern, "udp_timeout"); k != "net.netfilter.nf_conntrack_udp_timeout" {
+		t.Fatal(k)
+	}
+}
