@@ -2,8 +2,8 @@ package conntrack
 
 import (
 	"os/exec"
-	"strconv"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
