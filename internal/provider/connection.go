@@ -7,6 +7,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	rschema "github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
@@ -32,6 +35,20 @@ func connectionDataSourceAttributes() map[string]schema.Attribute {
 		"port": schema.Int64Attribute{Optional: true, Validators: []validator.Int64{int64validator.Between(1, 65535)},
 			MarkdownDescription: "SSH port. Defaults to the provider's `port`."},
 		"user": schema.StringAttribute{Optional: true, Validators: []validator.String{userValidator},
+			MarkdownDescription: "SSH user. Defaults to the provider's `user`."},
+	}
+}
+
+// connectionResourceAttributes are host, port and user for a resource; a
+// new host is a new resource.
+func connectionResourceAttributes() map[string]rschema.Attribute {
+	return map[string]rschema.Attribute{
+		"host": rschema.StringAttribute{Required: true, Validators: []validator.String{hostValidator},
+			PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			MarkdownDescription: "Host name or IP address to connect to over SSH. Changing it replaces the resource."},
+		"port": rschema.Int64Attribute{Optional: true, Validators: []validator.Int64{int64validator.Between(1, 65535)},
+			MarkdownDescription: "SSH port. Defaults to the provider's `port`."},
+		"user": rschema.StringAttribute{Optional: true, Validators: []validator.String{userValidator},
 			MarkdownDescription: "SSH user. Defaults to the provider's `user`."},
 	}
 }

@@ -6,6 +6,7 @@ package provider
 import (
 	"context"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
@@ -18,6 +19,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
 )
 
@@ -167,7 +169,7 @@ func (p *conntrackProvider) Configure(ctx context.Context, req provider.Configur
 		}
 		return
 	}
-	data := &providerData{pool: pool}
+	data := newProviderData(pool)
 	resp.DataSourceData = data
 	resp.ResourceData = data
 }
@@ -175,10 +177,43 @@ func (p *conntrackProvider) Configure(ctx context.Context, req provider.Configur
 // providerData is what every resource and data source receives.
 type providerData struct {
 	pool *sshx.Pool
+
+	mu sync.Mutex
+	// limits holds each host's last conntrack_limits read of this walk, so
+	// the plan that follows a refresh needs no second remote command.
+	limits map[string]*conntrack.Limits
+	// limitsClaims counts the conntrack_limits resources planned per host
+	// in this walk (each provider configuration is one walk).
+	limitsClaims map[string]int
+}
+
+func newProviderData(pool *sshx.Pool) *providerData {
+	return &providerData{pool: pool, limits: map[string]*conntrack.Limits{}, limitsClaims: map[string]int{}}
+}
+
+func (pd *providerData) rememberLimits(host string, l *conntrack.Limits) {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	pd.limits[host] = l
+}
+
+func (pd *providerData) recallLimits(host string) *conntrack.Limits {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	return pd.limits[host]
+}
+
+// claimLimits records a conntrack_limits plan for host and reports whether
+// another one already claimed it.
+func (pd *providerData) claimLimits(host string) bool {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	pd.limitsClaims[host]++
+	return pd.limitsClaims[host] > 1
 }
 
 func (p *conntrackProvider) Resources(context.Context) []func() resource.Resource {
-	return nil
+	return []func() resource.Resource{NewLimitsResource}
 }
 
 func (p *conntrackProvider) DataSources(context.Context) []func() datasource.DataSource {

@@ -26,7 +26,7 @@ func providerBlock(t *testing.T, hosts []*testhost.Host, extra string) string {
 provider "conntrack" {
   private_key_file = %q
   known_hosts_file = %q
-  connect_timeout  = "10s"
+  connect_timeout  = "30s"
   %s
 }
 `, hosts[0].ClientKeyFile(), testhost.KnownHostsFile(t, hosts...), extra)

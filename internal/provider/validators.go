@@ -12,13 +12,22 @@ import (
 
 // Host names and users reach remote shells and sshd; only plain names pass.
 var (
-	hostValidator = stringvalidator.RegexMatches(
-		regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?)$`),
+	hostValidator = stringvalidator.RegexMatches(hostPattern,
 		"must be a host name, an IPv4 address or an IPv6 address (no brackets, no port)")
 	userValidator = stringvalidator.RegexMatches(
 		regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,31}$`),
 		"must be a login name (letters, digits, _ . -)")
 )
+
+var hostPattern = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?)$`)
+
+// hostValidatorCheck applies the host rule outside a schema (import IDs).
+func hostValidatorCheck(host string) error {
+	if !hostPattern.MatchString(host) {
+		return fmt.Errorf("%q is not a host name, an IPv4 address or an IPv6 address", host)
+	}
+	return nil
+}
 
 // durationValidator accepts Go durations greater than zero ("10s", "1m30s").
 type durationValidator struct{}

@@ -1,0 +1,97 @@
+package conntrack
+
+import (
+	"bytes"
+	"sort"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/modprobe"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/modulesload"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/sysctl"
+)
+
+// Managed is what a conntrack_limits resource owns on a host.
+type Managed struct {
+	// Sysctls maps short names ("max", "udp_timeout") to values.
+	Sysctls map[string]string
+	// Buckets is the hash size to persist as `options MODULE hashsize=N`;
+	// empty when unmanaged.
+	Buckets string
+	// LoadModule lists the conntrack module in the modules-load.d file
+	// (which the resource owns whole).
+	LoadModule bool
+}
+
+// naming is the host's naming, modern when conntrack is not loaded (the
+// values then only go to files, for the modern module to read at boot).
+func (l Limits) naming() Naming {
+	if l.Facts.Naming == "" {
+		return NamingModern
+	}
+	return l.Facts.Naming
+}
+
+// Key is the full sysctl key of a short name on this host.
+func (l Limits) Key(short string) string { return SysctlKey(l.naming(), short) }
+
+// PersistedSysctl is the value the sysctl file gives short at boot.
+func (l Limits) PersistedSysctl(short string) (string, bool) {
+	return sysctl.Parse(l.Sysctl.Content).Get(l.Key(short))
+}
+
+// PersistedBuckets is the hashsize option of the modprobe file.
+func (l Limits) PersistedBuckets() (string, bool) {
+	return modprobe.Parse(l.Modprobe.Content).Option(ModuleName(l.naming()), "hashsize")
+}
+
+// ModuleLoadedAtBoot reports whether the modules-load file lists the module.
+func (l Limits) ModuleLoadedAtBoot() bool {
+	return modulesload.Parse(l.ModulesLoad.Content).Has(ModuleName(l.naming()))
+}
+
+// EditFiles makes the files say what want manages and drop what only prev
+// managed, touching nothing else. It returns the files whose bytes change.
+func (l Limits) EditFiles(want, prev Managed) []File {
+	var changed []File
+	keep := func(f File, b []byte) {
+		if !bytes.Equal(b, f.Content) {
+			f.Content = b
+			changed = append(changed, f)
+		}
+	}
+
+	sc := sysctl.Parse(l.Sysctl.Content)
+	for _, short := range sortedKeys(prev.Sysctls) {
+		if _, still := want.Sysctls[short]; !still {
+			sc.Delete(l.Key(short))
+		}
+	}
+	for _, short := range sortedKeys(want.Sysctls) {
+		sc.Set(l.Key(short), want.Sysctls[short])
+	}
+	keep(l.Sysctl, sc.Bytes())
+
+	mp := modprobe.Parse(l.Modprobe.Content)
+	module := ModuleName(l.naming())
+	switch {
+	case want.Buckets != "":
+		mp.SetOption(module, "hashsize", want.Buckets)
+	case prev.Buckets != "":
+		mp.DeleteOption(module, "hashsize")
+	}
+	keep(l.Modprobe, mp.Bytes())
+
+	// The modules-load file is the resource's own: false means not listed.
+	ml := modulesload.Parse(l.ModulesLoad.Content)
+	ml.Set(module, want.LoadModule)
+	keep(l.ModulesLoad, ml.Bytes())
+	return changed
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,691 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/sysctl"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
+)
+
+var (
+	_ resource.ResourceWithConfigure        = (*limitsResource)(nil)
+	_ resource.ResourceWithImportState      = (*limitsResource)(nil)
+	_ resource.ResourceWithModifyPlan       = (*limitsResource)(nil)
+	_ resource.ResourceWithConfigValidators = (*limitsResource)(nil)
+)
+
+const (
+	defaultSysctlFile      = "/etc/sysctl.conf"
+	defaultModprobeFile    = "/etc/modprobe.d/iptables.conf"
+	defaultModulesLoadFile = "/etc/modules-load.d/conntrack.conf"
+	maxSysctlInt           = 1<<31 - 1
+)
+
+// namedSysctls are the settings with attributes of their own, by short name.
+var namedSysctls = []string{"max", "tcp_timeout_established", "tcp_timeout_close_wait", "tcp_timeout_fin_wait", "tcp_timeout_time_wait"}
+
+// NewLimitsResource is the conntrack_limits resource.
+func NewLimitsResource() resource.Resource { return &limitsResource{} }
+
+type limitsResource struct {
+	data *providerData
+}
+
+type limitsModel struct {
+	connectionModel
+	ID                    types.String `tfsdk:"id"`
+	Max                   types.Int64  `tfsdk:"max"`
+	Buckets               types.Int64  `tfsdk:"buckets"`
+	TCPTimeoutEstablished types.Int64  `tfsdk:"tcp_timeout_established"`
+	TCPTimeoutCloseWait   types.Int64  `tfsdk:"tcp_timeout_close_wait"`
+	TCPTimeoutFinWait     types.Int64  `tfsdk:"tcp_timeout_fin_wait"`
+	TCPTimeoutTimeWait    types.Int64  `tfsdk:"tcp_timeout_time_wait"`
+	Sysctls               types.Map    `tfsdk:"sysctls"`
+	SysctlFile            types.String `tfsdk:"sysctl_file"`
+	ModprobeFile          types.String `tfsdk:"modprobe_file"`
+	ApplyLive             types.Bool   `tfsdk:"apply_live"`
+	LoadModuleAtBoot      types.Bool   `tfsdk:"load_module_at_boot"`
+}
+
+// named returns the attribute of a named sysctl.
+func (m *limitsModel) named(short string) *types.Int64 {
+	switch short {
+	case "max":
+		return &m.Max
+	case "tcp_timeout_established":
+		return &m.TCPTimeoutEstablished
+	case "tcp_timeout_close_wait":
+		return &m.TCPTimeoutCloseWait
+	case "tcp_timeout_fin_wait":
+		return &m.TCPTimeoutFinWait
+	case "tcp_timeout_time_wait":
+		return &m.TCPTimeoutTimeWait
+	}
+	panic("unknown named sysctl " + short)
+}
+
+func (m *limitsModel) paths() conntrack.LimitsPaths {
+	return conntrack.LimitsPaths{
+		SysctlFile:      stringOr(m.SysctlFile, "", defaultSysctlFile),
+		ModprobeFile:    stringOr(m.ModprobeFile, "", defaultModprobeFile),
+		ModulesLoadFile: defaultModulesLoadFile,
+	}
+}
+
+// mapSysctls returns the sysctls map as short name -> value.
+func (m *limitsModel) mapSysctls(ctx context.Context, diags *diag.Diagnostics) map[string]int64 {
+	out := map[string]int64{}
+	if m.Sysctls.IsNull() || m.Sysctls.IsUnknown() {
+		return out
+	}
+	diags.Append(m.Sysctls.ElementsAs(ctx, &out, false)...)
+	return out
+}
+
+// managed is what a configuration declares: the settings it sets (a
+// computed value in the plan of an unset attribute is the host's, not ours),
+// and whether the module is loaded at boot as planned.
+func (m *limitsModel) managed(ctx context.Context, plan *limitsModel, diags *diag.Diagnostics) conntrack.Managed {
+	want := conntrack.Managed{Sysctls: map[string]string{}, LoadModule: plan.LoadModuleAtBoot.ValueBool()}
+	for _, short := range namedSysctls {
+		if v := m.named(short); known(*v) {
+			want.Sysctls[short] = strconv.FormatInt(v.ValueInt64(), 10)
+		}
+	}
+	for short, v := range m.mapSysctls(ctx, diags) {
+		want.Sysctls[short] = strconv.FormatInt(v, 10)
+	}
+	if known(m.Buckets) {
+		want.Buckets = strconv.FormatInt(m.Buckets.ValueInt64(), 10)
+	}
+	return want
+}
+
+func (r *limitsResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_limits"
+}
+
+func (r *limitsResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	unmanaged := " Unset means unmanaged: the state shows the host's current value and nothing is written."
+	timeout := func(short, state string, kernelDefault int) schema.Attribute {
+		return schema.Int64Attribute{Optional: true, Computed: true,
+			Validators:    []validator.Int64{int64validator.Between(1, maxSysctlInt)},
+			PlanModifiers: []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
+			MarkdownDescription: fmt.Sprintf("Seconds a TCP connection %s stays tracked (`net.netfilter.nf_conntrack_%s`; kernel default %d).%s",
+				state, short, kernelDefault, unmanaged)}
+	}
+	attrs := connectionResourceAttributes()
+	for name, a := range map[string]schema.Attribute{
+		"id": schema.StringAttribute{Computed: true, MarkdownDescription: "The host.",
+			PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+		"max": schema.Int64Attribute{Optional: true, Computed: true,
+			Validators:    []validator.Int64{int64validator.Between(1, maxSysctlInt)},
+			PlanModifiers: []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
+			MarkdownDescription: "Connection tracking table size, `net.netfilter.nf_conntrack_max`. Size a fleet per host with " +
+				"`data.conntrack_host.<name>.recommended_max` (RAM bytes / 16384 / (arch bits / 32)). Global: it can only be changed " +
+				"in the initial network namespace." + unmanaged},
+		"buckets": schema.Int64Attribute{Optional: true, Computed: true,
+			Validators:    []validator.Int64{int64validator.Between(1, 1<<30)},
+			PlanModifiers: []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
+			MarkdownDescription: "Hash table buckets: written live to `/sys/module/nf_conntrack/parameters/hashsize` and persisted as " +
+				"`options nf_conntrack hashsize=N` in `modprobe_file`. Must not exceed `max`; `max / 8` is the rule of thumb " +
+				"(`recommended_buckets`), and a warning is shown outside `max / 8 .. max / 2`." + unmanaged},
+		"tcp_timeout_established": timeout("tcp_timeout_established", "that is established but idle", 432000),
+		"tcp_timeout_close_wait":  timeout("tcp_timeout_close_wait", "in CLOSE_WAIT", 60),
+		"tcp_timeout_fin_wait":    timeout("tcp_timeout_fin_wait", "in FIN_WAIT", 120),
+		"tcp_timeout_time_wait":   timeout("tcp_timeout_time_wait", "in TIME_WAIT", 120),
+		"sysctls": schema.MapAttribute{Optional: true, ElementType: types.Int64Type,
+			Validators: []validator.Map{
+				mapvalidator.KeysAre(stringvalidator.RegexMatches(shortSysctlPattern, "must be the part of a net.netfilter.nf_conntrack_* key after nf_conntrack_, such as udp_timeout")),
+				mapvalidator.ValueInt64sAre(int64validator.Between(0, maxSysctlInt)),
+			},
+			MarkdownDescription: "Any other `net.netfilter.nf_conntrack_*` setting by the part after `nf_conntrack_`, e.g. " +
+				"`{ udp_timeout = 30, generic_timeout = 120, tcp_loose = 0 }`. Keys are checked against what the host exposes at plan time. " +
+				"Settings with an attribute of their own (`max`, `tcp_timeout_*`) and `buckets` are not allowed here. Keys not listed are unmanaged."},
+		"sysctl_file": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultSysctlFile),
+			Validators: []validator.String{stringvalidator.RegexMatches(sysctlFilePattern, "must be /etc/sysctl.conf or a /etc/sysctl.d/*.conf file")},
+			MarkdownDescription: "File the sysctls persist in: `/etc/sysctl.conf` or a file under `/etc/sysctl.d/` ending in `.conf`. " +
+				"Only the managed keys change; duplicates of a managed key are removed so the declared value is the one applied; every other " +
+				"byte stays. A warning names any file read later at boot that sets a managed key to another value. Defaults to `" + defaultSysctlFile + "`."},
+		"modprobe_file": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultModprobeFile),
+			Validators:          []validator.String{stringvalidator.RegexMatches(modprobeFilePattern, "must be a /etc/modprobe.d/*.conf file")},
+			MarkdownDescription: "File under `/etc/modprobe.d/` that persists `buckets` as `options nf_conntrack hashsize=N`. Defaults to `" + defaultModprobeFile + "`."},
+		"apply_live": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true),
+			MarkdownDescription: "Also set the running kernel's values, and verify each by reading it back. When `false`, values are only " +
+				"persisted (they apply at the next boot or module load), and the state tracks the persisted values. Where a key is read-only " +
+				"(a container or a network namespace for the global `max` and `buckets`), `true` is an error naming the key. Defaults to `true`."},
+		"load_module_at_boot": schema.BoolAttribute{Optional: true, Computed: true,
+			MarkdownDescription: "List the conntrack module in `" + defaultModulesLoadFile + "` so it loads early at boot and the persisted " +
+				"sysctls apply: conntrack sysctls do not exist until the module loads, the most common reason values are lost at reboot. " +
+				"Defaults to `true` on systemd hosts with a modular conntrack, `false` otherwise (built in, or no systemd)."},
+	} {
+		attrs[name] = a
+	}
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Raises the connection tracking limits of a host (remedy 2 for `nf_conntrack: table full, dropping packet`): " +
+			"the table size, the hash table size and the conntrack timeouts, applied to the running kernel and persisted so they survive a " +
+			"reboot. One per host. Every plan reads the host, so a value changed by hand (`sysctl -w`, an edited file, a value lost at " +
+			"reboot) shows as drift, with a warning saying whether the running or the persisted value drifted. Destroying the resource " +
+			"removes its lines from the files and leaves the running values as they are.",
+		Attributes: attrs,
+	}
+}
+
+var (
+	shortSysctlPattern  = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
+	sysctlFilePattern   = regexp.MustCompile(`^(/etc/sysctl\.conf|/etc/sysctl\.d/[A-Za-z0-9_.+-]+\.conf)$`)
+	modprobeFilePattern = regexp.MustCompile(`^/etc/modprobe\.d/[A-Za-z0-9_.+-]+\.conf$`)
+)
+
+func (r *limitsResource) ConfigValidators(context.Context) []resource.ConfigValidator {
+	return []resource.ConfigValidator{limitsConfigValidator{}}
+}
+
+// limitsConfigValidator checks relations between attributes at plan time.
+type limitsConfigValidator struct{}
+
+func (limitsConfigValidator) Description(context.Context) string {
+	return "buckets must not exceed max; sysctls must not repeat named attributes"
+}
+
+func (v limitsConfigValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (limitsConfigValidator) ValidateResource(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m limitsModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if known(m.Max) && known(m.Buckets) {
+		checkBuckets(m.Buckets.ValueInt64(), m.Max.ValueInt64(), &resp.Diagnostics)
+	}
+	for short := range m.mapSysctls(ctx, &resp.Diagnostics) {
+		switch {
+		case short == "buckets" || short == "count" || contains(namedSysctls, short):
+			resp.Diagnostics.AddAttributeError(path.Root("sysctls").AtMapKey(short), "Setting managed by its own attribute",
+				fmt.Sprintf("Set %q with the attribute of that name (buckets with `buckets`; count is read-only), not in sysctls: two places must not manage one key.", short))
+		case sysctl.ValidKey(conntrack.SysctlKey(conntrack.NamingModern, short)) != nil:
+			resp.Diagnostics.AddAttributeError(path.Root("sysctls").AtMapKey(short), "Invalid sysctl name", short+" is not a valid sysctl name.")
+		}
+	}
+}
+
+// checkBuckets enforces buckets <= max and warns outside max/8 .. max/2.
+func checkBuckets(buckets, max int64, diags *diag.Diagnostics) {
+	lo, hi := conntrack.RecommendedBuckets(max)
+	switch {
+	case buckets > max:
+		diags.AddAttributeError(path.Root("buckets"), "buckets exceeds max",
+			fmt.Sprintf("buckets (%d) must not exceed max (%d): more buckets than entries only wastes memory. The rule of thumb is max / 8 = %d.", buckets, max, lo))
+	case buckets < lo || buckets > hi:
+		diags.AddAttributeWarning(path.Root("buckets"), "buckets outside the usual range",
+			fmt.Sprintf("With max = %d, buckets is usually between max / 8 = %d and max / 2 = %d; %d makes lookups slower (fewer) or wastes memory (more).", max, lo, hi, buckets))
+	}
+}
+
+func known(v types.Int64) bool { return !v.IsNull() && !v.IsUnknown() }
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *limitsResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+// read runs the one remote read of a conntrack_limits resource.
+func (r *limitsResource) read(ctx context.Context, m *limitsModel, diags *diag.Diagnostics) (*sshx.Client, *conntrack.Limits) {
+	c := r.data.client(ctx, m.connectionModel, diags)
+	if c == nil {
+		return nil, nil
+	}
+	paths := m.paths()
+	script, args := conntrack.LimitsScript(paths)
+	out, err := c.Script(ctx, "read conntrack limits", script, nil, args...)
+	if err != nil {
+		diags.AddError(fmt.Sprintf("Cannot read conntrack limits of %s", m.Host.ValueString()), detail(err))
+		return nil, nil
+	}
+	l, err := conntrack.ParseLimits(string(out), paths)
+	if err != nil {
+		diags.AddError(fmt.Sprintf("Unexpected answer from %s", m.Host.ValueString()), err.Error())
+		return nil, nil
+	}
+	for _, f := range []conntrack.File{l.Sysctl, l.Modprobe} {
+		if f.IsDir {
+			diags.AddError(fmt.Sprintf("%s is a directory on %s", f.Path, m.Host.ValueString()), "Name a file, not a directory.")
+		}
+	}
+	r.data.rememberLimits(m.Host.ValueString(), &l)
+	return c, &l
+}
+
+// privateManaged is the private-state key that remembers which settings
+// this resource manages, so that Read can tell drift of a managed value
+// (compared with running and persisted) from an unmanaged one (running only).
+const privateManaged = "managed"
+
+type privateState interface {
+	GetKey(ctx context.Context, key string) ([]byte, diag.Diagnostics)
+}
+
+func loadManaged(ctx context.Context, p privateState, diags *diag.Diagnostics) conntrack.Managed {
+	var m conntrack.Managed
+	b, d := p.GetKey(ctx, privateManaged)
+	diags.Append(d...)
+	if len(b) > 0 {
+		_ = json.Unmarshal(b, &m)
+	}
+	return m
+}
+
+func (r *limitsResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m limitsModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx = tflog.SetField(ctx, "host", m.Host.ValueString())
+	managed := loadManaged(ctx, req.Private, &resp.Diagnostics)
+	_, l := r.read(ctx, &m, &resp.Diagnostics)
+	if l == nil {
+		return
+	}
+	r.observe(ctx, &m, l, managed, &resp.Diagnostics)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// observe sets the model to what the host has. A managed value is the
+// declared one only when both the running kernel (with apply_live) and the
+// file agree with it; otherwise it is the drifted value, and a warning says
+// which side drifted, so the plan shows an update.
+func (r *limitsResource) observe(ctx context.Context, m *limitsModel, l *conntrack.Limits, managed conntrack.Managed, diags *diag.Diagnostics) {
+	host := m.Host.ValueString()
+	live := m.ApplyLive.IsNull() || m.ApplyLive.ValueBool()
+	settle := func(short, key, prior string, running *string, persisted string, persistedOK bool) types.Int64 {
+		if prior == "" { // unmanaged: what the kernel runs with
+			return intOrNull(running)
+		}
+		switch {
+		case live && running != nil && *running != prior:
+			diags.AddWarning(fmt.Sprintf("%s drifted on %s (running value)", key, host),
+				fmt.Sprintf("The running kernel has %s = %s; the declared value is %s (someone ran sysctl -w, or the module reloaded). Apply to set it again.", key, *running, prior))
+			return intOrNull(running)
+		case !persistedOK:
+			diags.AddWarning(fmt.Sprintf("%s drifted on %s (persisted value)", key, host),
+				fmt.Sprintf("%s no longer sets %s (the line or the file was removed), so the value would be lost at reboot. Apply to write it again.", l.Sysctl.Path, key))
+			return types.Int64Null()
+		case persisted != prior:
+			diags.AddWarning(fmt.Sprintf("%s drifted on %s (persisted value)", key, host),
+				fmt.Sprintf("The persisted file sets %s = %s; the declared value is %s. Apply to write it again.", key, persisted, prior))
+			return intOrNull(&persisted)
+		}
+		return intOrNull(&prior)
+	}
+	for _, short := range namedSysctls {
+		running := optional(l.Running, short)
+		persisted, ok := l.PersistedSysctl(short)
+		*m.named(short) = settle(short, l.Key(short), managed.Sysctls[short], running, persisted, ok)
+	}
+	var running *string
+	if l.Hashsize != nil {
+		s := strconv.FormatInt(*l.Hashsize, 10)
+		running = &s
+	}
+	persisted, ok := l.PersistedBuckets()
+	if managed.Buckets != "" && !ok {
+		// The hashsize lives in the modprobe file, not the sysctl file.
+		diags.AddWarning(fmt.Sprintf("buckets drifted on %s (persisted value)", host),
+			fmt.Sprintf("%s no longer sets `options %s hashsize`. Apply to write it again.", l.Modprobe.Path, conntrack.ModuleName(l.Facts.Naming)))
+		m.Buckets = types.Int64Null()
+	} else {
+		m.Buckets = settle("buckets", "buckets (hashsize)", managed.Buckets, running, persisted, ok)
+	}
+
+	if !m.Sysctls.IsNull() {
+		values := map[string]attr.Value{}
+		for short := range m.mapSysctls(ctx, diags) {
+			running := optional(l.Running, short)
+			persisted, ok := l.PersistedSysctl(short)
+			values[short] = settle(short, l.Key(short), managed.Sysctls[short], running, persisted, ok)
+		}
+		mv, d := types.MapValue(types.Int64Type, values)
+		diags.Append(d...)
+		m.Sysctls = mv
+	}
+	m.LoadModuleAtBoot = types.BoolValue(l.ModuleLoadedAtBoot())
+	m.ID = m.Host
+}
+
+func optional(values map[string]string, key string) *string {
+	if v, ok := values[key]; ok {
+		return &v
+	}
+	return nil
+}
+
+func intOrNull(s *string) types.Int64 {
+	if s == nil {
+		return types.Int64Null()
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(*s), 10, 64)
+	if err != nil {
+		return types.Int64Null()
+	}
+	return types.Int64Value(n)
+}
+
+func (r *limitsResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || r.data == nil {
+		return // destroy, or validation without a configured provider
+	}
+	var plan limitsModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() || plan.Host.IsUnknown() {
+		return
+	}
+	host := plan.Host.ValueString()
+	if other := r.data.claimLimits(host); other {
+		resp.Diagnostics.AddAttributeError(path.Root("host"), "Two conntrack_limits resources manage one host",
+			fmt.Sprintf("More than one conntrack_limits resource names host %s. They would fight over the same keys; declare one conntrack_limits per host.", host))
+		return
+	}
+	l := r.data.recallLimits(host)
+	if l == nil {
+		if _, l = r.read(ctx, &plan, &resp.Diagnostics); l == nil {
+			return
+		}
+	}
+	live := plan.ApplyLive.ValueBool()
+	if !l.Facts.HasConntrack() && live {
+		resp.Diagnostics.AddError(fmt.Sprintf("Connection tracking is not active on %s", host),
+			fmt.Sprintf("The conntrack sysctls do not exist until the module loads (conntrack module: %s). Load it (`modprobe nf_conntrack`, or a stateful firewall rule), "+
+				"or set apply_live = false to only persist the values for the next boot.", l.Facts.Module))
+		return
+	}
+	// Global settings are read-only outside the initial network namespace.
+	if live && l.Facts.InitialNetns != nil && !*l.Facts.InitialNetns {
+		for _, a := range []struct {
+			name string
+			v    types.Int64
+		}{{"max", plan.Max}, {"buckets", plan.Buckets}} {
+			if declared(req.Config, a.name) {
+				resp.Diagnostics.AddAttributeError(path.Root(a.name), fmt.Sprintf("%s cannot be changed live on %s", a.name, host),
+					fmt.Sprintf("%s is global to the kernel and read-only here: the SSH session on %s runs in a container or a non-initial network namespace. "+
+						"Manage it from the host itself, or set apply_live = false to only persist it.", conntrack.SysctlKey(l.Facts.Naming, a.name), host))
+			}
+		}
+	}
+	if l.Facts.HasConntrack() {
+		for short := range plan.mapSysctls(ctx, &resp.Diagnostics) {
+			if _, ok := l.Running[short]; !ok {
+				resp.Diagnostics.AddAttributeError(path.Root("sysctls").AtMapKey(short), "Unknown conntrack setting",
+					fmt.Sprintf("%s has no %s. It has: %s.", host, conntrack.SysctlKey(l.Facts.Naming, short), strings.Join(sortedNames(l.Running), ", ")))
+			}
+		}
+	}
+	// buckets against the max the host will have.
+	if known(plan.Buckets) && declared(req.Config, "buckets") && !declared(req.Config, "max") {
+		if m := intOrNull(optional(l.Running, "max")); known(m) {
+			checkBuckets(plan.Buckets.ValueInt64(), m.ValueInt64(), &resp.Diagnostics)
+		}
+	}
+	// Files read later at boot that would undo a managed value.
+	var config limitsModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	want := config.managed(ctx, &plan, &resp.Diagnostics)
+	for _, short := range sortedNames(want.Sysctls) {
+		key := l.Key(short)
+		if later := conntrack.LaterOverrides(l.Boot, plan.paths().SysctlFile, key, want.Sysctls[short]); len(later) > 0 {
+			resp.Diagnostics.AddWarning(fmt.Sprintf("%s is overridden at boot on %s", key, host),
+				fmt.Sprintf("%s is read after %s at boot and sets %s to another value, so after a reboot the declared %s would not hold. Remove the line there, or manage that file with sysctl_file.",
+					strings.Join(later, ", "), plan.paths().SysctlFile, key, want.Sysctls[short]))
+		}
+	}
+	if plan.LoadModuleAtBoot.IsUnknown() {
+		def := l.Systemd && (l.Facts.Module == conntrack.ModuleLoaded || l.Facts.Module == conntrack.ModuleAvailable)
+		plan.LoadModuleAtBoot = types.BoolValue(def)
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("load_module_at_boot"), plan.LoadModuleAtBoot)...)
+	}
+}
+
+// declared reports whether the configuration sets a number attribute.
+func declared(config interface {
+	GetAttribute(context.Context, path.Path, any) diag.Diagnostics
+}, name string) bool {
+	var v types.Int64
+	return !config.GetAttribute(context.Background(), path.Root(name), &v).HasError() && !v.IsNull()
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (r *limitsResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan, config limitsModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	want := config.managed(ctx, &plan, &resp.Diagnostics)
+	r.converge(ctx, &plan, want, conntrack.Managed{}, nil, resp.Private, &resp.State, &resp.Diagnostics)
+}
+
+func (r *limitsResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, config, prior limitsModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	want := config.managed(ctx, &plan, &resp.Diagnostics)
+	prev := loadManaged(ctx, req.Private, &resp.Diagnostics)
+	r.converge(ctx, &plan, want, prev, &prior, resp.Private, &resp.State, &resp.Diagnostics)
+}
+
+type stateSetter interface {
+	Set(context.Context, any) diag.Diagnostics
+}
+
+type privateSetter interface {
+	SetKey(ctx context.Context, key string, value []byte) diag.Diagnostics
+}
+
+// converge persists, then applies live, then records the state: the
+// declared values (verified by read-back) and the host's unmanaged ones.
+func (r *limitsResource) converge(ctx context.Context, plan *limitsModel, want, prev conntrack.Managed, prior *limitsModel,
+	private privateSetter, state stateSetter, diags *diag.Diagnostics) {
+	ctx = tflog.SetField(ctx, "host", plan.Host.ValueString())
+	if diags.HasError() {
+		return
+	}
+	c, unlock := r.lock(ctx, plan, diags)
+	if c == nil {
+		return
+	}
+	defer unlock()
+	_, l := r.read(ctx, plan, diags)
+	if l == nil {
+		return
+	}
+	// A changed file name: release the keys from the old files first.
+	if prior != nil && prior.paths() != plan.paths() {
+		r.release(ctx, c, prior, prev, diags)
+		if diags.HasError() {
+			return
+		}
+		prev = conntrack.Managed{}
+	}
+	host := plan.Host.ValueString()
+	for _, f := range l.EditFiles(want, prev) {
+		if err := c.WriteFileAtomic(ctx, f.Path, f.Content, sshx.WriteOptions{Mode: 0o644, Backup: true}); err != nil {
+			diags.AddError(fmt.Sprintf("Cannot write %s on %s", f.Path, host), detail(err))
+			return
+		}
+	}
+	b, _ := json.Marshal(want)
+	diags.Append(private.SetKey(ctx, privateManaged, b)...)
+
+	if plan.ApplyLive.ValueBool() {
+		r.applyLive(ctx, c, plan, l, want, diags)
+	}
+	// The state: declared values as applied; unmanaged ones as the host has them.
+	r.observe(ctx, plan, l, conntrack.Managed{}, diags)
+	for short, v := range want.Sysctls {
+		if contains(namedSysctls, short) {
+			*plan.named(short) = intOrNull(&v)
+		}
+	}
+	if want.Buckets != "" {
+		plan.Buckets = intOrNull(&want.Buckets)
+	}
+	if !plan.Sysctls.IsNull() {
+		values := map[string]attr.Value{}
+		for short := range plan.mapSysctls(ctx, diags) {
+			v := want.Sysctls[short]
+			values[short] = intOrNull(&v)
+		}
+		plan.Sysctls, _ = types.MapValue(types.Int64Type, values)
+	}
+	plan.LoadModuleAtBoot = types.BoolValue(want.LoadModule)
+	// Saved even after a failed live apply, so the files written are known
+	// (a failed create leaves a tainted resource that destroy cleans up).
+	diags.Append(state.Set(ctx, plan)...)
+}
+
+// lock serialises this process's edits of the resource's files on its host.
+func (r *limitsResource) lock(ctx context.Context, m *limitsModel, diags *diag.Diagnostics) (*sshx.Client, func()) {
+	c := r.data.client(ctx, m.connectionModel, diags)
+	if c == nil {
+		return nil, nil
+	}
+	p := m.paths()
+	unlocks := []func(){c.Lock(p.SysctlFile), c.Lock(p.ModprobeFile), c.Lock(p.ModulesLoadFile)}
+	return c, func() {
+		for _, u := range unlocks {
+			u()
+		}
+	}
+}
+
+// applyLive writes the running values and reports every key the kernel
+// did not take, naming it and why.
+func (r *limitsResource) applyLive(ctx context.Context, c *sshx.Client, plan *limitsModel, l *conntrack.Limits, want conntrack.Managed, diags *diag.Diagnostics) {
+	host := plan.Host.ValueString()
+	var writes []conntrack.LiveWrite
+	// max before buckets, so a growing table never has more buckets than entries.
+	order := sortedNames(want.Sysctls)
+	sort.SliceStable(order, func(i, j int) bool { return order[i] == "max" && order[j] != "max" })
+	for _, short := range order {
+		writes = append(writes, conntrack.LiveWrite{Path: conntrack.ProcPath(l.Key(short)), Value: want.Sysctls[short]})
+	}
+	if want.Buckets != "" {
+		writes = append(writes, conntrack.LiveWrite{Path: conntrack.HashsizePath(l.Facts.Naming), Value: want.Buckets})
+	}
+	if len(writes) == 0 {
+		return
+	}
+	script, args := conntrack.LiveScript(writes)
+	out, err := c.Script(ctx, "apply conntrack limits", script, nil, args...)
+	if err != nil {
+		diags.AddError(fmt.Sprintf("Cannot apply conntrack limits on %s", host), detail(err))
+		return
+	}
+	for _, res := range conntrack.ParseLive(string(out), writes) {
+		if res.OK() {
+			continue
+		}
+		reason := res.Err
+		if reason == "" {
+			reason = fmt.Sprintf("the kernel kept %q (it accepted the write but rejected or clamped the value)", res.Now)
+		}
+		if l.Facts.InitialNetns != nil && !*l.Facts.InitialNetns {
+			reason += "; the session runs outside the initial network namespace, where global conntrack settings are read-only"
+		}
+		diags.AddError(fmt.Sprintf("Cannot set %s on %s", res.Path, host),
+			fmt.Sprintf("Writing %s to %s failed: %s.\n\nThe value is persisted and applies at the next boot or module load; "+
+				"set apply_live = false to only persist it.", res.Value, res.Path, reason))
+	}
+}
+
+// release removes what prev managed from the files named by m.
+func (r *limitsResource) release(ctx context.Context, c *sshx.Client, m *limitsModel, prev conntrack.Managed, diags *diag.Diagnostics) {
+	_, l := r.read(ctx, m, diags)
+	if l == nil {
+		return
+	}
+	for _, f := range l.EditFiles(conntrack.Managed{}, prev) {
+		if err := c.WriteFileAtomic(ctx, f.Path, f.Content, sshx.WriteOptions{Backup: true}); err != nil {
+			diags.AddError(fmt.Sprintf("Cannot write %s on %s", f.Path, m.Host.ValueString()), detail(err))
+			return
+		}
+	}
+}
+
+func (r *limitsResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m limitsModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	prev := loadManaged(ctx, req.Private, &resp.Diagnostics)
+	c, unlock := r.lock(ctx, &m, &resp.Diagnostics)
+	if c == nil {
+		return
+	}
+	defer unlock()
+	r.release(ctx, c, &m, prev, &resp.Diagnostics)
+}
+
+// ImportState takes the host name as the ID; the files are the defaults.
+func (r *limitsResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	if err := hostValidatorCheck(req.ID); err != nil {
+		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("Import conntrack_limits by host name or address, e.g. `terraform import conntrack_limits.web 10.0.0.11`: %v", err))
+		return
+	}
+	for name, v := range map[string]attr.Value{
+		"host": types.StringValue(req.ID), "id": types.StringValue(req.ID),
+		"sysctl_file": types.StringValue(defaultSysctlFile), "modprobe_file": types.StringValue(defaultModprobeFile),
+		"apply_live": types.BoolValue(true), "sysctls": types.MapNull(types.Int64Type),
+	} {
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(name), v)...)
+	}
+}

@@ -1,0 +1,335 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/testhost"
+)
+
+const limitsAddr = "conntrack_limits.h"
+
+// A sysctl.conf that other people and tools also edit: comments of both
+// kinds, foreign keys, no spaces around one '=', and a managed key twice.
+const foreignSysctl = "# fleet defaults, managed by hand\n" +
+	"kernel.sysrq = 0\n" +
+	"net.netfilter.nf_conntrack_tcp_timeout_established=86400\n" +
+	"; vendor comment\n" +
+	"net.ipv4.ip_forward = 1\n" +
+	"net.netfilter.nf_conntrack_tcp_timeout_established = 7\n" +
+	"vm.swappiness=10"
+
+// The same file after the resource manages established = 3600 and udp_timeout
+// = 45: the first assignment is rewritten in place, the duplicate goes, the
+// new key is appended, and every other byte stays.
+const convergedSysctl = "# fleet defaults, managed by hand\n" +
+	"kernel.sysrq = 0\n" +
+	"net.netfilter.nf_conntrack_tcp_timeout_established=3600\n" +
+	"; vendor comment\n" +
+	"net.ipv4.ip_forward = 1\n" +
+	"vm.swappiness=10\n" +
+	"net.netfilter.nf_conntrack_udp_timeout = 45\n"
+
+const foreignModprobe = "# iptables modules\r\noptions nf_conntrack nf_conntrack_helper=0\r\nblacklist nf_nat_sip\r\n"
+
+func writeHostFile(t *testing.T, h *testhost.Host, path, content string) {
+	t.Helper()
+	f := t.TempDir() + "/content"
+	if err := os.WriteFile(f, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hostValue(t, h, fmt.Sprintf("cat %s > %s", f, path))
+}
+
+func hostFile(t *testing.T, h *testhost.Host, path string) string {
+	t.Helper()
+	out, err := h.Exec(context.Background(), "cat "+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func expectFile(h *testhost.Host, path, want string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		got, err := h.Exec(context.Background(), "cat "+path)
+		if err != nil {
+			return err
+		}
+		if got != want {
+			return fmt.Errorf("%s on the host:\n%q\nwant:\n%q", path, got, want)
+		}
+		return nil
+	}
+}
+
+func expectProc(h *testhost.Host, key string, want int64) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		out, err := h.Exec(context.Background(), "cat /proc/sys/"+strings.ReplaceAll(key, ".", "/"))
+		if err != nil {
+			return err
+		}
+		if got, _ := strconv.ParseInt(strings.TrimSpace(out), 10, 64); got != want {
+			return fmt.Errorf("running %s = %d, want %d", key, got, want)
+		}
+		return nil
+	}
+}
+
+func limitsConfig(t *testing.T, h *testhost.Host, body string) string {
+	return providerBlock(t, []*testhost.Host{h}, "") + fmt.Sprintf(`
+resource "conntrack_limits" "h" {
+  host = %q
+  %s
+}`, h.Addr, body)
+}
+
+func TestAccLimits_timeoutsLifecycleAndDrift(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	writeHostFile(t, h, "/etc/sysctl.conf", foreignSysctl)
+	writeHostFile(t, h, "/etc/modprobe.d/iptables.conf", foreignModprobe)
+	hostValue(t, h, "chmod 0640 /etc/sysctl.conf && chown root:adm /etc/sysctl.conf")
+	runningMax := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_max")
+	est := "net.netfilter.nf_conntrack_tcp_timeout_established"
+	config := limitsConfig(t, h, `
+  tcp_timeout_established = 3600
+  sysctls = { udp_timeout = 45 }`)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		CheckDestroy: resource.ComposeTestCheckFunc(
+			// Destroy removes the owned lines and keeps the rest and the running values.
+			expectFile(h, "/etc/sysctl.conf", "# fleet defaults, managed by hand\nkernel.sysrq = 0\n; vendor comment\nnet.ipv4.ip_forward = 1\nvm.swappiness=10\n"),
+			expectFile(h, "/etc/modprobe.d/iptables.conf", foreignModprobe),
+			expectProc(h, est, 1800),
+		),
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(limitsAddr, tfjsonpath.New("tcp_timeout_established"), knownvalue.Int64Exact(3600)),
+					statecheck.ExpectKnownValue(limitsAddr, tfjsonpath.New("sysctls"), knownvalue.MapExact(map[string]knownvalue.Check{"udp_timeout": knownvalue.Int64Exact(45)})),
+					// Unmanaged: the host's own value, untouched.
+					statecheck.ExpectKnownValue(limitsAddr, tfjsonpath.New("max"), knownvalue.Int64Exact(runningMax)),
+					statecheck.ExpectKnownValue(limitsAddr, tfjsonpath.New("load_module_at_boot"), knownvalue.Bool(false)),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					expectProc(h, est, 3600),
+					expectProc(h, "net.netfilter.nf_conntrack_udp_timeout", 45),
+					expectFile(h, "/etc/sysctl.conf", convergedSysctl),
+					// Nothing owned there: not rewritten at all.
+					expectFile(h, "/etc/modprobe.d/iptables.conf", foreignModprobe),
+					func(*terraform.State) error {
+						if got := hostValue(t, h, "stat -c '%a %U %G' /etc/sysctl.conf"); got != "640 root adm" {
+							return fmt.Errorf("mode/owner not kept: %s", got)
+						}
+						return nil
+					},
+				),
+			},
+			{
+				ResourceName:            limitsAddr,
+				ImportState:             true,
+				ImportStateId:           h.Addr,
+				ImportStateVerify:       true,
+				ImportStateVerifyIgnore: []string{"sysctls"},
+			},
+			{
+				// Drift in the running kernel.
+				PreConfig: func() { hostValue(t, h, "echo 100 > /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established") },
+				Config:    config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(limitsAddr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(limitsAddr, tfjsonpath.New("tcp_timeout_established"), knownvalue.Int64Exact(3600)),
+				}},
+				Check: expectProc(h, est, 3600),
+			},
+			{
+				// Drift in the file: someone edits the managed line.
+				PreConfig: func() { hostValue(t, h, "sed -i 's/_established=3600/_established=99/' /etc/sysctl.conf") },
+				Config:    config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(limitsAddr, plancheck.ResourceActionUpdate),
+				}},
+				Check: expectFile(h, "/etc/sysctl.conf", convergedSysctl),
+			},
+			{
+				// Drift: the file is deleted.
+				PreConfig: func() { hostValue(t, h, "rm /etc/sysctl.conf") },
+				Config:    config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(limitsAddr, plancheck.ResourceActionUpdate),
+				}},
+				Check: expectFile(h, "/etc/sysctl.conf", "net.netfilter.nf_conntrack_tcp_timeout_established = 3600\nnet.netfilter.nf_conntrack_udp_timeout = 45\n"),
+			},
+			{
+				// Update: a new value, and udp_timeout released (its line goes, its running value stays).
+				PreConfig: func() { writeHostFile(t, h, "/etc/sysctl.conf", convergedSysctl) },
+				Config:    limitsConfig(t, h, `tcp_timeout_established = 1800`),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(limitsAddr, plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.ComposeTestCheckFunc(
+					expectProc(h, est, 1800),
+					expectProc(h, "net.netfilter.nf_conntrack_udp_timeout", 45),
+					expectFile(h, "/etc/sysctl.conf", strings.Replace(strings.Replace(convergedSysctl, "=3600", "=1800", 1), "net.netfilter.nf_conntrack_udp_timeout = 45\n", "", 1)),
+				),
+			},
+		},
+	})
+}
+
+// max and buckets are global: read-only in a network namespace. Persisting
+// them works; applying them live fails at plan time, naming the key.
+func TestAccLimits_globalSettingsInNamespace(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	writeHostFile(t, h, "/etc/modprobe.d/iptables.conf", foreignModprobe)
+	runningMax := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_max")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      limitsConfig(t, h, "max = 300000"),
+				ExpectError: errorLike("max cannot be changed live on "+h.Addr, "net.netfilter.nf_conntrack_max is global", "apply_live = false"),
+			},
+			{
+				Config: limitsConfig(t, h, "max = 300000\n  buckets = 37500\n  apply_live = false"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(limitsAddr, tfjsonpath.New("max"), knownvalue.Int64Exact(300000)),
+					statecheck.ExpectKnownValue(limitsAddr, tfjsonpath.New("buckets"), knownvalue.Int64Exact(37500)),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					expectProc(h, "net.netfilter.nf_conntrack_max", runningMax),
+					expectFile(h, "/etc/modprobe.d/iptables.conf", foreignModprobe+"options nf_conntrack hashsize=37500\r\n"),
+					func(*terraform.State) error {
+						if !strings.HasSuffix(hostFile(t, h, "/etc/sysctl.conf"), "\nnet.netfilter.nf_conntrack_max = 300000\n") {
+							return fmt.Errorf("max not persisted")
+						}
+						return nil
+					},
+				),
+			},
+			{
+				// With apply_live = false the persisted value is what drifts.
+				PreConfig: func() { hostValue(t, h, "sed -i 's/hashsize=37500/hashsize=99/' /etc/modprobe.d/iptables.conf") },
+				Config:    limitsConfig(t, h, "max = 300000\n  buckets = 37500\n  apply_live = false"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(limitsAddr, plancheck.ResourceActionUpdate),
+				}},
+				Check: expectFile(h, "/etc/modprobe.d/iptables.conf", foreignModprobe+"options nf_conntrack hashsize=37500\r\n"),
+			},
+		},
+	})
+}
+
+// Live max and buckets on a host in the machine's initial network
+// namespace; the machine's values are restored afterwards.
+func TestAccLimits_liveMaxAndBuckets(t *testing.T) {
+	h := testhost.New(t, testhost.Options{HostNetwork: true})
+	oldMax := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_max")
+	oldHash := hostInt(t, h, "cat /sys/module/nf_conntrack/parameters/hashsize")
+	t.Cleanup(func() {
+		hostValue(t, h, fmt.Sprintf("echo %d > /proc/sys/net/netfilter/nf_conntrack_max; echo %d > /sys/module/nf_conntrack/parameters/hashsize", oldMax, oldHash))
+	})
+	newMax, newBuckets := oldMax+8192, (oldMax+8192)/4
+	config := limitsConfig(t, h, fmt.Sprintf("max = %d\n  buckets = %d", newMax, newBuckets))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				Check: resource.ComposeTestCheckFunc(
+					expectProc(h, "net.netfilter.nf_conntrack_max", newMax),
+					func(*terraform.State) error {
+						if got := hostInt(t, h, "cat /sys/module/nf_conntrack/parameters/hashsize"); got != newBuckets {
+							return fmt.Errorf("hashsize %d, want %d", got, newBuckets)
+						}
+						return nil
+					},
+				),
+			},
+			{
+				PreConfig: func() { hostValue(t, h, fmt.Sprintf("echo %d > /proc/sys/net/netfilter/nf_conntrack_max", oldMax)) },
+				Config:    config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(limitsAddr, plancheck.ResourceActionUpdate),
+				}},
+				Check: expectProc(h, "net.netfilter.nf_conntrack_max", newMax),
+			},
+		},
+	})
+}
+
+// Bad input fails at plan time, pointing at the attribute; nothing is written.
+func TestAccLimits_badInput(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	writeHostFile(t, h, "/etc/sysctl.conf", foreignSysctl)
+	cases := map[string]struct{ body, want string }{
+		"zero max":          {"max = 0", "value must be between 1"},
+		"negative timeout":  {"tcp_timeout_established = -5", "value must be between 1"},
+		"overflow":          {"max = 4294967296", "value must be between 1"},
+		"buckets over max":  {"max = 1000\n buckets = 2000\n apply_live = false", "buckets (2000) must not exceed max (1000)"},
+		"named in sysctls":  {"sysctls = { max = 5 }", "Setting managed by its own attribute"},
+		"unknown key":       {"sysctls = { no_such_knob = 1 }", "has no net.netfilter.nf_conntrack_no_such_knob"},
+		"file outside /etc": {`sysctl_file = "/tmp/x.conf"`, "must be /etc/sysctl.conf or a /etc/sysctl.d/*.conf file"},
+		"modprobe dir":      {`modprobe_file = "/etc/modprobe.d"`, "must be a /etc/modprobe.d/*.conf file"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			resource.Test(t, resource.TestCase{
+				ProtoV6ProviderFactories: protoV6ProviderFactories,
+				Steps: []resource.TestStep{{
+					Config:      limitsConfig(t, h, tc.body),
+					ExpectError: errorLike(tc.want),
+				}},
+			})
+		})
+	}
+	if got := hostFile(t, h, "/etc/sysctl.conf"); got != foreignSysctl {
+		t.Fatalf("bad input changed the file:\n%q", got)
+	}
+	// Two resources on one host would fight over the same keys.
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: limitsConfig(t, h, "tcp_timeout_established = 10") + fmt.Sprintf(`
+resource "conntrack_limits" "again" {
+  host                    = %q
+  tcp_timeout_established = 20
+}`, h.Addr),
+			ExpectError: errorLike("Two conntrack_limits resources manage one host"),
+		}},
+	})
+}
+
+func TestAccLimits_withoutConntrack(t *testing.T) {
+	h := testhost.New(t, testhost.Options{NoConntrack: true})
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      limitsConfig(t, h, "tcp_timeout_established = 600"),
+				ExpectError: errorLike("Connection tracking is not active on "+h.Addr, "apply_live = false"),
+			},
+			{
+				Config: limitsConfig(t, h, "tcp_timeout_established = 600\n  apply_live = false"),
+				Check: func(*terraform.State) error {
+					if !strings.Contains(hostFile(t, h, "/etc/sysctl.conf"), "net.netfilter.nf_conntrack_tcp_timeout_established = 600\n") {
+						return fmt.Errorf("not persisted")
+					}
+					return nil
+				},
+			},
+		},
+	})
+}
