@@ -34,13 +34,23 @@ cat > "$work/terraform.tfvars.json" <<JSON
 JSON
 cd "$work"
 
-echo; echo "== terraform apply: read the host's conntrack facts over SSH"
-"$tf" apply -auto-approve -input=false
+in_host() { "$state/testhost" exec -dir "$state" -- "$@"; }
 
-echo; echo "== on the host: a stateful firewall rule and a few connections start tracking"
-"$state/testhost" exec -dir "$state" -- "iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT; \
+echo; echo "== terraform apply: read the host's facts and converge its conntrack limits over SSH"
+"$tf" apply -auto-approve -input=false
+echo; echo "== on the host, /etc/sysctl.conf now ends with:"
+in_host tail -n 3 /etc/sysctl.conf
+
+echo; echo "== drift: someone runs sysctl -w on the host, and a few connections start tracking"
+in_host "echo 432000 > /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established; \
+  iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT; \
   for i in 1 2 3 4 5; do timeout 2 ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null $host true 2>/dev/null; done; \
   echo tracked now: \$(cat /proc/sys/net/netfilter/nf_conntrack_count)"
 
-echo; echo "== terraform plan: the live read shows the change"
-"$tf" plan -input=false
+echo; echo "== terraform plan: the live read shows the drift (exit code 2: changes)"
+"$tf" plan -input=false -detailed-exitcode && exit 1 || [ $? -eq 2 ]
+
+echo; echo "== terraform apply converges again; the next plan has no resource changes (only live facts move)"
+"$tf" apply -auto-approve -input=false >/dev/null
+"$tf" plan -input=false | tee "$state/last-plan.txt"
+grep -q "0 to add, 0 to change, 0 to destroy\|No changes\|without changing any real infrastructure" "$state/last-plan.txt"

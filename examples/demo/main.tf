@@ -31,6 +31,20 @@ data "conntrack_host" "fleet" {
   host     = each.value
 }
 
+# Remedy 2: shorter timeouts free entries of idle connections sooner. (A
+# namespace test host cannot change the global max and buckets; on a real
+# host add max = data.conntrack_host.fleet[each.key].recommended_max.)
+resource "conntrack_limits" "fleet" {
+  for_each = var.hosts
+  host     = each.value
+
+  tcp_timeout_established = 3600
+  tcp_timeout_time_wait   = 30
+  sysctls = {
+    udp_timeout = 30
+  }
+}
+
 output "facts" {
   description = "What each host's kernel says, read live over SSH."
   value = {

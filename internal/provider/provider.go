@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
@@ -159,6 +160,9 @@ func (p *conntrackProvider) Configure(ctx context.Context, req provider.Configur
 	opts := buildOptions(cfg, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
+	}
+	opts.Trace = func(ctx context.Context, e sshx.Endpoint, op string) {
+		tflog.Debug(ctx, "remote command", map[string]any{"host": e.Host, "op": op})
 	}
 	pool, err := sshx.NewPool(opts)
 	if err != nil {

@@ -23,6 +23,7 @@ type Client struct {
 	sessions chan struct{}
 	sudo     bool
 	timeout  time.Duration
+	trace    func(context.Context, Endpoint, string)
 
 	locksMu sync.Mutex
 	locks   map[string]*sync.Mutex
@@ -42,6 +43,7 @@ func newClient(e Endpoint, conn *ssh.Client, opts Options) *Client {
 		sessions: make(chan struct{}, opts.MaxSessionsPerHost),
 		sudo:     opts.Sudo && e.User != "root",
 		timeout:  opts.CommandTimeout,
+		trace:    opts.Trace,
 		locks:    map[string]*sync.Mutex{},
 	}
 	go c.keepAlive()
@@ -84,6 +86,9 @@ func (c *Client) Run(ctx context.Context, cmd Command) ([]byte, error) {
 	op := cmd.Op
 	if op == "" {
 		op = "run " + cmd.Argv[0]
+	}
+	if c.trace != nil {
+		c.trace(ctx, c.endpoint, op)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

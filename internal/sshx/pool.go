@@ -47,6 +47,9 @@ type Options struct {
 	ConnectTimeout     time.Duration
 	CommandTimeout     time.Duration
 	MaxSessionsPerHost int
+	// Trace, when set, is told of every remote command before it runs
+	// (for logs and the benchmark's commands-per-read count).
+	Trace func(ctx context.Context, e Endpoint, op string)
 }
 
 // Pool keeps one SSH connection per endpoint, dialled on first use and
