@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -542,24 +543,16 @@ func (r *limitsResource) converge(ctx context.Context, plan *limitsModel, want, 
 		return
 	}
 	defer unlock()
-	_, l := r.read(ctx, plan, diags)
-	if l == nil {
-		return
-	}
 	// A changed file name: release the keys from the old files first.
 	if prior != nil && prior.paths() != plan.paths() {
-		r.release(ctx, c, prior, prev, diags)
-		if diags.HasError() {
+		if r.persist(ctx, c, prior, conntrack.Managed{}, prev, diags) == nil {
 			return
 		}
 		prev = conntrack.Managed{}
 	}
-	host := plan.Host.ValueString()
-	for _, f := range l.EditFiles(want, prev) {
-		if err := c.WriteFileAtomic(ctx, f.Path, f.Content, sshx.WriteOptions{Mode: 0o644, Backup: true}); err != nil {
-			diags.AddError(fmt.Sprintf("Cannot write %s on %s", f.Path, host), detail(err))
-			return
-		}
+	l := r.persist(ctx, c, plan, want, prev, diags)
+	if l == nil {
+		return
 	}
 	b, _ := json.Marshal(want)
 	diags.Append(private.SetKey(ctx, privateManaged, b)...)
@@ -646,18 +639,43 @@ func (r *limitsResource) applyLive(ctx context.Context, c *sshx.Client, plan *li
 	}
 }
 
-// release removes what prev managed from the files named by m.
-func (r *limitsResource) release(ctx context.Context, c *sshx.Client, m *limitsModel, prev conntrack.Managed, diags *diag.Diagnostics) {
-	_, l := r.read(ctx, m, diags)
-	if l == nil {
-		return
+// persist reads the files named by m and rewrites those that change so
+// that they hold what want manages and no longer what only prev managed. A
+// file edited by someone else between the read and the write is not
+// overwritten: the read and edit start again (up to three times). It
+// returns the read it edited, or nil after adding an error.
+func (r *limitsResource) persist(ctx context.Context, c *sshx.Client, m *limitsModel, want, prev conntrack.Managed, diags *diag.Diagnostics) *conntrack.Limits {
+	for attempt := 1; ; attempt++ {
+		_, l := r.read(ctx, m, diags)
+		if l == nil {
+			return nil
+		}
+		err := writeChanged(ctx, c, l, l.EditFiles(want, prev))
+		if errors.Is(err, sshx.ErrConflict) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			diags.AddError(fmt.Sprintf("Cannot persist conntrack limits on %s", m.Host.ValueString()), detail(err))
+			return nil
+		}
+		return l
 	}
-	for _, f := range l.EditFiles(conntrack.Managed{}, prev) {
-		if err := c.WriteFileAtomic(ctx, f.Path, f.Content, sshx.WriteOptions{Backup: true}); err != nil {
-			diags.AddError(fmt.Sprintf("Cannot write %s on %s", f.Path, m.Host.ValueString()), detail(err))
-			return
+}
+
+// writeChanged writes each changed file atomically, with a backup, only if
+// it still has the content it was read with.
+func writeChanged(ctx context.Context, c *sshx.Client, l *conntrack.Limits, changed []conntrack.File) error {
+	read := map[string]conntrack.File{l.Sysctl.Path: l.Sysctl, l.Modprobe.Path: l.Modprobe, l.ModulesLoad.Path: l.ModulesLoad}
+	for _, f := range changed {
+		before := sshx.Absent
+		if old := read[f.Path]; old.Exists {
+			before = &old.Content
+		}
+		if err := c.WriteFileAtomic(ctx, f.Path, f.Content, sshx.WriteOptions{Mode: 0o644, Backup: true, IfUnchanged: before}); err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
 func (r *limitsResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -672,7 +690,7 @@ func (r *limitsResource) Delete(ctx context.Context, req resource.DeleteRequest,
 		return
 	}
 	defer unlock()
-	r.release(ctx, c, &m, prev, &resp.Diagnostics)
+	r.persist(ctx, c, &m, conntrack.Managed{}, prev, &resp.Diagnostics)
 }
 
 // ImportState takes the host name as the ID; the files are the defaults.

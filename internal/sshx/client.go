@@ -3,6 +3,7 @@ package sshx
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -141,6 +142,7 @@ func (c *Client) Run(ctx context.Context, cmd Command) ([]byte, error) {
 const (
 	exitNotFound    = 44
 	exitIsDirectory = 45
+	exitConflict    = 46
 )
 
 func (c *Client) exitError(op string, status int, stderr string, privileged bool) error {
@@ -160,6 +162,8 @@ func (c *Client) exitError(op string, status int, stderr string, privileged bool
 		return c.fail(op, ErrPermission, cause, hint)
 	case status == exitNotFound || strings.Contains(lower, "no such file"):
 		return c.fail(op, ErrNotFound, cause, "")
+	case status == exitConflict:
+		return c.fail(op, ErrConflict, cause, "Another process changed the file at the same time; run again.")
 	case status == exitIsDirectory:
 		return c.fail(op, ErrConfig, cause, "The path names a directory; name a file instead.")
 	default:
@@ -193,7 +197,9 @@ func (c *Client) ReadFile(ctx context.Context, path string) ([]byte, error) {
 // fsync, rename over, fsync the directory. A symlink is followed, so the file
 // it points to is replaced and the link kept. Unchanged content is left
 // alone. With $3 = 1 the old content is kept as $1.conntrack-<time>.bak.
-// The temp file is removed on every failure.
+// With $4 set, the file must still hash to it ("absent": must not exist)
+// just before the rename, or nothing changes (exit 46): someone else wrote
+// it since it was read. The temp file is removed on every failure.
 const writeFileScript = `set -eu
 f=$(readlink -f -- "$1") || f=$1
 d=$(dirname -- "$f")
@@ -202,6 +208,10 @@ d=$(dirname -- "$f")
 t=$(mktemp "$d/.conntrack-tf.XXXXXX")
 trap 'rm -f -- "$t"' EXIT
 cat > "$t"
+if [ -n "$4" ]; then
+	if [ -e "$f" ]; then now=$(sha256sum < "$f"); now=${now%% *}; else now=absent; fi
+	[ "$now" = "$4" ] || { echo "$f changed since it was read" >&2; exit 46; }
+fi
 if [ -e "$f" ]; then
 	if cmp -s -- "$t" "$f"; then exit 0; fi
 	chown --reference="$f" -- "$t"
@@ -222,7 +232,17 @@ type WriteOptions struct {
 	Mode os.FileMode
 	// Backup keeps the previous content beside the file when it changes.
 	Backup bool
+	// IfUnchanged, when set, is the content the change was computed from
+	// (Absent for a file that did not exist): the write fails with
+	// ErrConflict instead of overwriting someone else's edit made since.
+	IfUnchanged *[]byte
 }
+
+// Absent is IfUnchanged for a file that did not exist when it was read.
+var Absent = &[]byte{}
+
+// ErrConflict: the file changed between read and write.
+var ErrConflict = errors.New("file changed concurrently")
 
 // WriteFileAtomic replaces path with data so that readers see either the old
 // or the new file, never a mix, whatever fails.
@@ -235,7 +255,14 @@ func (c *Client) WriteFileAtomic(ctx context.Context, path string, data []byte, 
 	if opts.Backup {
 		backup = "1"
 	}
-	_, err := c.Script(ctx, "write "+path, writeFileScript, data, path, fmt.Sprintf("%04o", mode.Perm()), backup)
+	expect := ""
+	switch {
+	case opts.IfUnchanged == Absent:
+		expect = "absent"
+	case opts.IfUnchanged != nil:
+		expect = fmt.Sprintf("%x", sha256.Sum256(*opts.IfUnchanged))
+	}
+	_, err := c.Script(ctx, "write "+path, writeFileScript, data, path, fmt.Sprintf("%04o", mode.Perm()), backup, expect)
 	return err
 }
 

@@ -417,3 +417,37 @@ func hostOut(t *testing.T, h *testhost.Host, script string) string {
 	}
 	return strings.TrimSpace(out)
 }
+
+func TestWriteFileAtomicRefusesToOverwriteAConcurrentEdit(t *testing.T) {
+	requireHosts(t)
+	ctx := context.Background()
+	h := testhost.New(t, testhost.Options{})
+	c := mustGet(t, pool(t, rootOptions(t, h)), endpoint(h))
+	hostOut(t, h, "printf 'v1\\n' > /etc/ctt-cas.conf")
+	read, err := c.ReadFile(ctx, "/etc/ctt-cas.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostOut(t, h, "printf 'someone else\\n' > /etc/ctt-cas.conf")
+	err = c.WriteFileAtomic(ctx, "/etc/ctt-cas.conf", []byte("v2\n"), sshx.WriteOptions{IfUnchanged: &read})
+	if !errors.Is(err, sshx.ErrConflict) {
+		t.Fatalf("got %v, want ErrConflict", err)
+	}
+	if got := hostOut(t, h, "cat /etc/ctt-cas.conf"); got != "someone else" {
+		t.Fatalf("the other edit was lost: %q", got)
+	}
+	now, _ := c.ReadFile(ctx, "/etc/ctt-cas.conf")
+	if err := c.WriteFileAtomic(ctx, "/etc/ctt-cas.conf", []byte("v2\n"), sshx.WriteOptions{IfUnchanged: &now}); err != nil {
+		t.Fatal(err)
+	}
+	// A file expected absent that now exists is a conflict too.
+	if err := c.WriteFileAtomic(ctx, "/etc/ctt-cas.conf", []byte("v3\n"), sshx.WriteOptions{IfUnchanged: sshx.Absent}); !errors.Is(err, sshx.ErrConflict) {
+		t.Fatalf("absent: %v", err)
+	}
+	if err := c.WriteFileAtomic(ctx, "/etc/ctt-cas-new.conf", []byte("n\n"), sshx.WriteOptions{IfUnchanged: sshx.Absent}); err != nil {
+		t.Fatal(err)
+	}
+	if got := hostOut(t, h, "cat /etc/ctt-cas.conf; find /etc -name '.conntrack-tf.*' | wc -l"); got != "v2\n0" {
+		t.Fatalf("got %q", got)
+	}
+}
