@@ -80,9 +80,9 @@ func sameParams(t *testing.T, step string, f *File, module, param string, want m
 // every real file, then removes them again. Nothing else may move.
 func TestCorpusEdit(t *testing.T) {
 	const m, p, v, cmd = "nf_conntrack", "hashsize", "131072", "/bin/false"
-	for _, c := range corpus(t) {
-		t.Run(c.name, func(t *testing.T) {
-			f := Parse(c.data)
+	for _, c := range corpusFiles(t) {
+		t.Run(c.Name, func(t *testing.T) {
+			f := Parse(c.Data)
 			before := notOwned(f, m)
 			params := otherParams(f, m, p)
 			hadOwned := len(before) != len(f.lines)
@@ -103,7 +103,7 @@ func TestCorpusEdit(t *testing.T) {
 			}
 			sameNotOwned(t, "after set", before, notOwned(g, m))
 			sameParams(t, "after set", g, m, p, params)
-			if !bytes.HasPrefix(set, c.data) && !hadOwned {
+			if !bytes.HasPrefix(set, c.Data) && !hadOwned {
 				t.Errorf("set on a file without nf_conntrack lines did not only append:\n%q", set)
 			}
 
@@ -134,7 +134,7 @@ func TestCorpusEdit(t *testing.T) {
 			sameParams(t, "after undo", g, m, p, params)
 			// All corpus files end in a newline, so a file that had nothing
 			// of ours must come back byte for byte.
-			if !hadOwned && !bytes.Equal(f.Bytes(), c.data) {
+			if !hadOwned && !bytes.Equal(f.Bytes(), c.Data) {
 				t.Errorf("undo did not restore the file:\n%q", f.Bytes())
 			}
 		})

@@ -8,8 +8,8 @@ import (
 // FuzzRoundTrip: parsing and rendering any bytes gives them back, and the
 // getters never panic.
 func FuzzRoundTrip(f *testing.F) {
-	for _, c := range corpus(f) {
-		f.Add(c.data)
+	for _, c := range corpusFiles(f) {
+		f.Add(c.Data)
 	}
 	for _, in := range quirkInputs {
 		f.Add([]byte(in))
@@ -33,8 +33,8 @@ func FuzzEdit(f *testing.F) {
 	mods := []string{"nf_conntrack", "nf-conntrack", "ip_vs", "nvidia", "bonding"}
 	params := []string{"hashsize", "conn_tab_bits", "NVreg_DynamicPowerManagement", "max_bonds"}
 	values := []string{"131072", "0x02", "-1", "a,b"}
-	for i, c := range corpus(f) {
-		f.Add(c.data, mods[i%len(mods)], params[i%len(params)], values[i%len(values)])
+	for i, c := range corpusFiles(f) {
+		f.Add(c.Data, mods[i%len(mods)], params[i%len(params)], values[i%len(values)])
 	}
 	for _, in := range quirkInputs {
 		f.Add([]byte(in), "nf_conntrack", "hashsize", "131072")

@@ -2,41 +2,14 @@ package modprobe
 
 import (
 	"bytes"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/corpus"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-type corpusFile struct {
-	name string
-	data []byte
-}
-
-// corpus returns every real-world file under testdata/ (not the README, not
-// fuzz/): unmodified copies of the shared corpus.
-func corpus(tb testing.TB) []corpusFile {
-	tb.Helper()
-	entries, err := os.ReadDir("testdata")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var files []corpusFile
-	for _, e := range entries {
-		if e.IsDir() || e.Name() == "README.md" {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("testdata", e.Name()))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		files = append(files, corpusFile{e.Name(), b})
-	}
-	if len(files) < 12 {
-		tb.Fatalf("testdata holds %d corpus files, want the 12 of the shared corpus", len(files))
-	}
-	return files
-}
+func corpusFiles(tb testing.TB) []corpus.File { return corpus.Load(tb, 12) }
 
 // Table inputs with the quirks the corpus lacks (CRLF, no final newline,
 // empty) or has only once; also used as fuzz seeds.
@@ -63,9 +36,9 @@ var quirkInputs = map[string]string{
 }
 
 func TestRoundTrip(t *testing.T) {
-	for _, c := range corpus(t) {
-		if got := Parse(c.data).Bytes(); !bytes.Equal(got, c.data) {
-			t.Errorf("%s: round trip changed the file", c.name)
+	for _, c := range corpusFiles(t) {
+		if got := Parse(c.Data).Bytes(); !bytes.Equal(got, c.Data) {
+			t.Errorf("%s: round trip changed the file", c.Name)
 		}
 	}
 	for name, in := range quirkInputs {

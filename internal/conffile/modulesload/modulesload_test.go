@@ -2,33 +2,21 @@ package modulesload
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/corpus"
 	"strings"
 	"testing"
 )
 
-func corpus(t testing.TB) map[string][]byte {
-	files, _ := filepath.Glob("testdata/*")
+func corpusFiles(t testing.TB) map[string][]byte {
 	out := map[string][]byte{}
-	for _, p := range files {
-		if strings.HasSuffix(p, "README.md") {
-			continue
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[filepath.Base(p)] = b
-	}
-	if len(out) < 6 {
-		t.Fatalf("corpus has %d files", len(out))
+	for _, f := range corpus.Load(t, 6) {
+		out[f.Name] = f.Data
 	}
 	return out
 }
 
 func TestRoundTripAndEdit(t *testing.T) {
-	for name, b := range corpus(t) {
+	for name, b := range corpusFiles(t) {
 		f := Parse(b)
 		if !bytes.Equal(f.Bytes(), b) {
 			t.Fatalf("%s: round trip changed the file", name)
@@ -78,7 +66,7 @@ func TestSetKeepsStyle(t *testing.T) {
 }
 
 func FuzzRoundTrip(f *testing.F) {
-	for _, b := range corpus(f) {
+	for _, b := range corpusFiles(f) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

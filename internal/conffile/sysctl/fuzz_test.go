@@ -8,8 +8,8 @@ import (
 
 // FuzzRoundTrip: parsing and rendering any bytes at all gives them back.
 func FuzzRoundTrip(f *testing.F) {
-	for _, c := range corpus(f) {
-		f.Add(c.data)
+	for _, c := range corpusFiles(f) {
+		f.Add(c.Data)
 	}
 	f.Add([]byte("a = 1\r\nb=2\rc =3"))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -25,10 +25,10 @@ func FuzzRoundTrip(f *testing.F) {
 func FuzzSetGet(f *testing.F) {
 	keys := []string{"net.netfilter.nf_conntrack_max", "net/ipv4/ip_forward", "-kernel.panic"}
 	values := []string{"262144", "1024 65000", " 2 # comment "}
-	for i, c := range corpus(f) {
-		f.Add(c.data, keys[i%len(keys)], values[i%len(values)])
-		if k, ok := pickExisting(Parse(c.data)); ok {
-			f.Add(c.data, k, values[i%len(values)])
+	for i, c := range corpusFiles(f) {
+		f.Add(c.Data, keys[i%len(keys)], values[i%len(values)])
+		if k, ok := pickExisting(Parse(c.Data)); ok {
+			f.Add(c.Data, k, values[i%len(values)])
 		}
 	}
 	f.Add([]byte("a = 1\r\na=2\n-a\n#a = 3\na/b = 4"), "a", "5")

@@ -2,42 +2,13 @@ package sysctl
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/corpus"
 	"reflect"
 	"strings"
 	"testing"
 )
 
-type corpusFile struct {
-	name string
-	data []byte
-}
-
-// corpus returns every real-world file under testdata/ (not the README and
-// not the fuzz/ directory).
-func corpus(tb testing.TB) []corpusFile {
-	tb.Helper()
-	entries, err := os.ReadDir("testdata")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var files []corpusFile
-	for _, e := range entries {
-		if e.IsDir() || e.Name() == "README.md" {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("testdata", e.Name()))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		files = append(files, corpusFile{e.Name(), b})
-	}
-	if len(files) < 16 {
-		tb.Fatalf("testdata has %d corpus files, want at least 16", len(files))
-	}
-	return files
-}
+func corpusFiles(tb testing.TB) []corpus.File { return corpus.Load(tb, 16) }
 
 // others returns the raw bytes of every line that does not assign one of
 // keys, in order: the part of the file an edit of keys must not change.
@@ -77,10 +48,10 @@ func sameOthers(tb testing.TB, before, after []string) {
 }
 
 func TestRoundTripCorpus(t *testing.T) {
-	for _, c := range corpus(t) {
-		t.Run(c.name, func(t *testing.T) {
-			if got := Parse(c.data).Bytes(); !bytes.Equal(got, c.data) {
-				t.Fatalf("round trip changed the file:\ngot  %q\nwant %q", got, c.data)
+	for _, c := range corpusFiles(t) {
+		t.Run(c.Name, func(t *testing.T) {
+			if got := Parse(c.Data).Bytes(); !bytes.Equal(got, c.Data) {
+				t.Fatalf("round trip changed the file:\ngot  %q\nwant %q", got, c.Data)
 			}
 		})
 	}
@@ -347,9 +318,9 @@ func pickExisting(f *File) (string, bool) {
 func TestCorpusEdits(t *testing.T) {
 	const newKey, newValue = "net.netfilter.nf_conntrack_tcp_timeout_established", "432000"
 	const oldValue = "4242 7"
-	for _, c := range corpus(t) {
-		t.Run(c.name, func(t *testing.T) {
-			f := Parse(c.data)
+	for _, c := range corpusFiles(t) {
+		t.Run(c.Name, func(t *testing.T) {
+			f := Parse(c.Data)
 			if _, ok := f.Get(newKey); ok {
 				t.Fatalf("corpus file already sets %s; pick another new key", newKey)
 			}
@@ -426,14 +397,14 @@ func TestCorpusEdits(t *testing.T) {
 
 			// Set then Delete of a key the file lacks gives the file back,
 			// plus at most the newline its last line needed.
-			g := Parse(c.data)
+			g := Parse(c.Data)
 			g.Set(newKey, newValue)
 			g.Delete(newKey)
 			got := g.Bytes()
-			extra := string(got[min(len(c.data), len(got)):])
-			if !bytes.HasPrefix(got, c.data) || !(extra == "" || extra == "\n" || extra == "\r\n") ||
-				extra != "" && bytes.HasSuffix(c.data, []byte("\n")) {
-				t.Fatalf("Set+Delete of a new key did not restore the file:\ngot  %q\nwant %q", got, c.data)
+			extra := string(got[min(len(c.Data), len(got)):])
+			if !bytes.HasPrefix(got, c.Data) || !(extra == "" || extra == "\n" || extra == "\r\n") ||
+				extra != "" && bytes.HasSuffix(c.Data, []byte("\n")) {
+				t.Fatalf("Set+Delete of a new key did not restore the file:\ngot  %q\nwant %q", got, c.Data)
 			}
 		})
 	}
