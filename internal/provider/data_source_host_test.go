@@ -40,6 +40,14 @@ func hostInt(t *testing.T, h *testhost.Host, script string) int64 {
 	return n
 }
 
+// hostDataSourceConfig reads h with the default provider settings.
+func hostDataSourceConfig(t *testing.T, h *testhost.Host) string {
+	return providerBlock(t, []*testhost.Host{h}, "") + fmt.Sprintf(`
+data "conntrack_host" "h" {
+  host = %q
+}`, h.Addr)
+}
+
 func TestAccHostDataSource_matchesProc(t *testing.T) {
 	h := testhost.New(t, testhost.Options{})
 	mem := 1024 * hostInt(t, h, "awk '/^MemTotal:/ {print $2}' /proc/meminfo")
@@ -51,10 +59,7 @@ func TestAccHostDataSource_matchesProc(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6ProviderFactories,
 		Steps: []resource.TestStep{{
-			Config: providerBlock(t, []*testhost.Host{h}, "") + fmt.Sprintf(`
-data "conntrack_host" "h" {
-  host = %q
-}`, h.Addr),
+			Config: hostDataSourceConfig(t, h),
 			ConfigStateChecks: []statecheck.StateCheck{
 				check("kernel_release", knownvalue.StringExact(hostValue(t, h, "uname -r"))),
 				check("arch_bits", knownvalue.Int64Exact(64)),
@@ -93,10 +98,7 @@ func TestAccHostDataSource_countsTrackedConnections(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6ProviderFactories,
 		Steps: []resource.TestStep{{
-			Config: providerBlock(t, []*testhost.Host{h}, "") + fmt.Sprintf(`
-data "conntrack_host" "h" {
-  host = %q
-}`, h.Addr),
+			Config: hostDataSourceConfig(t, h),
 			Check: func(s *terraform.State) error {
 				attrs := s.RootModule().Resources["data.conntrack_host.h"].Primary.Attributes
 				count, _ := strconv.Atoi(attrs["conntrack_count"])
@@ -121,10 +123,7 @@ func TestAccHostDataSource_withoutConntrack(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6ProviderFactories,
 		Steps: []resource.TestStep{{
-			Config: providerBlock(t, []*testhost.Host{h}, "") + fmt.Sprintf(`
-data "conntrack_host" "h" {
-  host = %q
-}`, h.Addr),
+			Config: hostDataSourceConfig(t, h),
 			ConfigStateChecks: []statecheck.StateCheck{
 				statecheck.ExpectKnownValue("data.conntrack_host.h", tfjsonpath.New("conntrack_max"), knownvalue.Null()),
 				statecheck.ExpectKnownValue("data.conntrack_host.h", tfjsonpath.New("conntrack_naming"), knownvalue.Null()),
