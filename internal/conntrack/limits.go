@@ -80,10 +80,8 @@ type Limits struct {
 var sysctlDirs = []string{"/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d", "/lib/sysctl.d"}
 
 // limitsProbes extends the facts script. Positional parameters: $1 sysctl
-// file, $2 modprobe file, $3 modules-load file. Files come with their byte
-// count so that their exact bytes (no trailing newline, CRLF) survive.
-const limitsProbes = `fx() { s "file_$1"; if [ -d "$2" ]; then echo dir; elif [ -e "$2" ]; then wc -c < "$2"; cat "$2"; else echo none; fi; }
-fx sysctl "$1"
+// file, $2 modprobe file, $3 modules-load file.
+const limitsProbes = `fx sysctl "$1"
 fx modprobe "$2"
 fx modules_load "$3"
 s running
@@ -100,10 +98,15 @@ done
 s systemd; if [ -d /run/systemd/system ]; then echo yes; fi
 `
 
+// fileProbe defines fx NAME PATH: a file section with the byte count
+// first, so that exact bytes (no trailing newline, CRLF) survive.
+const fileProbe = `fx() { s "file_$1"; if [ -d "$2" ]; then echo dir; elif [ -e "$2" ]; then wc -c < "$2"; cat "$2"; else echo none; fi; }
+`
+
 // LimitsScript returns the script for one conntrack_limits read and the
 // arguments to pass it. Like FactsScript it only reads.
 func LimitsScript(p LimitsPaths) (script string, args []string) {
-	return strings.TrimSuffix(factsScript, "s end\n") + limitsProbes + "s end\n",
+	return strings.TrimSuffix(factsScript, "s end\n") + fileProbe + limitsProbes + "s end\n",
 		[]string{p.SysctlFile, p.ModprobeFile, p.ModulesLoadFile}
 }
 

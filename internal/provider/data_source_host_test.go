@@ -294,7 +294,7 @@ data "conntrack_host" "h" {
 // Bad provider settings fail at plan time, before any host is contacted,
 // pointing at the attribute and never echoing a secret.
 func TestProviderConfigValidation(t *testing.T) {
-	ds := `data "conntrack_host" "h" { host = "192.0.2.1" }`
+	ds := `data "conntrack_host" "h" { host = "127.0.0.9" }`
 	cases := map[string]struct {
 		config string
 		want   string

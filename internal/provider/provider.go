@@ -217,7 +217,7 @@ func (pd *providerData) claimLimits(host string) bool {
 }
 
 func (p *conntrackProvider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{NewLimitsResource}
+	return []func() resource.Resource{NewLimitsResource, NewNotrackRuleResource}
 }
 
 func (p *conntrackProvider) DataSources(context.Context) []func() datasource.DataSource {

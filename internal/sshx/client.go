@@ -110,11 +110,12 @@ func (c *Client) Run(ctx context.Context, cmd Command) ([]byte, error) {
 	if cmd.Privileged && c.sudo {
 		argv = append([]string{"sudo", "-n", "--"}, argv...)
 	}
-	var stdout, stderr bytes.Buffer
+	var stdout, stderr lockedBuffer
 	session.Stdout, session.Stderr = &stdout, &stderr
 	if cmd.Stdin != nil {
 		session.Stdin = bytes.NewReader(cmd.Stdin)
 	}
+	started := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- session.Run(Join(argv)) }()
 	select {
@@ -122,7 +123,9 @@ func (c *Client) Run(ctx context.Context, cmd Command) ([]byte, error) {
 	case <-ctx.Done():
 		_ = session.Signal(ssh.SIGKILL)
 		session.Close()
-		return nil, c.fail(op, ErrTimeout, fmt.Errorf("no answer within command_timeout %s", c.timeout),
+		// What arrived so far is returned: a command that cut its own
+		// connection may have said what it did before.
+		return stdout.Bytes(), c.fail(op, ErrTimeout, fmt.Errorf("no answer after %s", time.Since(started).Round(time.Millisecond)),
 			"Raise command_timeout if the host is slow.")
 	}
 	var exit *ssh.ExitError
@@ -279,6 +282,27 @@ func (c *Client) Lock(path string) func() {
 	m.Lock()
 	return m.Unlock
 }
+
+// lockedBuffer is a bytes.Buffer that the session's copier may still be
+// writing while a timed-out Run reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
+}
+
+func (b *lockedBuffer) String() string { return string(b.Bytes()) }
 
 func containsAny(s string, subs ...string) bool {
 	for _, sub := range subs {

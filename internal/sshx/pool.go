@@ -145,6 +145,14 @@ func (p *Pool) Get(ctx context.Context, e Endpoint) (*Client, error) {
 	return p.shared(ctx, e.String(), "connect", func() (*Client, error) { return p.dialTarget(ctx, e) })
 }
 
+// DialFresh opens a new connection to e that is not shared; the caller
+// closes it. The lock-out check uses it to prove that a new login still
+// works after a firewall change (the shared connection may survive a rule
+// that blocks new ones).
+func (p *Pool) DialFresh(ctx context.Context, e Endpoint) (*Client, error) {
+	return p.dialTarget(ctx, p.Resolve(e))
+}
+
 // shared returns the client under key, dialling it once however many
 // callers ask at the same time. A failed dial is shared with the callers
 // already waiting; a later caller, or one that finds the connection broken,

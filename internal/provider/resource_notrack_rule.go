@@ -1,0 +1,721 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/setvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/setdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/iptables"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
+)
+
+var (
+	_ resource.ResourceWithConfigure        = (*notrackResource)(nil)
+	_ resource.ResourceWithImportState      = (*notrackResource)(nil)
+	_ resource.ResourceWithModifyPlan       = (*notrackResource)(nil)
+	_ resource.ResourceWithConfigValidators = (*notrackResource)(nil)
+)
+
+// NewNotrackRuleResource is the conntrack_notrack_rule resource.
+func NewNotrackRuleResource() resource.Resource { return &notrackResource{} }
+
+type notrackResource struct {
+	data *providerData
+}
+
+type notrackModel struct {
+	ID                    types.String `tfsdk:"id"`
+	Host                  types.String `tfsdk:"host"`
+	SSHPort               types.Int64  `tfsdk:"ssh_port"`
+	User                  types.String `tfsdk:"user"`
+	Protocol              types.String `tfsdk:"protocol"`
+	Port                  types.String `tfsdk:"port"`
+	Source                types.String `tfsdk:"source"`
+	Destination           types.String `tfsdk:"destination"`
+	Chains                types.Set    `tfsdk:"chains"`
+	IPVersion             types.Int64  `tfsdk:"ip_version"`
+	Target                types.String `tfsdk:"target"`
+	Comment               types.String `tfsdk:"comment"`
+	RulesFile             types.String `tfsdk:"rules_file"`
+	RollbackTimeout       types.Int64  `tfsdk:"rollback_timeout"`
+	EnsureUntrackedAccept types.Bool   `tfsdk:"ensure_untracked_accept"`
+	RuleID                types.String `tfsdk:"rule_id"`
+}
+
+func (m *notrackModel) connection() connectionModel {
+	return connectionModel{Host: m.Host, Port: m.SSHPort, User: m.User}
+}
+
+func (m *notrackModel) rule(ctx context.Context) conntrack.NotrackRule {
+	var chains []string
+	if !m.Chains.IsNull() && !m.Chains.IsUnknown() {
+		m.Chains.ElementsAs(ctx, &chains, false)
+	}
+	slices.Sort(chains)
+	return conntrack.NotrackRule{
+		IPVersion: int(m.IPVersion.ValueInt64()), Protocol: m.Protocol.ValueString(), Port: m.Port.ValueString(),
+		Source: m.Source.ValueString(), Destination: m.Destination.ValueString(),
+		Chains: chains, Target: m.Target.ValueString(), Comment: m.Comment.ValueString(),
+	}
+}
+
+func (r *notrackResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_notrack_rule"
+}
+
+func (r *notrackResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Marks traffic untracked with a raw-table rule (remedy 3 for `nf_conntrack: table full, dropping packet`): " +
+			"packets that match never enter the conntrack table. The rule is applied to the running firewall and persisted in the " +
+			"host's rules file. Each iptables rule carries an owner tag (`-m comment --comment \"conntrack-tf:<rule_id> ...\"`), so " +
+			"reads and deletes touch only this resource's rules. Before changing live rules a rollback is armed on the host; if a new " +
+			"SSH login fails afterwards, the saved ruleset comes back after `rollback_timeout` and the apply fails.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{Computed: true, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+				MarkdownDescription: "`host,ip_version,protocol,port,source,destination`: the import ID."},
+			"host": schema.StringAttribute{Required: true, Validators: []validator.String{hostValidator}, PlanModifiers: replace,
+				MarkdownDescription: "Host name or IP address to connect to over SSH. Changing it replaces the resource."},
+			"ssh_port": schema.Int64Attribute{Optional: true, Validators: []validator.Int64{int64validator.Between(1, 65535)},
+				MarkdownDescription: "SSH port (named so because `port` is the rule's). Defaults to the provider's `port`."},
+			"user": schema.StringAttribute{Optional: true, Validators: []validator.String{userValidator},
+				MarkdownDescription: "SSH user. Defaults to the provider's `user`."},
+			"protocol": schema.StringAttribute{Required: true, PlanModifiers: replace,
+				Validators:          []validator.String{stringvalidator.OneOf(conntrack.NotrackProtocols...)},
+				MarkdownDescription: "Protocol to match: " + enumDoc(conntrack.NotrackProtocols) + "."},
+			"port": schema.StringAttribute{Optional: true, PlanModifiers: replace, Validators: []validator.String{portValidator{}},
+				MarkdownDescription: "Port (`80`) or range (`1000:2000`), only with `tcp` or `udp`. In PREROUTING it is the destination " +
+					"port (traffic to a local service), in OUTPUT the source port (the service's replies)."},
+			"source": schema.StringAttribute{Optional: true, PlanModifiers: replace,
+				MarkdownDescription: "Source address or CIDR to match, of `ip_version`."},
+			"destination": schema.StringAttribute{Optional: true, PlanModifiers: replace,
+				MarkdownDescription: "Destination address or CIDR to match, of `ip_version`."},
+			"chains": schema.SetAttribute{Optional: true, Computed: true, ElementType: types.StringType,
+				Default: setdefault.StaticValue(types.SetValueMust(types.StringType, []attr.Value{types.StringValue("OUTPUT"), types.StringValue("PREROUTING")})),
+				Validators: []validator.Set{setvalidator.SizeAtLeast(1),
+					setvalidator.ValueStringsAre(stringvalidator.OneOf(conntrack.NotrackChains...))},
+				MarkdownDescription: "Raw-table chains to add the rule to, some of " + enumDoc(conntrack.NotrackChains) + ". Defaults to both: " +
+					"PREROUTING for packets arriving, OUTPUT for packets the host sends."},
+			"ip_version": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(4),
+				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
+				Validators:          []validator.Int64{int64validator.OneOf(4, 6)},
+				MarkdownDescription: "4 (iptables) or 6 (ip6tables). Defaults to `4`."},
+			"target": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("CT"),
+				Validators: []validator.String{stringvalidator.OneOf(conntrack.NotrackTargets...)},
+				MarkdownDescription: "`CT` for `-j CT --notrack` (the current form) or `NOTRACK` (the legacy target). iptables-nft prints both " +
+					"as `-j CT --notrack`; they read back as the same rule. Defaults to `CT`."},
+			"comment": schema.StringAttribute{Optional: true, Validators: []validator.String{commentValidator{}},
+				MarkdownDescription: "Text added after the owner tag in the rule's comment."},
+			"rules_file": schema.StringAttribute{Optional: true, Computed: true, PlanModifiers: replace,
+				Validators: []validator.String{stringvalidator.RegexMatches(rulesFilePattern, "must be a file under /etc")},
+				MarkdownDescription: "Rules file the rule persists in. Defaults by the host's layout: `/etc/sysconfig/iptables` " +
+					"(`ip6tables` for IPv6) on RHEL-like hosts, `/etc/iptables/rules.v4` (`rules.v6`) on Debian-like hosts (iptables-persistent). " +
+					"The rule goes into the `*raw` table, created when missing; every other table, chain, rule, comment and counter stays byte for byte."},
+			"rollback_timeout": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(30),
+				Validators: []validator.Int64{int64validator.Between(5, 600)},
+				MarkdownDescription: "Seconds after which the host restores its previous ruleset unless a new SSH login after the change " +
+					"succeeded. Defaults to `30`."},
+			"ensure_untracked_accept": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+				MarkdownDescription: "Also insert `-m conntrack --ctstate UNTRACKED -j ACCEPT` first in the filter table's INPUT chain. " +
+					"Untracked packets match neither NEW nor ESTABLISHED, so a firewall that drops by default and accepts by state drops " +
+					"them: the classic trap of this remedy. The plan warns when the host looks like that. Defaults to `false`."},
+			"rule_id": schema.StringAttribute{Computed: true, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+				MarkdownDescription: "The owner tag's ID: a hash of what the rule matches."},
+		},
+	}
+}
+
+var rulesFilePattern = regexp.MustCompile(`^/etc/[A-Za-z0-9_.+/-]+$`)
+
+// portValidator checks "80" and "1000:2000".
+type portValidator struct{}
+
+func (portValidator) Description(context.Context) string {
+	return "a port 1-65535 or a range low:high"
+}
+func (v portValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+func (portValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if err := conntrack.ValidatePort(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid port", err.Error()+".")
+	}
+}
+
+// commentValidator keeps comments safe for iptables, shells and files.
+type commentValidator struct{}
+
+func (commentValidator) Description(context.Context) string {
+	return "letters, digits, spaces and _ . , : / + = @ -"
+}
+func (v commentValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+func (commentValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if err := conntrack.ValidateComment(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid comment", "The comment must "+err.Error()+".")
+	}
+}
+
+func (r *notrackResource) ConfigValidators(context.Context) []resource.ConfigValidator {
+	return []resource.ConfigValidator{notrackConfigValidator{}}
+}
+
+type notrackConfigValidator struct{}
+
+func (notrackConfigValidator) Description(context.Context) string {
+	return "port only with tcp or udp; addresses of ip_version"
+}
+func (v notrackConfigValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+func (notrackConfigValidator) ValidateResource(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m notrackModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !m.Port.IsNull() && m.Protocol.ValueString() == "all" {
+		resp.Diagnostics.AddAttributeError(path.Root("port"), "port needs a protocol",
+			`A port can only be matched with protocol "tcp" or "udp", not "all".`)
+	}
+	version := int64(4)
+	if !m.IPVersion.IsNull() && !m.IPVersion.IsUnknown() {
+		version = m.IPVersion.ValueInt64()
+	}
+	for name, v := range map[string]types.String{"source": m.Source, "destination": m.Destination} {
+		if v.IsNull() || v.IsUnknown() {
+			continue
+		}
+		if err := conntrack.ValidateCIDR(v.ValueString(), int(version)); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root(name), "Invalid "+name, err.Error()+".")
+		}
+	}
+}
+
+func (r *notrackResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+// rulesFile is the declared file or the host's layout default.
+func rulesFileFor(m *notrackModel, facts *conntrack.Facts) string {
+	if !m.RulesFile.IsNull() && !m.RulesFile.IsUnknown() && m.RulesFile.ValueString() != "" {
+		return m.RulesFile.ValueString()
+	}
+	layout := "rhel"
+	if facts != nil {
+		layout = facts.FileLayout
+	}
+	return conntrack.RulesFile(layout, int(m.IPVersion.ValueInt64()))
+}
+
+// readFirewall runs the one remote read of a notrack rule. The rules file
+// is only known after the facts when it is not declared, so an undeclared
+// file costs a second read on the first plan only.
+func (r *notrackResource) readFirewall(ctx context.Context, c *sshx.Client, m *notrackModel, diags *diag.Diagnostics) *conntrack.Firewall {
+	file := rulesFileFor(m, nil)
+	for attempt := 0; attempt < 2; attempt++ {
+		script, args := conntrack.FirewallScript(file, int(m.IPVersion.ValueInt64()))
+		out, err := c.Script(ctx, "read firewall", script, nil, args...)
+		if err != nil {
+			diags.AddError(fmt.Sprintf("Cannot read the firewall of %s", m.Host.ValueString()), detail(err))
+			return nil
+		}
+		fw, err := conntrack.ParseFirewall(string(out), file)
+		if err != nil {
+			diags.AddError(fmt.Sprintf("Unexpected answer from %s", m.Host.ValueString()), err.Error())
+			return nil
+		}
+		if want := rulesFileFor(m, &fw.Facts); want != file {
+			file = want
+			continue
+		}
+		if fw.Rules.IsDir {
+			diags.AddAttributeError(path.Root("rules_file"), fmt.Sprintf("%s is a directory on %s", file, m.Host.ValueString()), "Name a file.")
+			return nil
+		}
+		return &fw
+	}
+	return nil
+}
+
+// presence says where each chain's rule of r exists.
+type presence struct {
+	live, file map[string]bool
+	comment    string // the comment found on the host (after the tag)
+	target     string
+}
+
+func observeRule(rule conntrack.NotrackRule, fw *conntrack.Firewall) presence {
+	p := presence{live: map[string]bool{}, file: map[string]bool{}, comment: rule.Comment, target: rule.Target}
+	id := rule.ID()
+	scan := func(rules []iptables.Rule, into map[string]bool) {
+		for _, ir := range rules {
+			parsed := conntrack.ParseRuleArgs(ir.Chain, ir.Args)
+			got, ok := conntrack.IDOfTag(parsed.Tag)
+			if !ok || got != id || !parsed.Notrack {
+				continue
+			}
+			probe := rule
+			probe.Comment = strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(parsed.Tag, conntrack.TagPrefix), id))
+			if probe.Matches(parsed, ir.Chain) {
+				into[ir.Chain] = true
+				p.comment = probe.Comment
+			}
+		}
+	}
+	scan(iptables.Parse([]byte(fw.LiveRaw)).Rules("raw"), p.live)
+	scan(iptables.Parse(fw.Rules.Content).Rules("raw"), p.file)
+	return p
+}
+
+func (r *notrackResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m notrackModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx = tflog.SetField(ctx, "host", m.Host.ValueString())
+	c := r.data.client(ctx, m.connection(), &resp.Diagnostics)
+	if c == nil {
+		return
+	}
+	fw := r.readFirewall(ctx, c, &m, &resp.Diagnostics)
+	if fw == nil {
+		return
+	}
+	rule := m.rule(ctx)
+	p := observeRule(rule, fw)
+	if len(p.live) == 0 && len(p.file) == 0 {
+		resp.Diagnostics.AddWarning(fmt.Sprintf("NOTRACK rule %s is gone from %s", rule.ID(), m.Host.ValueString()),
+			fmt.Sprintf("Neither the running raw table nor %s has it; the plan adds it again.", fw.Rules.Path))
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	// chains reads as the chains where the rule is both live and persisted,
+	// so a rule missing on either side shows as an update.
+	var both []attr.Value
+	for _, chain := range rule.Chains {
+		switch {
+		case p.live[chain] && p.file[chain]:
+			both = append(both, types.StringValue(chain))
+		case p.file[chain]:
+			resp.Diagnostics.AddWarning(fmt.Sprintf("NOTRACK rule missing from the running firewall of %s", m.Host.ValueString()),
+				fmt.Sprintf("The %s rule %s is in %s but not in the running raw table (deleted by hand, or the firewall was restarted without the file). Apply to add it again.",
+					chain, rule.ID(), fw.Rules.Path))
+		case p.live[chain]:
+			resp.Diagnostics.AddWarning(fmt.Sprintf("NOTRACK rule missing from %s on %s", fw.Rules.Path, m.Host.ValueString()),
+				fmt.Sprintf("The %s rule %s runs but is not in %s, so it would be gone after a reboot or a firewall restart. Apply to write it again.",
+					chain, rule.ID(), fw.Rules.Path))
+		default:
+			resp.Diagnostics.AddWarning(fmt.Sprintf("NOTRACK rule missing on %s", m.Host.ValueString()),
+				fmt.Sprintf("The %s rule %s is neither running nor in %s. Apply to add it again.", chain, rule.ID(), fw.Rules.Path))
+		}
+	}
+	m.Chains = types.SetValueMust(types.StringType, both)
+	if p.comment != "" {
+		m.Comment = types.StringValue(p.comment)
+	}
+	m.RulesFile = types.StringValue(fw.Rules.Path)
+	m.RuleID = types.StringValue(rule.ID())
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+func (r *notrackResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || r.data == nil {
+		return
+	}
+	var plan notrackModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() || plan.Host.IsUnknown() || plan.Protocol.IsUnknown() || plan.Port.IsUnknown() ||
+		plan.Source.IsUnknown() || plan.Destination.IsUnknown() || plan.IPVersion.IsUnknown() {
+		return
+	}
+	rule := plan.rule(ctx)
+	plan.RuleID = types.StringValue(rule.ID())
+	plan.ID = types.StringValue(importID(plan.Host.ValueString(), rule))
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("rule_id"), plan.RuleID)...)
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"), plan.ID)...)
+	if !plan.RulesFile.IsUnknown() && !plan.EnsureUntrackedAccept.IsUnknown() && !req.State.Raw.IsNull() {
+		return // an existing rule: Read has just looked at the host
+	}
+	c := r.data.client(ctx, plan.connection(), &resp.Diagnostics)
+	if c == nil {
+		return
+	}
+	fw := r.readFirewall(ctx, c, &plan, &resp.Diagnostics)
+	if fw == nil {
+		return
+	}
+	if plan.RulesFile.IsUnknown() {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("rules_file"), types.StringValue(fw.Rules.Path))...)
+	}
+	if !plan.EnsureUntrackedAccept.ValueBool() && dropsUntracked(fw.LiveFilter) {
+		resp.Diagnostics.AddWarning(fmt.Sprintf("Untracked packets will be dropped on %s", plan.Host.ValueString()),
+			"The filter table's INPUT chain drops or rejects by default and nothing accepts state UNTRACKED, so the packets this rule "+
+				"marks untracked match neither NEW nor ESTABLISHED and are dropped. Set ensure_untracked_accept = true, or accept them yourself "+
+				"(-m conntrack --ctstate UNTRACKED -j ACCEPT).")
+	}
+}
+
+// dropsUntracked reports the classic trap: INPUT drops by default (policy
+// or a final catch-all DROP/REJECT) and no rule accepts UNTRACKED.
+func dropsUntracked(filter string) bool {
+	f := iptables.Parse([]byte(filter))
+	policy, _ := f.Policy("filter", "INPUT")
+	drops := policy == "DROP"
+	for _, rule := range f.Rules("filter") {
+		if rule.Chain != "INPUT" {
+			continue
+		}
+		joined := strings.Join(rule.Args, " ")
+		if strings.Contains(joined, "UNTRACKED") && strings.HasSuffix(joined, "-j ACCEPT") {
+			return false
+		}
+		if len(rule.Args) == 2 && rule.Args[0] == "-j" && (rule.Args[1] == "DROP" || rule.Args[1] == "REJECT") {
+			drops = true
+		}
+	}
+	return drops
+}
+
+func importID(host string, r conntrack.NotrackRule) string {
+	return strings.Join([]string{host, strconv.Itoa(r.IPVersion), r.Protocol, r.Port, r.Source, r.Destination}, ",")
+}
+
+// untrackedAccept is the filter rule ensure_untracked_accept owns.
+func untrackedAccept(rule conntrack.NotrackRule) []string {
+	return []string{"-m", "conntrack", "--ctstate", "UNTRACKED", "-m", "comment", "--comment", conntrack.TagPrefix + rule.ID() + " untracked", "-j", "ACCEPT"}
+}
+
+func (r *notrackResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan notrackModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if r.converge(ctx, &plan, nil, &resp.Diagnostics) {
+		resp.Diagnostics.Append(resp.Private.SetKey(ctx, "created", []byte("1"))...)
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	}
+}
+
+func (r *notrackResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, prior notrackModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if r.converge(ctx, &plan, &prior, &resp.Diagnostics) {
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	}
+}
+
+func (r *notrackResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var prior notrackModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	r.converge(ctx, nil, &prior, &resp.Diagnostics)
+}
+
+// converge makes the host hold plan's rules (none when plan is nil) instead
+// of prior's: the rules file first, then the live rules under the
+// lock-out protection. It reports success.
+func (r *notrackResource) converge(ctx context.Context, plan, prior *notrackModel, diags *diag.Diagnostics) bool {
+	m := plan
+	if m == nil {
+		m = prior
+	}
+	host := m.Host.ValueString()
+	ctx = tflog.SetField(ctx, "host", host)
+	c := r.data.client(ctx, m.connection(), diags)
+	if c == nil {
+		return false
+	}
+	unlock := c.Lock(rulesFileFor(m, nil))
+	defer unlock()
+
+	var fw *conntrack.Firewall
+	var content []byte
+	for attempt := 1; ; attempt++ {
+		if fw = r.readFirewall(ctx, c, m, diags); fw == nil {
+			return false
+		}
+		content = editRules(ctx, fw.Rules.Content, plan, prior)
+		if string(content) == string(fw.Rules.Content) {
+			break
+		}
+		before := sshx.Absent
+		if fw.Rules.Exists {
+			before = &fw.Rules.Content
+		}
+		err := c.WriteFileAtomic(ctx, fw.Rules.Path, content, sshx.WriteOptions{Mode: 0o600, Backup: true, IfUnchanged: before})
+		if errors.Is(err, sshx.ErrConflict) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			hint := ""
+			if errors.Is(err, sshx.ErrNotFound) {
+				hint = "\n\nThe directory of the rules file does not exist: on Debian install iptables-persistent, or set rules_file."
+			}
+			diags.AddError(fmt.Sprintf("Cannot write %s on %s", fw.Rules.Path, host), detail(err)+hint)
+			return false
+		}
+		break
+	}
+	if plan != nil {
+		plan.RulesFile = types.StringValue(fw.Rules.Path)
+	}
+	armed := time.Now()
+	switch r.applyLive(ctx, c, m, liveChanges(ctx, fw, plan, prior), diags) {
+	case liveApplied:
+		return true
+	case liveCutOff:
+		r.restoreAfterRollback(ctx, m, fw, content, armed, diags)
+	}
+	return false
+}
+
+// restoreAfterRollback waits until the host has restored its ruleset, then
+// puts the rules file back as it was, so that the next boot does not cut
+// SSH either.
+func (r *notrackResource) restoreAfterRollback(ctx context.Context, m *notrackModel, fw *conntrack.Firewall, written []byte, armed time.Time, diags *diag.Diagnostics) {
+	host := m.Host.ValueString()
+	wait := time.Until(armed.Add(time.Duration(m.RollbackTimeout.ValueInt64())*time.Second + 2*time.Second))
+	select {
+	case <-time.After(wait):
+	case <-ctx.Done():
+		return
+	}
+	c, err := r.data.pool.DialFresh(ctx, m.connection().endpoint())
+	if err != nil {
+		diags.AddError(fmt.Sprintf("%s is still unreachable after the rollback", host), detail(err)+
+			fmt.Sprintf("\n\nThe rules file %s still holds the new rule: check the host from its console.", fw.Rules.Path))
+		return
+	}
+	defer c.Close()
+	err = c.WriteFileAtomic(ctx, fw.Rules.Path, fw.Rules.Content, sshx.WriteOptions{IfUnchanged: &written})
+	if !fw.Rules.Exists && err == nil {
+		_, err = c.Script(ctx, "remove "+fw.Rules.Path, `rm -f -- "$1"`, nil, fw.Rules.Path)
+	}
+	if err != nil {
+		diags.AddError(fmt.Sprintf("Cannot restore %s on %s", fw.Rules.Path, host), detail(err))
+		return
+	}
+	diags.AddWarning(fmt.Sprintf("%s restored on %s", fw.Rules.Path, host),
+		"The host is reachable again with its previous ruleset, and the rules file is back as it was.")
+}
+
+type liveOutcome int
+
+const (
+	liveApplied liveOutcome = iota
+	liveFailed
+	liveCutOff
+)
+
+// editRules rewrites the rules file's raw (and filter) rules of prior into
+// those of plan, keeping every other byte.
+func editRules(ctx context.Context, content []byte, plan, prior *notrackModel) []byte {
+	f := iptables.Parse(content)
+	for _, m := range []*notrackModel{prior, plan} {
+		if m == nil {
+			continue
+		}
+		id := m.rule(ctx).ID()
+		owned := func(ir iptables.Rule) bool {
+			got, ok := conntrack.IDOfTag(conntrack.ParseRuleArgs(ir.Chain, ir.Args).Tag)
+			return ok && got == id
+		}
+		f.DeleteRules("raw", owned)
+		f.DeleteRules("filter", owned)
+	}
+	if plan != nil {
+		rule := plan.rule(ctx)
+		for _, chain := range rule.Chains {
+			f.AddRule("raw", chain, rule.Args(chain))
+		}
+		if plan.EnsureUntrackedAccept.ValueBool() {
+			f.InsertRule("filter", "INPUT", untrackedAccept(rule))
+		}
+	}
+	return f.Bytes()
+}
+
+// liveChanges turns the difference between the running rules and plan into
+// iptables changes: delete what prior owned and plan does not declare (by
+// the exact arguments read from the host), add what is missing.
+func liveChanges(ctx context.Context, fw *conntrack.Firewall, plan, prior *notrackModel) []conntrack.Change {
+	var changes []conntrack.Change
+	want := map[string][]string{} // "table chain" -> args
+	if plan != nil {
+		rule := plan.rule(ctx)
+		for _, chain := range rule.Chains {
+			want["raw "+chain] = rule.Args(chain)
+		}
+		if plan.EnsureUntrackedAccept.ValueBool() {
+			want["filter INPUT"] = untrackedAccept(rule)
+		}
+	}
+	ids := map[string]bool{}
+	for _, m := range []*notrackModel{prior, plan} {
+		if m != nil {
+			ids[m.rule(ctx).ID()] = true
+		}
+	}
+	present := map[string]bool{}
+	for table, live := range map[string]string{"raw": fw.LiveRaw, "filter": fw.LiveFilter} {
+		for _, ir := range iptables.Parse([]byte(live)).Rules(table) {
+			tag := conntrack.ParseRuleArgs(ir.Chain, ir.Args).Tag
+			id, ok := conntrack.IDOfTag(tag)
+			if !ok || !ids[id] {
+				continue
+			}
+			key := table + " " + ir.Chain
+			if w, ok := want[key]; ok && slices.Equal(w, ir.Args) || ok && sameNotrack(w, ir) {
+				present[key] = true
+				continue
+			}
+			changes = append(changes, conntrack.Change{Op: "del", Table: table, Chain: ir.Chain, Args: ir.Args})
+		}
+	}
+	for _, key := range sortedNames(want) {
+		if present[key] {
+			continue
+		}
+		table, chain, _ := strings.Cut(key, " ")
+		op := "add"
+		if table == "filter" {
+			op = "ins" // before any DROP or REJECT
+		}
+		changes = append(changes, conntrack.Change{Op: op, Table: table, Chain: chain, Args: want[key]})
+	}
+	return changes
+}
+
+// sameNotrack treats a running rule as the wanted one when it matches the
+// same traffic with the same tag, whatever target spelling the backend
+// prints (iptables-nft shows -j NOTRACK as -j CT --notrack).
+func sameNotrack(want []string, ir iptables.Rule) bool {
+	w := conntrack.ParseRuleArgs(ir.Chain, want)
+	g := conntrack.ParseRuleArgs(ir.Chain, ir.Args)
+	return w == g
+}
+
+// applyLive applies changes under the lock-out protection: the host saves
+// its ruleset and restores it after rollback_timeout unless a new SSH login
+// confirms, in time, that the host is still reachable.
+func (r *notrackResource) applyLive(ctx context.Context, c *sshx.Client, m *notrackModel, changes []conntrack.Change, diags *diag.Diagnostics) liveOutcome {
+	if len(changes) == 0 {
+		return liveApplied
+	}
+	host := m.Host.ValueString()
+	seconds := int(m.RollbackTimeout.ValueInt64())
+	if seconds == 0 {
+		seconds = 30
+	}
+	script, args := conntrack.RollbackScript(conntrack.IptablesCommand(int(m.IPVersion.ValueInt64())), seconds, changes)
+	// The change may cut this very connection: do not wait for it longer
+	// than half the rollback window.
+	applyCtx, cancel := context.WithTimeout(ctx, time.Duration(seconds)*time.Second/2)
+	out, err := c.Script(applyCtx, "apply notrack rules", script, nil, args...)
+	cancel()
+	res := conntrack.ParseRollback(string(out))
+	if err != nil && res.Snapshot == "" {
+		diags.AddError(fmt.Sprintf("Cannot apply NOTRACK rules on %s", host), detail(err))
+		return liveFailed
+	}
+	for chain, msg := range res.Failed {
+		diags.AddError(fmt.Sprintf("iptables refused a rule on %s", host), fmt.Sprintf("The %s change failed: %s", chain, msg))
+	}
+	// Prove that a new login still works, over a new connection.
+	confirmCtx, cancel := context.WithTimeout(ctx, time.Duration(seconds)*time.Second/2)
+	defer cancel()
+	state := "unreachable"
+	if fresh, err := r.data.pool.DialFresh(confirmCtx, m.connection().endpoint()); err == nil {
+		outc, err := fresh.Script(confirmCtx, "confirm firewall change", conntrack.ConfirmScript, nil, res.Snapshot)
+		fresh.Close()
+		if err == nil {
+			state = strings.TrimSpace(string(outc))
+		}
+	}
+	switch state {
+	case "confirmed":
+		if diags.HasError() {
+			return liveFailed
+		}
+		return liveApplied
+	case "fired":
+		diags.AddError(fmt.Sprintf("The firewall change on %s was rolled back", host),
+			"The change was confirmed too late: the host restored its previous ruleset. Raise rollback_timeout and apply again.")
+		return liveFailed
+	default:
+		diags.AddError(fmt.Sprintf("The firewall change cut SSH to %s and is being rolled back", host),
+			fmt.Sprintf("After the change no new SSH login to %s succeeded, so the host restores its previous ruleset %d seconds after the change "+
+				"(the saved copy is %s). Untracked packets are probably dropped by the filter table: set ensure_untracked_accept = true, "+
+				"or accept state UNTRACKED for SSH before adding this rule.", host, seconds, res.Snapshot))
+	}
+	return liveCutOff
+}
+
+// ImportState takes host,ip_version,protocol,port,source,destination.
+func (r *notrackResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	parts := strings.Split(req.ID, ",")
+	if len(parts) != 6 {
+		resp.Diagnostics.AddError("Invalid import ID",
+			"Import conntrack_notrack_rule as host,ip_version,protocol,port,source,destination with empty fields for what the rule does not match, "+
+				"e.g. `10.0.0.11,4,tcp,8080,,`.")
+		return
+	}
+	version, err := strconv.Atoi(parts[1])
+	if err != nil || (version != 4 && version != 6) || hostValidatorCheck(parts[0]) != nil || !slices.Contains(conntrack.NotrackProtocols, parts[2]) {
+		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("%q: want host,4|6,tcp|udp|all,port,source,destination.", req.ID))
+		return
+	}
+	str := func(s string) types.String {
+		if s == "" {
+			return types.StringNull()
+		}
+		return types.StringValue(s)
+	}
+	m := notrackModel{
+		ID: types.StringValue(req.ID), Host: types.StringValue(parts[0]), IPVersion: types.Int64Value(int64(version)),
+		Protocol: types.StringValue(parts[2]), Port: str(parts[3]), Source: str(parts[4]), Destination: str(parts[5]),
+		Chains:          types.SetValueMust(types.StringType, []attr.Value{types.StringValue("OUTPUT"), types.StringValue("PREROUTING")}),
+		Target:          types.StringValue("CT"),
+		RulesFile:       types.StringNull(),
+		RollbackTimeout: types.Int64Value(30), EnsureUntrackedAccept: types.BoolValue(false),
+		RuleID: types.StringNull(), Comment: types.StringNull(), SSHPort: types.Int64Null(), User: types.StringNull(),
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
