@@ -29,6 +29,8 @@ provider_installation {
 RC
 export TF_CLI_CONFIG_FILE=$state/terraformrc TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
 rm -rf "$work" && mkdir -p "$work" && cp examples/demo/*.tf "$work/"
+# The host is Debian-like: NOTRACK rules persist in iptables-persistent's file.
+"$state/testhost" exec -dir "$state" -- mkdir -p /etc/iptables
 cat > "$work/terraform.tfvars.json" <<JSON
 {"hosts": ["$host"], "private_key_file": "$key", "known_hosts_file": "$state/known_hosts"}
 JSON
@@ -40,9 +42,11 @@ echo; echo "== terraform apply: read the host's facts and converge its conntrack
 "$tf" apply -auto-approve -input=false
 echo; echo "== on the host, /etc/sysctl.conf now ends with:"
 in_host tail -n 3 /etc/sysctl.conf
+echo; echo "== and the raw table holds the NOTRACK rules:"
+in_host iptables -t raw -S
 
-echo; echo "== drift: someone runs sysctl -w on the host, and a few connections start tracking"
-in_host "echo 432000 > /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established; \
+echo; echo "== drift: someone runs sysctl -w, flushes the raw table, and a few connections start tracking"
+in_host "echo 432000 > /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established; iptables -t raw -F; \
   iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT; \
   for i in 1 2 3 4 5; do timeout 2 ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null $host true 2>/dev/null; done; \
   echo tracked now: \$(cat /proc/sys/net/netfilter/nf_conntrack_count)"

@@ -45,6 +45,16 @@ resource "conntrack_limits" "fleet" {
   }
 }
 
+# Remedy 3: DNS traffic skips connection tracking altogether.
+resource "conntrack_notrack_rule" "dns" {
+  for_each = var.hosts
+  host     = each.value
+
+  protocol = "udp"
+  port     = "53"
+  comment  = "demo dns"
+}
+
 output "facts" {
   description = "What each host's kernel says, read live over SSH."
   value = {

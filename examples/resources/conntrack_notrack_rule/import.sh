@@ -1,0 +1,3 @@
+# conntrack_notrack_rule is imported by host,ip_version,protocol,port,source,destination
+# (empty fields for what the rule does not match).
+terraform import 'conntrack_notrack_rule.dns["10.0.0.11"]' '10.0.0.11,4,udp,53,,'
