@@ -217,7 +217,7 @@ func (pd *providerData) claimLimits(host string) bool {
 }
 
 func (p *conntrackProvider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{NewLimitsResource, NewNotrackRuleResource}
+	return []func() resource.Resource{NewLimitsResource, NewNotrackRuleResource, NewIptablesConfigResource}
 }
 
 func (p *conntrackProvider) DataSources(context.Context) []func() datasource.DataSource {

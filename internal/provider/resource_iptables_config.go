@@ -1,0 +1,379 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/shellvars"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
+)
+
+var (
+	_ resource.ResourceWithConfigure   = (*iptablesConfigResource)(nil)
+	_ resource.ResourceWithImportState = (*iptablesConfigResource)(nil)
+)
+
+// NewIptablesConfigResource is the conntrack_iptables_config resource.
+func NewIptablesConfigResource() resource.Resource { return &iptablesConfigResource{} }
+
+type iptablesConfigResource struct {
+	data *providerData
+}
+
+// iptablesSetting is one key of iptables-config: its attribute, its key
+// without the IPTABLES_/IP6TABLES_ prefix, and what the service assumes
+// when the key is absent.
+type iptablesSetting struct {
+	attr, key, absent, doc string
+	boolean                bool
+}
+
+var iptablesSettings = []iptablesSetting{
+	{"modules", "MODULES", `""`, "Space-separated modules the service loads on start (`IPTABLES_MODULES`). Empty loads none, which remedy 4 needs: " +
+		"a listed conntrack helper (`nf_conntrack_ftp`) loads conntrack itself.", false},
+	{"modules_unload", "MODULES_UNLOAD", `"yes"`, "Unload the netfilter modules on stop and restart (`IPTABLES_MODULES_UNLOAD`). " +
+		"**Trap**: with `yes` every firewall restart unloads conntrack, and with it every conntrack sysctl set by `conntrack_limits`, " +
+		"which return at their defaults when the module loads again.", true},
+	{"save_on_stop", "SAVE_ON_STOP", `"no"`, "Save the running rules to the rules file on stop (`IPTABLES_SAVE_ON_STOP`).", true},
+	{"save_on_restart", "SAVE_ON_RESTART", `"no"`, "Save the running rules to the rules file on restart (`IPTABLES_SAVE_ON_RESTART`).", true},
+	{"save_counter", "SAVE_COUNTER", `"no"`, "Save and restore rule and chain counters (`IPTABLES_SAVE_COUNTER`).", true},
+	{"status_numeric", "STATUS_NUMERIC", `"yes"`, "`service iptables status` prints numeric addresses and ports (`IPTABLES_STATUS_NUMERIC`).", true},
+	{"status_verbose", "STATUS_VERBOSE", `"no"`, "`service iptables status` prints packet counters and interfaces (`IPTABLES_STATUS_VERBOSE`).", true},
+	{"status_linenumbers", "STATUS_LINENUMBERS", `"yes"`, "`service iptables status` prints rule numbers (`IPTABLES_STATUS_LINENUMBERS`).", true},
+	{"sysctl_load_list", "SYSCTL_LOAD_LIST", `""`, "Sysctl keys the service sets again after loading modules on start (`IPTABLES_SYSCTL_LOAD_LIST`). " +
+		"`\".nf_conntrack\"` re-applies every conntrack sysctl from /etc/sysctl.conf and /etc/sysctl.d: the fix for \"a firewall restart " +
+		"resets the conntrack sysctls\".", false},
+}
+
+type iptablesConfigModel struct {
+	connectionModel
+	ID        types.String `tfsdk:"id"`
+	IPVersion types.Int64  `tfsdk:"ip_version"`
+	File      types.String `tfsdk:"file"`
+	// Values by attribute name, as strings ("yes"/"no" for booleans).
+	Modules           types.String `tfsdk:"modules"`
+	ModulesUnload     types.Bool   `tfsdk:"modules_unload"`
+	SaveOnStop        types.Bool   `tfsdk:"save_on_stop"`
+	SaveOnRestart     types.Bool   `tfsdk:"save_on_restart"`
+	SaveCounter       types.Bool   `tfsdk:"save_counter"`
+	StatusNumeric     types.Bool   `tfsdk:"status_numeric"`
+	StatusVerbose     types.Bool   `tfsdk:"status_verbose"`
+	StatusLinenumbers types.Bool   `tfsdk:"status_linenumbers"`
+	SysctlLoadList    types.String `tfsdk:"sysctl_load_list"`
+}
+
+// values maps attribute names to the model's fields.
+func (m *iptablesConfigModel) strings() map[string]*types.String {
+	return map[string]*types.String{"modules": &m.Modules, "sysctl_load_list": &m.SysctlLoadList}
+}
+
+func (m *iptablesConfigModel) bools() map[string]*types.Bool {
+	return map[string]*types.Bool{
+		"modules_unload": &m.ModulesUnload, "save_on_stop": &m.SaveOnStop, "save_on_restart": &m.SaveOnRestart,
+		"save_counter": &m.SaveCounter, "status_numeric": &m.StatusNumeric, "status_verbose": &m.StatusVerbose,
+		"status_linenumbers": &m.StatusLinenumbers,
+	}
+}
+
+func (m *iptablesConfigModel) prefix() string {
+	if m.IPVersion.ValueInt64() == 6 {
+		return "IP6TABLES_"
+	}
+	return "IPTABLES_"
+}
+
+func (m *iptablesConfigModel) path() string {
+	if !m.File.IsNull() && !m.File.IsUnknown() && m.File.ValueString() != "" {
+		return m.File.ValueString()
+	}
+	if m.IPVersion.ValueInt64() == 6 {
+		return "/etc/sysconfig/ip6tables-config"
+	}
+	return "/etc/sysconfig/iptables-config"
+}
+
+// declared returns the file value of every setting the model sets.
+func (m *iptablesConfigModel) declared() map[string]string {
+	out := map[string]string{}
+	for name, v := range m.strings() {
+		if !v.IsNull() && !v.IsUnknown() {
+			out[name] = v.ValueString()
+		}
+	}
+	for name, v := range m.bools() {
+		if !v.IsNull() && !v.IsUnknown() {
+			out[name] = yesNo(v.ValueBool())
+		}
+	}
+	return out
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func (r *iptablesConfigResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_iptables_config"
+}
+
+var (
+	modulesPattern  = regexp.MustCompile(`^[A-Za-z0-9_-]*( [A-Za-z0-9_-]+)*$`)
+	sysctlListPattn = regexp.MustCompile(`^[A-Za-z0-9_./ -]*$`)
+	sysconfigPath   = regexp.MustCompile(`^/etc/[A-Za-z0-9_.+/-]+$`)
+)
+
+func (r *iptablesConfigResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	attrs := connectionResourceAttributes()
+	attrs["id"] = schema.StringAttribute{Computed: true, MarkdownDescription: "`host` for IPv4, `host,6` for IPv6: the import ID.",
+		PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}}
+	attrs["ip_version"] = schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(4),
+		Validators:          []validator.Int64{int64validator.OneOf(4, 6)},
+		PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
+		MarkdownDescription: "4 for `/etc/sysconfig/iptables-config` (`IPTABLES_*` keys), 6 for `ip6tables-config` (`IP6TABLES_*`). Defaults to `4`."}
+	attrs["file"] = schema.StringAttribute{Optional: true, Computed: true,
+		Validators:          []validator.String{stringvalidator.RegexMatches(sysconfigPath, "must be a file under /etc")},
+		PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace(), stringplanmodifier.UseStateForUnknown()},
+		MarkdownDescription: "The file, when not the one `ip_version` names."}
+	unmanaged := " Unset means unmanaged: the state shows the file's value (null when the key is absent) and the key is left alone."
+	for _, s := range iptablesSettings {
+		desc := s.doc + " When the key is absent the service assumes " + "`" + s.absent + "`." + unmanaged
+		if s.boolean {
+			attrs[s.attr] = schema.BoolAttribute{Optional: true, Computed: true, MarkdownDescription: desc,
+				PlanModifiers: []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()}}
+			continue
+		}
+		pattern, what := modulesPattern, "module names separated by single spaces"
+		if s.attr == "sysctl_load_list" {
+			pattern, what = sysctlListPattn, "sysctl keys separated by spaces"
+		}
+		attrs[s.attr] = schema.StringAttribute{Optional: true, Computed: true, MarkdownDescription: desc,
+			Validators:    []validator.String{stringvalidator.RegexMatches(pattern, "must be "+what+" (no quotes, newlines or shell characters)")},
+			PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}}
+	}
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Manages the iptables service's own settings in `/etc/sysconfig/iptables-config` (RHEL's iptables-services): " +
+			"which modules it loads and unloads, and whether it re-applies the conntrack sysctls after a restart. Part of remedy 4 " +
+			"(`modules = \"\"`, so the service loads no conntrack module) and the fix for a restart that resets the limits of remedy 2 " +
+			"(`modules_unload = false`, `sysctl_load_list = \".nf_conntrack\"`). Only the managed keys change; the quoting style, comments " +
+			"and every other key stay byte for byte. A key no longer declared is left as it is. Destroy removes the keys the resource added and " +
+			"still manages, and leaves those it found, with their current values.",
+		Attributes: attrs,
+	}
+}
+
+func (r *iptablesConfigResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+// readFile returns the file (nil when missing) in one remote command.
+func (r *iptablesConfigResource) readFile(ctx context.Context, c *sshx.Client, m *iptablesConfigModel, diags *diag.Diagnostics) ([]byte, bool) {
+	b, err := c.ReadFile(ctx, m.path())
+	switch {
+	case errors.Is(err, sshx.ErrNotFound):
+		return nil, true
+	case err != nil:
+		diags.AddError(fmt.Sprintf("Cannot read %s on %s", m.path(), m.Host.ValueString()), detail(err))
+		return nil, false
+	}
+	return b, true
+}
+
+// observe sets every setting from the file.
+func (m *iptablesConfigModel) observe(content []byte, diags *diag.Diagnostics) {
+	f := shellvars.Parse(content)
+	for name, v := range m.strings() {
+		*v = types.StringNull()
+		if got, ok := f.Get(m.prefix() + settingKey(name)); ok {
+			*v = types.StringValue(got)
+		}
+	}
+	for name, v := range m.bools() {
+		*v = types.BoolNull()
+		got, ok := f.Get(m.prefix() + settingKey(name))
+		switch {
+		case !ok:
+		case got == "yes" || got == "no":
+			*v = types.BoolValue(got == "yes")
+		default:
+			diags.AddWarning(fmt.Sprintf("%s%s is neither yes nor no in %s", m.prefix(), settingKey(name), m.path()),
+				fmt.Sprintf("It is %q; the service treats anything but \"yes\" as no. It reads as null here.", got))
+		}
+	}
+	m.File = types.StringValue(m.path())
+	m.ID = m.Host
+	if m.IPVersion.ValueInt64() == 6 {
+		m.ID = types.StringValue(m.Host.ValueString() + ",6")
+	}
+}
+
+func settingKey(attr string) string {
+	for _, s := range iptablesSettings {
+		if s.attr == attr {
+			return s.key
+		}
+	}
+	panic("unknown iptables-config setting " + attr)
+}
+
+func (r *iptablesConfigResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m iptablesConfigModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	c := r.data.client(ctx, m.connectionModel, &resp.Diagnostics)
+	if c == nil {
+		return
+	}
+	content, ok := r.readFile(ctx, c, &m, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	m.observe(content, &resp.Diagnostics)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// privateAdded remembers the keys the resource added (absent before), which
+// destroy removes; keys it only changed stay.
+const privateAdded = "added"
+
+func (r *iptablesConfigResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	r.write(ctx, req.Plan, req.Config, nil, resp.Private, &resp.State, &resp.Diagnostics)
+}
+
+func (r *iptablesConfigResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	r.write(ctx, req.Plan, req.Config, req.Private, resp.Private, &resp.State, &resp.Diagnostics)
+}
+
+type stateGetter interface {
+	Get(context.Context, any) diag.Diagnostics
+}
+
+// write converges the file to the configuration's settings.
+func (r *iptablesConfigResource) write(ctx context.Context, planIn, configIn stateGetter, priorPrivate privateState, private privateSetter, state stateSetter, diags *diag.Diagnostics) {
+	var plan, config iptablesConfigModel
+	diags.Append(planIn.Get(ctx, &plan)...)
+	diags.Append(configIn.Get(ctx, &config)...)
+	if diags.HasError() {
+		return
+	}
+	ctx = tflog.SetField(ctx, "host", plan.Host.ValueString())
+	config.IPVersion = plan.IPVersion
+	want := config.declared()
+	var added []string
+	if priorPrivate != nil {
+		b, d := priorPrivate.GetKey(ctx, privateAdded)
+		diags.Append(d...)
+		_ = json.Unmarshal(b, &added)
+	}
+	content := r.edit(ctx, &plan, diags, func(f *shellvars.File) {
+		// A key no longer declared is left as it is, and no longer ours.
+		added = slices.DeleteFunc(added, func(name string) bool { _, still := want[name]; return !still })
+		for _, name := range sortedNames(want) {
+			key := plan.prefix() + settingKey(name)
+			if _, had := f.Get(key); !had && !slices.Contains(added, name) {
+				added = append(added, name)
+			}
+			f.Set(key, want[name])
+		}
+	})
+	if content == nil {
+		return
+	}
+	b, _ := json.Marshal(added)
+	diags.Append(private.SetKey(ctx, privateAdded, b)...)
+	plan.observe(content, diags)
+	diags.Append(state.Set(ctx, &plan)...)
+}
+
+// edit reads the file, applies change and writes the result if it differs,
+// retrying when someone else wrote the file in between. It returns the
+// content now on the host, or nil after an error.
+func (r *iptablesConfigResource) edit(ctx context.Context, m *iptablesConfigModel, diags *diag.Diagnostics, change func(*shellvars.File)) []byte {
+	c := r.data.client(ctx, m.connectionModel, diags)
+	if c == nil {
+		return nil
+	}
+	defer c.Lock(m.path())()
+	for attempt := 1; ; attempt++ {
+		before, ok := r.readFile(ctx, c, m, diags)
+		if !ok {
+			return nil
+		}
+		f := shellvars.Parse(before)
+		change(f)
+		after := f.Bytes()
+		if string(after) == string(before) {
+			return after
+		}
+		expect := sshx.Absent
+		if before != nil {
+			expect = &before
+		}
+		err := c.WriteFileAtomic(ctx, m.path(), after, sshx.WriteOptions{Mode: 0o600, Backup: true, IfUnchanged: expect})
+		if errors.Is(err, sshx.ErrConflict) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			diags.AddError(fmt.Sprintf("Cannot write %s on %s", m.path(), m.Host.ValueString()), detail(err))
+			return nil
+		}
+		return after
+	}
+}
+
+func (r *iptablesConfigResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m iptablesConfigModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	var added []string
+	b, d := req.Private.GetKey(ctx, privateAdded)
+	resp.Diagnostics.Append(d...)
+	_ = json.Unmarshal(b, &added)
+	if resp.Diagnostics.HasError() || len(added) == 0 {
+		return
+	}
+	r.edit(ctx, &m, &resp.Diagnostics, func(f *shellvars.File) {
+		for _, name := range added {
+			f.Delete(m.prefix() + settingKey(name))
+		}
+	})
+}
+
+// ImportState takes "host" (IPv4) or "host,6".
+func (r *iptablesConfigResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	host, version, _ := strings.Cut(req.ID, ",")
+	if hostValidatorCheck(host) != nil || (version != "" && version != "4" && version != "6") {
+		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("%q: import conntrack_iptables_config as `host` or `host,6`.", req.ID))
+		return
+	}
+	v := int64(4)
+	if version == "6" {
+		v = 6
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("host"), host)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("ip_version"), v)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+}
