@@ -33,6 +33,7 @@ package iptables
 import (
 	"errors"
 	"fmt"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/lineend"
 	"slices"
 	"strings"
 )
@@ -429,22 +430,9 @@ func (f *File) insert(at int, eol string, texts ...string) {
 	f.lines = slices.Insert(f.lines, at, ls...)
 }
 
-// dominantEOL is the line ending most lines use, so added lines match a CRLF
-// file; LF on a tie or an empty file.
+// dominantEOL is the line ending for added lines.
 func (f *File) dominantEOL() string {
-	crlf, lf := 0, 0
-	for _, l := range f.lines {
-		switch l.eol {
-		case "\r\n":
-			crlf++
-		case "\n":
-			lf++
-		}
-	}
-	if crlf > lf {
-		return "\r\n"
-	}
-	return "\n"
+	return lineend.Dominant(f.lines, func(l line) string { return l.eol })
 }
 
 // fields splits s at runs of spaces and tabs, as strtok(s, " \t\n") does in

@@ -45,6 +45,7 @@ package modprobe
 
 import (
 	"fmt"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/lineend"
 	"strings"
 )
 
@@ -429,19 +430,7 @@ func (f *File) retain(keep func(*line) bool) bool {
 
 // appendLine adds text as a new last line, ended like most lines of the file.
 func (f *File) appendLine(text string) {
-	crlf, lf := 0, 0
-	for _, l := range f.lines {
-		switch l.eol {
-		case "\r\n":
-			crlf++
-		case "\n":
-			lf++
-		}
-	}
-	eol := "\n"
-	if crlf > lf {
-		eol = "\r\n"
-	}
+	eol := lineend.Dominant(f.lines, func(l line) string { return l.eol })
 	if n := len(f.lines); n > 0 && f.lines[n-1].eol == "" {
 		// The last line has no line ending; give it one, so that it means
 		// what it meant. A CR there is half a CRLF: complete it. A lone

@@ -37,6 +37,7 @@ package shellvars
 import (
 	"errors"
 	"fmt"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/lineend"
 	"strings"
 )
 
@@ -400,20 +401,7 @@ func (f *File) Keys() []string {
 	return keys
 }
 
-// dominantEOL is the line ending most statements use, so an appended line
-// matches a CRLF file; LF on a tie or an empty file.
+// dominantEOL is the line ending for added lines.
 func (f *File) dominantEOL() string {
-	crlf, lf := 0, 0
-	for _, st := range f.stmts {
-		switch st.eol {
-		case "\r\n":
-			crlf++
-		case "\n":
-			lf++
-		}
-	}
-	if crlf > lf {
-		return "\r\n"
-	}
-	return "\n"
+	return lineend.Dominant(f.stmts, func(l stmt) string { return l.eol })
 }

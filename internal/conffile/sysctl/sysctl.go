@@ -23,6 +23,7 @@ package sysctl
 import (
 	"errors"
 	"fmt"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/lineend"
 	"strings"
 )
 
@@ -256,20 +257,7 @@ func (f *File) Keys() []string {
 	return keys
 }
 
-// dominantEOL is the line ending most lines use, so an appended line matches
-// a CRLF file; LF on a tie or an empty file.
+// dominantEOL is the line ending for added lines.
 func (f *File) dominantEOL() string {
-	crlf, lf := 0, 0
-	for _, l := range f.lines {
-		switch l.eol {
-		case "\r\n":
-			crlf++
-		case "\n":
-			lf++
-		}
-	}
-	if crlf > lf {
-		return "\r\n"
-	}
-	return "\n"
+	return lineend.Dominant(f.lines, func(l line) string { return l.eol })
 }
