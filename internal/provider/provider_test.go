@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/testhost"
 )
@@ -43,4 +44,31 @@ func errorLike(phrases ...string) *regexp.Regexp {
 		parts[i] = strings.Join(words, `\s+`)
 	}
 	return regexp.MustCompile(`(?s)` + strings.Join(parts, `.*`))
+}
+
+// configCase is a resource body that must fail validation with want.
+type configCase struct{ body, want string }
+
+// expectConfigErrors checks that each body of resourceType fails at plan
+// time with its message, before any host is contacted (the host is a
+// loopback address with no sshd, should validation ever let one through).
+func expectConfigErrors(t *testing.T, resourceType string, cases map[string]configCase) {
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			resource.UnitTest(t, resource.TestCase{
+				ProtoV6ProviderFactories: protoV6ProviderFactories,
+				Steps: []resource.TestStep{{
+					Config: fmt.Sprintf(`provider "conntrack" {
+  insecure_ignore_host_key = true
+  password                 = "x"
+}
+resource %q "r" {
+  host = "127.0.0.9"
+  %s
+}`, resourceType, tc.body),
+					ExpectError: errorLike(tc.want),
+				}},
+			})
+		})
+	}
 }

@@ -84,8 +84,8 @@ func TestAccIptablesConfig_lifecycleAndDrift(t *testing.T) {
 	})
 }
 
-func TestAccIptablesConfig_badInput(t *testing.T) {
-	cases := map[string]struct{ body, want string }{
+func TestIptablesConfig_badInput(t *testing.T) {
+	cases := map[string]configCase{
 		"quotes in modules":  {`modules = "nf_conntrack\" x"`, "must be module names"},
 		"newline in modules": {`modules = "a\nb"`, "must be module names"},
 		"shell in list":      {`sysctl_load_list = "$(reboot)"`, "must be sysctl keys"},
@@ -93,21 +93,5 @@ func TestAccIptablesConfig_badInput(t *testing.T) {
 		"unknown key":        {`iptables_foo = true`, "Unsupported argument"},
 		"file outside /etc":  {`file = "/tmp/x"`, "must be a file under /etc"},
 	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			resource.UnitTest(t, resource.TestCase{
-				ProtoV6ProviderFactories: protoV6ProviderFactories,
-				Steps: []resource.TestStep{{
-					Config: `provider "conntrack" {
-  insecure_ignore_host_key = true
-  password                 = "x"
-}
-resource "conntrack_iptables_config" "c" {
-  host = "127.0.0.9"
-  ` + tc.body + "\n}",
-					ExpectError: errorLike(tc.want),
-				}},
-			})
-		})
-	}
+	expectConfigErrors(t, "conntrack_iptables_config", cases)
 }

@@ -285,8 +285,8 @@ func TestAccNotrack_lockoutIsRolledBack(t *testing.T) {
 	}
 }
 
-func TestAccNotrack_badInput(t *testing.T) {
-	cases := map[string]struct{ body, want string }{
+func TestNotrack_badInput(t *testing.T) {
+	cases := map[string]configCase{
 		"port 0":          {`protocol = "tcp"` + "\n" + `port = "0"`, "ports are 1 to 65535"},
 		"port 65536":      {`protocol = "tcp"` + "\n" + `port = "65536"`, "ports are 1 to 65535"},
 		"backwards range": {`protocol = "tcp"` + "\n" + `port = "5:3"`, "runs backwards"},
@@ -299,23 +299,7 @@ func TestAccNotrack_badInput(t *testing.T) {
 		"bad chain":       {`protocol = "tcp"` + "\n" + `chains = ["INPUT"]`, "value must be one of"},
 		"bad protocol":    {`protocol = "icmp"`, "value must be one of"},
 	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			resource.UnitTest(t, resource.TestCase{
-				ProtoV6ProviderFactories: protoV6ProviderFactories,
-				Steps: []resource.TestStep{{
-					Config: `provider "conntrack" {
-  insecure_ignore_host_key = true
-  password                 = "x"
-}
-resource "conntrack_notrack_rule" "r" {
-  host = "127.0.0.9"
-` + tc.body + "\n}",
-					ExpectError: errorLike(tc.want),
-				}},
-			})
-		})
-	}
+	expectConfigErrors(t, "conntrack_notrack_rule", cases)
 }
 
 // With ensure_untracked_accept, even SSH's own port can be untracked on a
