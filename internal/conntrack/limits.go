@@ -85,9 +85,7 @@ const limitsProbes = `fx sysctl "$1"
 fx modprobe "$2"
 fx modules_load "$3"
 s running
-for p in /proc/sys/net/netfilter/nf_conntrack_* /proc/sys/net/ipv4/netfilter/ip_conntrack_*; do
-	if [ -f "$p" ]; then printf "%s %s\n" "${p##*/}" "$(cat "$p")"; fi
-done
+grep -H "" /proc/sys/net/netfilter/nf_conntrack_* /proc/sys/net/ipv4/netfilter/ip_conntrack_*
 s boot
 for p in ` + "/etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/local/lib/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf /lib/sysctl.d/*.conf /etc/sysctl.conf" + `; do
 	if [ -f "$p" ]; then
@@ -128,9 +126,11 @@ func ParseLimits(out string, p LimitsPaths) (Limits, error) {
 		}
 	}
 	prefix := ModuleName(facts.Naming) + "_"
+	// "path:value", one grep for every setting: a process per file would
+	// cost more than the rest of the read.
 	for _, line := range sec.lines("running") {
-		name, value, _ := strings.Cut(line, " ")
-		if short, ok := strings.CutPrefix(name, prefix); ok && facts.HasConntrack() {
+		file, value, _ := strings.Cut(line, ":")
+		if short, ok := strings.CutPrefix(path.Base(file), prefix); ok && facts.HasConntrack() {
 			l.Running[short] = strings.TrimSpace(value)
 		}
 	}

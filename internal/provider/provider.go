@@ -201,6 +201,18 @@ func (pd *providerData) rememberLimits(host string, l *conntrack.Limits) {
 	pd.limits[host] = l
 }
 
+// takeLimits returns and forgets the read of host if it was of these files.
+func (pd *providerData) takeLimits(host string, paths conntrack.LimitsPaths) *conntrack.Limits {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	l := pd.limits[host]
+	delete(pd.limits, host)
+	if l == nil || l.Sysctl.Path != paths.SysctlFile || l.Modprobe.Path != paths.ModprobeFile || l.ModulesLoad.Path != paths.ModulesLoadFile {
+		return nil
+	}
+	return l
+}
+
 func (pd *providerData) recallLimits(host string) *conntrack.Limits {
 	pd.mu.Lock()
 	defer pd.mu.Unlock()

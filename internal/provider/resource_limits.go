@@ -646,9 +646,16 @@ func (r *limitsResource) applyLive(ctx context.Context, c *sshx.Client, plan *li
 // returns the read it edited, or nil after adding an error.
 func (r *limitsResource) persist(ctx context.Context, c *sshx.Client, m *limitsModel, want, prev conntrack.Managed, diags *diag.Diagnostics) *conntrack.Limits {
 	for attempt := 1; ; attempt++ {
-		_, l := r.read(ctx, m, diags)
+		// The plan of this walk has just read the host: start from that read
+		// (a write checks the file is unchanged since, else reads again).
+		var l *conntrack.Limits
+		if attempt == 1 {
+			l = r.data.takeLimits(m.Host.ValueString(), m.paths())
+		}
 		if l == nil {
-			return nil
+			if _, l = r.read(ctx, m, diags); l == nil {
+				return nil
+			}
 		}
 		err := writeChanged(ctx, c, l, l.EditFiles(want, prev))
 		if errors.Is(err, sshx.ErrConflict) && attempt < 3 {
