@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,17 +33,45 @@ data "conntrack_host" "h" {
   for_each = var.hosts
   host     = each.value
 }
+# Per-namespace settings only: max and buckets are read-only in a namespace.
+resource "conntrack_limits" "h" {
+  for_each                = var.hosts
+  host                    = each.value
+  tcp_timeout_established = 3600
+  sysctls                 = { udp_timeout = 30 }
+}
+resource "conntrack_notrack_rule" "h" {
+  for_each = var.hosts
+  host     = each.value
+  protocol = "udp"
+  port     = "53"
+}
 output "fill" { value = { for k, v in data.conntrack_host.h : k => v.fill_percent } }
 `
 
-// floorTF has the same graph shape with a builtin resource: what Terraform
-// itself costs for N instances, with no plugin process and no network.
+// floorTF has the same graph shape with a builtin resource, three instances
+// per host like the data source, conntrack_limits and the NOTRACK rule above: what Terraform itself
+// costs, with no plugin process and no network.
 const floorTF = `variable "hosts" { type = set(string) }
-resource "terraform_data" "r" {
+resource "terraform_data" "h" {
   for_each = var.hosts
   input    = each.value
 }
+resource "terraform_data" "limits" {
+  for_each = var.hosts
+  input    = { host = each.value, tcp_timeout_established = 3600, udp_timeout = 30 }
+}
+resource "terraform_data" "notrack" {
+  for_each = var.hosts
+  input    = { host = each.value, protocol = "udp", port = "53" }
+}
 `
+
+// resourcesPerHost is how many instances each configuration has per host.
+const resourcesPerHost = 3
+
+// Settings the apply sets on every host, checked there afterwards.
+var applied = map[string]string{"nf_conntrack_tcp_timeout_established": "3600", "nf_conntrack_udp_timeout": "30"}
 
 // writeConfigs writes dir/main, dir/floor, the key, known_hosts and the CLI
 // config, and returns the CLI config's path.
@@ -73,25 +103,47 @@ func writeConfigs(dir, provider string, hosts []*testhost.Host) (string, error) 
 			return "", err
 		}
 	}
-	return rc, nil
+	return rc, os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
 }
 
-// tfEnv overrides any TF_CLI_CONFIG_FILE of the caller's: os/exec keeps the
-// last value of a repeated variable.
-func tfEnv(rc string) []string {
-	return append(os.Environ(), "TF_CLI_CONFIG_FILE="+rc, "TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1")
+// tfEnv overrides any TF_CLI_CONFIG_FILE or TF_LOG* of the caller's: os/exec
+// keeps the last value of a repeated variable.
+func tfEnv(rc string, extra ...string) []string {
+	env := append(os.Environ(), "TF_CLI_CONFIG_FILE="+rc, "TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1", "TF_LOG=", "TF_LOG_CORE=")
+	return append(env, extra...)
 }
 
-type planStats struct {
+// tfRun is one terraform command in one configuration directory.
+type tfRun struct {
+	dir, log string
+	args     []string
+	wantExit int              // 0, or 2 for a plan with -detailed-exitcode that has changes
+	hosts    []*testhost.Host // whose sshd logins to count; nil for the floor
+}
+
+type runStats struct {
+	log       string // the run's terraform log
 	wall      time.Duration
 	peakRSSKB int64
-	providers int // provider processes seen during the plan
+	providers int             // provider processes seen during the run
+	logins    []int           // SSH logins per host (in the order of tfRun.hosts)
+	commands  []remoteCommand // every remote command the provider logged
 }
 
-// plan runs one `terraform plan` in dir and watches its provider processes.
-func plan(ctx context.Context, cfg config, dir, rc string) (planStats, error) {
-	cmd := exec.CommandContext(ctx, cfg.terraform, "plan", "-input=false", "-lock=false", "-no-color")
-	cmd.Dir, cmd.Env = dir, tfEnv(rc)
+// terraform runs one terraform command, watches its provider processes and
+// counts the SSH logins and remote commands it caused. The provider logs at
+// DEBUG to the run's own file: every run pays the same for it.
+func terraform(ctx context.Context, cfg config, rc string, r tfRun) (runStats, error) {
+	var s runStats
+	before, err := logins(r.hosts)
+	if err != nil {
+		return s, err
+	}
+	if err := os.Remove(r.log); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return s, err // terraform appends to the log file
+	}
+	cmd := exec.CommandContext(ctx, cfg.terraform, slices.Concat(r.args, []string{"-input=false", "-lock=false", "-no-color"})...)
+	cmd.Dir, cmd.Env = r.dir, tfEnv(rc, "TF_LOG_PROVIDER=DEBUG", "TF_LOG_PATH="+r.log)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// Its own process group, so an interrupt kills terraform and its plugins
@@ -100,30 +152,48 @@ func plan(ctx context.Context, cfg config, dir, rc string) (planStats, error) {
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return planStats{}, err
+		return s, err
 	}
-	done, polled := make(chan struct{}), make(chan planStats, 1)
+	done, polled := make(chan struct{}), make(chan runStats, 1)
 	go func() { polled <- pollProviders(cmd.Process.Pid, cfg.provider, done) }()
-	err := cmd.Wait()
+	_ = cmd.Wait() // its exit status is checked below
 	wall := time.Since(start)
 	close(done)
-	s := <-polled
-	s.wall = wall
+	s = <-polled
+	s.wall, s.log = wall, r.log
 	if ctx.Err() != nil {
 		return s, fmt.Errorf("interrupted: %w", ctx.Err())
 	}
+	what := fmt.Sprintf("terraform %s in %s", r.args[0], r.dir)
+	if code := cmd.ProcessState.ExitCode(); code != r.wantExit {
+		return s, fmt.Errorf("%s: exit status %d, want %d (%s)\n%s", what, code, r.wantExit, exitMeaning(r.wantExit), out.Bytes())
+	}
+	after, err := logins(r.hosts)
 	if err != nil {
-		return s, fmt.Errorf("terraform plan in %s: %v\n%s", dir, err, out.Bytes())
+		return s, err
+	}
+	for i := range after {
+		s.logins = append(s.logins, after[i]-before[i])
+	}
+	if s.commands, err = remoteCommands(r.log); err != nil {
+		return s, fmt.Errorf("%s: %w", what, err)
 	}
 	return s, nil
+}
+
+func exitMeaning(code int) string {
+	if code == 2 {
+		return "-detailed-exitcode: changes planned"
+	}
+	return "no changes, no errors"
 }
 
 // pollProviders samples /proc every 10 ms until done for children of
 // terraform running the provider binary, and keeps their largest VmHWM (the
 // kernel's own peak RSS, so samples between peaks lose nothing). It runs for
-// the floor too, so both plans pay the same for being watched.
-func pollProviders(tfPID int, provider string, done <-chan struct{}) planStats {
-	var s planStats
+// the floor too, so both pay the same for being watched.
+func pollProviders(tfPID int, provider string, done <-chan struct{}) runStats {
+	var s runStats
 	others := map[int]bool{} // not terraform's children: never look again
 	providers := map[int]bool{}
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -171,6 +241,23 @@ func statusField(status []byte, name string) int64 {
 	return -1
 }
 
+// checkApplied reads the settings the apply made on every host, from inside
+// the host: the apply is only timed if it really converged them.
+func checkApplied(ctx context.Context, hosts []*testhost.Host) error {
+	for _, h := range hosts {
+		for key, want := range applied {
+			got, err := h.Exec(ctx, "cat /proc/sys/net/netfilter/"+key)
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(got) != want {
+				return fmt.Errorf("after apply, host %s has %s = %q, want %s", h.Addr, key, strings.TrimSpace(got), want)
+			}
+		}
+	}
+	return nil
+}
+
 // handshake is the median of 15 SSH logins (TCP, key exchange, publickey
 // auth) from Go, one after another over the first hosts: the unit of the
 // 50-host plan target. A single login varies by some 10 ms with the load.
@@ -195,15 +282,18 @@ func handshake(hosts []*testhost.Host) (time.Duration, error) {
 	return median(ds), nil
 }
 
+// loadAverage is the 1, 5 and 15 minute load averages: the machine is
+// shared, so the report says how busy it was.
+func loadAverage() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	load := strings.Fields(string(b))
+	return strings.Join(load[:min(3, len(load))], " ")
+}
+
 // machineInfo describes the machine for the report in one line.
 func machineInfo(ctx context.Context, terraform string) (string, error) {
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	meminfo, _ := os.ReadFile("/proc/meminfo")
-	loadavg, _ := os.ReadFile("/proc/loadavg") // the machine is shared: say how busy it was
-	load := strings.Fields(string(loadavg))
-	if len(load) > 3 {
-		load = load[:3]
-	}
 	cmd := exec.CommandContext(ctx, terraform, "version")
 	cmd.Env = tfEnv(os.DevNull) // an empty CLI config, not a missing one
 	out, err := cmd.Output()
@@ -213,6 +303,5 @@ func machineInfo(ctx context.Context, terraform string) (string, error) {
 	tf, _, _ := strings.Cut(string(out), "\n")
 	return fmt.Sprintf("%d CPUs, %.1f GiB RAM (MemTotal), kernel %s, %s, Go %s; run %s, load average %s at the start.",
 		runtime.NumCPU(), float64(statusField(meminfo, "MemTotal"))/(1<<20), strings.TrimSpace(string(kernel)), tf,
-		strings.TrimPrefix(runtime.Version(), "go"), time.Now().UTC().Format("2006-01-02 15:04 MST"),
-		strings.Join(load, " ")), nil
+		strings.TrimPrefix(runtime.Version(), "go"), time.Now().UTC().Format("2006-01-02 15:04 MST"), loadAverage()), nil
 }

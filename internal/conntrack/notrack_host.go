@@ -38,34 +38,51 @@ type Firewall struct {
 	LiveRaw, LiveFilter string
 }
 
-// firewallProbes extends the facts script: $1 rules file, $2 iptables or
-// ip6tables. On the legacy backend a table is listed only when its module
+// firewallProbes extends the facts script: $1 and $2 the RHEL and Debian
+// rules file (the same path when one is declared), $3 iptables or
+// ip6tables; which file counts is known from the layout after the read. On the legacy backend a table is listed only when its module
 // is already loaded (/proc/net/ip*_tables_names): asking for it would load
 // it. iptables-nft-save only lists what exists.
-const firewallProbes = `fx rules "$1"
-v=$("$2" -V 2>/dev/null)
+const firewallProbes = `fx rules_rhel "$1"
+[ "$2" = "$1" ] || fx rules_debian "$2"
+shift 2
+v=$("$1" -V 2>/dev/null)
 s backend; echo "$v"
-names=/proc/net/ip_tables_names; [ "$2" = ip6tables ] && names=/proc/net/ip6_tables_names
+names=/proc/net/ip_tables_names; [ "$1" = ip6tables ] && names=/proc/net/ip6_tables_names
 live() { case "$v" in *nf_tables*) "$2-save" -t "$1" ;; *) if grep -qx "$1" "$names"; then "$2-save" -t "$1"; fi ;; esac; }
-s live_raw; live raw "$2"
-s live_filter; live filter "$2"
+s live_raw; live raw "$1"
+s live_filter; live filter "$1"
 `
 
-// FirewallScript is the script (and its arguments) for one notrack rule read.
+// FirewallScript is the script (and its arguments) for one notrack rule
+// read: rulesFile when declared, else both layouts' files, so that one
+// remote command suffices before the layout is known.
 func FirewallScript(rulesFile string, ipVersion int) (string, []string) {
+	rhel, debian := rulesFile, rulesFile
+	if rulesFile == "" {
+		rhel, debian = RulesFile("rhel", ipVersion), RulesFile("debian", ipVersion)
+	}
 	return strings.TrimSuffix(factsScript, "s end\n") + fileProbe + firewallProbes + "s end\n",
-		[]string{rulesFile, IptablesCommand(ipVersion)}
+		[]string{rhel, debian, IptablesCommand(ipVersion)}
 }
 
-// ParseFirewall parses the output of FirewallScript.
-func ParseFirewall(out, rulesFile string) (Firewall, error) {
+// ParseFirewall parses the output of FirewallScript with the same
+// rulesFile and ipVersion.
+func ParseFirewall(out, rulesFile string, ipVersion int) (Firewall, error) {
 	facts, err := ParseFacts(out)
 	if err != nil {
 		return Firewall{}, err
 	}
 	sec, _ := splitSections(out)
 	fw := Firewall{Facts: facts, LiveRaw: sec["live_raw"], LiveFilter: sec["live_filter"]}
-	if fw.Rules, err = parseFile(sec["file_rules"], rulesFile); err != nil {
+	section := "file_rules_rhel"
+	if rulesFile == "" {
+		rulesFile = RulesFile(facts.FileLayout, ipVersion)
+		if facts.FileLayout == "debian" {
+			section = "file_rules_debian"
+		}
+	}
+	if fw.Rules, err = parseFile(sec[section], rulesFile); err != nil {
 		return Firewall{}, err
 	}
 	fw.Backend = "legacy"

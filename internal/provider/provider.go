@@ -20,7 +20,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
-	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
 )
 
@@ -183,40 +182,38 @@ type providerData struct {
 	pool *sshx.Pool
 
 	mu sync.Mutex
-	// limits holds each host's last conntrack_limits read of this walk, so
-	// the plan that follows a refresh needs no second remote command.
-	limits map[string]*conntrack.Limits
+	// reads holds each resource's last read of a host in this walk, so the
+	// plan after a refresh, and the apply after a plan, need no second
+	// remote command. Keys name the resource type and the host.
+	reads map[string]any
 	// limitsClaims counts the conntrack_limits resources planned per host
 	// in this walk (each provider configuration is one walk).
 	limitsClaims map[string]int
 }
 
 func newProviderData(pool *sshx.Pool) *providerData {
-	return &providerData{pool: pool, limits: map[string]*conntrack.Limits{}, limitsClaims: map[string]int{}}
+	return &providerData{pool: pool, reads: map[string]any{}, limitsClaims: map[string]int{}}
 }
 
-func (pd *providerData) rememberLimits(host string, l *conntrack.Limits) {
+func (pd *providerData) remember(key string, read any) {
 	pd.mu.Lock()
 	defer pd.mu.Unlock()
-	pd.limits[host] = l
+	pd.reads[key] = read
 }
 
-// takeLimits returns and forgets the read of host if it was of these files.
-func (pd *providerData) takeLimits(host string, paths conntrack.LimitsPaths) *conntrack.Limits {
+func (pd *providerData) recall(key string) any {
 	pd.mu.Lock()
 	defer pd.mu.Unlock()
-	l := pd.limits[host]
-	delete(pd.limits, host)
-	if l == nil || l.Sysctl.Path != paths.SysctlFile || l.Modprobe.Path != paths.ModprobeFile || l.ModulesLoad.Path != paths.ModulesLoadFile {
-		return nil
-	}
-	return l
+	return pd.reads[key]
 }
 
-func (pd *providerData) recallLimits(host string) *conntrack.Limits {
+// take returns and forgets a read: a read is the base of at most one write.
+func (pd *providerData) take(key string) any {
 	pd.mu.Lock()
 	defer pd.mu.Unlock()
-	return pd.limits[host]
+	read := pd.reads[key]
+	delete(pd.reads, key)
+	return read
 }
 
 // claimLimits records a conntrack_limits plan for host and reports whether
@@ -229,7 +226,7 @@ func (pd *providerData) claimLimits(host string) bool {
 }
 
 func (p *conntrackProvider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{NewLimitsResource, NewNotrackRuleResource, NewIptablesConfigResource}
+	return []func() resource.Resource{NewLimitsResource, NewNotrackRuleResource, NewIptablesConfigResource, NewModuleBlacklistResource}
 }
 
 func (p *conntrackProvider) DataSources(context.Context) []func() datasource.DataSource {

@@ -288,8 +288,13 @@ func (r *limitsResource) read(ctx context.Context, m *limitsModel, diags *diag.D
 			diags.AddError(fmt.Sprintf("%s is a directory on %s", f.Path, m.Host.ValueString()), "Name a file, not a directory.")
 		}
 	}
-	r.data.rememberLimits(m.Host.ValueString(), &l)
+	r.data.remember(limitsReadKey(m.Host.ValueString(), paths), &l)
 	return c, &l
+}
+
+// limitsReadKey names a limits read of host's files in the walk's cache.
+func limitsReadKey(host string, p conntrack.LimitsPaths) string {
+	return fmt.Sprintf("limits %s %s %s %s", host, p.SysctlFile, p.ModprobeFile, p.ModulesLoadFile)
 }
 
 // privateManaged is the private-state key that remembers which settings
@@ -422,7 +427,7 @@ func (r *limitsResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 			fmt.Sprintf("More than one conntrack_limits resource names host %s. They would fight over the same keys; declare one conntrack_limits per host.", host))
 		return
 	}
-	l := r.data.recallLimits(host)
+	l, _ := r.data.recall(limitsReadKey(host, plan.paths())).(*conntrack.Limits)
 	if l == nil {
 		if _, l = r.read(ctx, &plan, &resp.Diagnostics); l == nil {
 			return
@@ -650,7 +655,7 @@ func (r *limitsResource) persist(ctx context.Context, c *sshx.Client, m *limitsM
 		// (a write checks the file is unchanged since, else reads again).
 		var l *conntrack.Limits
 		if attempt == 1 {
-			l = r.data.takeLimits(m.Host.ValueString(), m.paths())
+			l, _ = r.data.take(limitsReadKey(m.Host.ValueString(), m.paths())).(*conntrack.Limits)
 		}
 		if l == nil {
 			if _, l = r.read(ctx, m, diags); l == nil {

@@ -224,46 +224,37 @@ func (r *notrackResource) Configure(_ context.Context, req resource.ConfigureReq
 	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-// rulesFile is the declared file or the host's layout default.
-func rulesFileFor(m *notrackModel, facts *conntrack.Facts) string {
-	if !m.RulesFile.IsNull() && !m.RulesFile.IsUnknown() && m.RulesFile.ValueString() != "" {
-		return m.RulesFile.ValueString()
+// readFirewall runs the one remote read of a notrack rule, and keeps it
+// for the apply of this walk.
+func (r *notrackResource) readFirewall(ctx context.Context, c *sshx.Client, m *notrackModel, diags *diag.Diagnostics) *conntrack.Firewall {
+	declared := ""
+	if !m.RulesFile.IsNull() && !m.RulesFile.IsUnknown() {
+		declared = m.RulesFile.ValueString()
 	}
-	layout := "rhel"
-	if facts != nil {
-		layout = facts.FileLayout
+	version := int(m.IPVersion.ValueInt64())
+	script, args := conntrack.FirewallScript(declared, version)
+	out, err := c.Script(ctx, "read firewall", script, nil, args...)
+	if err != nil {
+		diags.AddError(fmt.Sprintf("Cannot read the firewall of %s", m.Host.ValueString()), detail(err))
+		return nil
 	}
-	return conntrack.RulesFile(layout, int(m.IPVersion.ValueInt64()))
+	fw, err := conntrack.ParseFirewall(string(out), declared, version)
+	if err != nil {
+		diags.AddError(fmt.Sprintf("Unexpected answer from %s", m.Host.ValueString()), err.Error())
+		return nil
+	}
+	if fw.Rules.IsDir {
+		diags.AddAttributeError(path.Root("rules_file"), fmt.Sprintf("%s is a directory on %s", fw.Rules.Path, m.Host.ValueString()), "Name a file.")
+		return nil
+	}
+	r.data.remember(firewallReadKey(m), &fw)
+	return &fw
 }
 
-// readFirewall runs the one remote read of a notrack rule. The rules file
-// is only known after the facts when it is not declared, so an undeclared
-// file costs a second read on the first plan only.
-func (r *notrackResource) readFirewall(ctx context.Context, c *sshx.Client, m *notrackModel, diags *diag.Diagnostics) *conntrack.Firewall {
-	file := rulesFileFor(m, nil)
-	for attempt := 0; attempt < 2; attempt++ {
-		script, args := conntrack.FirewallScript(file, int(m.IPVersion.ValueInt64()))
-		out, err := c.Script(ctx, "read firewall", script, nil, args...)
-		if err != nil {
-			diags.AddError(fmt.Sprintf("Cannot read the firewall of %s", m.Host.ValueString()), detail(err))
-			return nil
-		}
-		fw, err := conntrack.ParseFirewall(string(out), file)
-		if err != nil {
-			diags.AddError(fmt.Sprintf("Unexpected answer from %s", m.Host.ValueString()), err.Error())
-			return nil
-		}
-		if want := rulesFileFor(m, &fw.Facts); want != file {
-			file = want
-			continue
-		}
-		if fw.Rules.IsDir {
-			diags.AddAttributeError(path.Root("rules_file"), fmt.Sprintf("%s is a directory on %s", file, m.Host.ValueString()), "Name a file.")
-			return nil
-		}
-		return &fw
-	}
-	return nil
+// firewallReadKey names a firewall read in the walk's cache: rules of one
+// IP version on one host.
+func firewallReadKey(m *notrackModel) string {
+	return fmt.Sprintf("firewall %s %d", m.Host.ValueString(), m.IPVersion.ValueInt64())
 }
 
 // presence says where each chain's rule of r exists.
@@ -462,14 +453,21 @@ func (r *notrackResource) converge(ctx context.Context, plan, prior *notrackMode
 	if c == nil {
 		return false
 	}
-	unlock := c.Lock(rulesFileFor(m, nil))
-	defer unlock()
-
 	var fw *conntrack.Firewall
 	var content []byte
 	for attempt := 1; ; attempt++ {
-		if fw = r.readFirewall(ctx, c, m, diags); fw == nil {
-			return false
+		// The plan of this walk has just read the host: start from that read
+		// (the write checks the file is unchanged since, else reads again).
+		if attempt == 1 {
+			fw, _ = r.data.take(firewallReadKey(m)).(*conntrack.Firewall)
+		}
+		if fw == nil {
+			if fw = r.readFirewall(ctx, c, m, diags); fw == nil {
+				return false
+			}
+		}
+		if attempt == 1 {
+			defer c.Lock(fw.Rules.Path)()
 		}
 		content = editRules(ctx, fw.Rules.Content, plan, prior)
 		if string(content) == string(fw.Rules.Content) {
@@ -481,6 +479,7 @@ func (r *notrackResource) converge(ctx context.Context, plan, prior *notrackMode
 		}
 		err := c.WriteFileAtomic(ctx, fw.Rules.Path, content, sshx.WriteOptions{Mode: 0o600, Backup: true, IfUnchanged: before})
 		if errors.Is(err, sshx.ErrConflict) && attempt < 3 {
+			fw = nil
 			continue
 		}
 		if err != nil {
