@@ -1,0 +1,108 @@
+package provider
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/testhost"
+)
+
+const blacklistAddr = "conntrack_module_blacklist.b"
+
+func blacklistConfig(t *testing.T, h *testhost.Host, body string) string {
+	return providerBlock(t, []*testhost.Host{h}, "") + fmt.Sprintf(`
+resource "conntrack_module_blacklist" "b" {
+  host = %q
+  %s
+}`, h.Addr, body)
+}
+
+func TestAccModuleBlacklist_fileDriftImportAndBuiltins(t *testing.T) {
+	foreign, err := os.ReadFile("../conffile/modprobe/testdata/ubuntu-blacklist-rare-network.conf-alias-off")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := testhost.New(t, testhost.Options{})
+	writeHostFile(t, h, "/etc/modprobe.d/blacklist.conf", string(foreign))
+	hasOurs := func(file string) error {
+		for _, m := range conntrack.ClassicBlacklist {
+			if !strings.Contains(file, "\nblacklist "+m+"\n") || !strings.Contains(file, "\ninstall "+m+" /bin/false\n") {
+				return fmt.Errorf("%s not blacklisted and disabled:\n%s", m, file)
+			}
+		}
+		return nil
+	}
+	// This kernel has no loadable modules: a listed module with a
+	// /sys/module entry is built in, the rest are absent.
+	var builtin []knownvalue.Check
+	for _, m := range strings.Fields(hostValue(t, h, "for m in "+strings.Join(conntrack.ClassicBlacklist, " ")+"; do [ -d /sys/module/$m ] && echo $m; done; true")) {
+		builtin = append(builtin, knownvalue.StringExact(m))
+	}
+	if len(builtin) == 0 {
+		t.Fatal("expected built-in conntrack on this kernel")
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		// Destroy takes out exactly the lines it added.
+		CheckDestroy: expectFile(h, "/etc/modprobe.d/blacklist.conf", string(foreign)),
+		Steps: []resource.TestStep{
+			{
+				Config: blacklistConfig(t, h, ""),
+				ConfigStateChecks: []statecheck.StateCheck{
+					// This kernel has conntrack built in: reported, not unloadable.
+					statecheck.ExpectKnownValue(blacklistAddr, tfjsonpath.New("builtin"), knownvalue.SetExact(builtin)),
+					statecheck.ExpectKnownValue(blacklistAddr, tfjsonpath.New("modules"), knownvalue.SetSizeExact(len(conntrack.ClassicBlacklist))),
+				},
+				Check: func(*terraform.State) error {
+					file := hostFile(t, h, "/etc/modprobe.d/blacklist.conf")
+					if err := hasOurs(file); err != nil {
+						return err
+					}
+					if !strings.HasPrefix(file, string(foreign)) {
+						return fmt.Errorf("foreign lines changed:\n%s", file)
+					}
+					return nil
+				},
+			},
+			{ResourceName: blacklistAddr, ImportState: true, ImportStateId: h.Addr, ImportStateVerify: true},
+			{
+				// Someone removes the install line of nf_conntrack: drift.
+				PreConfig: func() {
+					hostValue(t, h, "sed -i '/^install nf_conntrack \\/bin\\/false$/d' /etc/modprobe.d/blacklist.conf")
+				},
+				Config: blacklistConfig(t, h, ""),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(blacklistAddr, plancheck.ResourceActionUpdate),
+				}},
+				Check: func(*terraform.State) error { return hasOurs(hostFile(t, h, "/etc/modprobe.d/blacklist.conf")) },
+			},
+			{
+				// A shorter list without disable: the other modules' lines go.
+				Config: blacklistConfig(t, h, `modules = ["xt_state", "nf_conntrack_ftp"]
+  disable = false
+  unload  = true`),
+				Check: expectFile(h, "/etc/modprobe.d/blacklist.conf", string(foreign)+"blacklist nf_conntrack_ftp\nblacklist xt_state\n"),
+			},
+		},
+	})
+}
+
+func TestModuleBlacklist_badInput(t *testing.T) {
+	expectConfigErrors(t, "conntrack_module_blacklist", map[string]configCase{
+		"slash":      {`modules = ["kernel/net/nf_conntrack"]`, "Invalid module name"},
+		"space":      {`modules = ["nf conntrack"]`, "Invalid module name"},
+		"shell":      {`modules = ["nf_conntrack;reboot"]`, "Invalid module name"},
+		"empty list": {`modules = []`, "set must contain at least 1 elements"},
+		"file":       {`file = "/etc/blacklist.conf"`, "must be a /etc/modprobe.d/*.conf file"},
+	})
+}
