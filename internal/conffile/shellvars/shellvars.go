@@ -27,18 +27,21 @@
 // Set writes only values that mean themselves inside double quotes (see
 // ValidValue).
 //
-// Known limits: a CR before a newline (or at the very end of the file) is
-// taken as part of the line ending, as the file's author meant, where sh
-// would read it as part of the line; assignments inside compound commands
-// (if, case, { }, functions) count like any other, and here-documents are
-// not recognised.
+// Known limits, none of which the stock files come near: a CR before a
+// newline (or at the very end of the file) is taken as part of the line
+// ending, as the file's author meant, where sh would read it as part of the
+// line; an assignment inside if, case, { } or a function counts like any
+// other (one inside a subshell "( )" does not); a variable set by code
+// ("A=1 B=2", read, eval) is not seen; here-documents and the ')' of a case
+// pattern inside $(...) are not recognised.
 package shellvars
 
 import (
 	"errors"
 	"fmt"
-	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/lineend"
 	"strings"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/lineend"
 )
 
 // stmt is one statement: one physical line, or more when quotes or
@@ -70,7 +73,7 @@ func Parse(b []byte) *File {
 	f := &File{}
 	for s != "" {
 		var st stmt
-		n, ctx := lex(s, false)
+		n, complete := lex(s, false)
 		if n < len(s) { // s[n] is the newline that ends the statement
 			st.text, st.eol, s = s[:n], "\n", s[n+1:]
 		} else {
@@ -81,7 +84,7 @@ func Parse(b []byte) *File {
 		if strings.HasSuffix(st.text, "\r") {
 			st.text, st.eol = st.text[:len(st.text)-1], "\r"+st.eol
 		}
-		if ctx == "" {
+		if complete {
 			st.key, st.vs, st.ve = parseAssignment(st.text)
 		}
 		st.open = st.eol != "\n" && st.eol != "\r\n" && unterminated(st.text+st.eol)
@@ -112,9 +115,18 @@ func (f *File) Bytes() []byte {
 // metas end an unquoted word.
 const metas = " \t\n;&|()<>"
 
+// skipBlanks returns the index of the first byte from s[i] on that is not
+// a blank or a backslash-newline (which joins lines: nothing was there).
 func skipBlanks(s string, i int) int {
-	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
-		i++
+	for i < len(s) {
+		switch {
+		case s[i] == ' ' || s[i] == '\t':
+			i++
+		case strings.HasPrefix(s[i:], "\\\n"):
+			i += 2
+		default:
+			return i
+		}
 	}
 	return i
 }
@@ -128,7 +140,7 @@ func isNameByte(c byte, first bool) bool {
 // word, or key "" when the statement is anything else.
 func parseAssignment(s string) (key string, vs, ve int) {
 	i := skipBlanks(s, 0)
-	if rest := s[i:]; strings.HasPrefix(rest, "export ") || strings.HasPrefix(rest, "export\t") {
+	if rest := s[i:]; strings.HasPrefix(rest, "export") && skipBlanks(rest, 6) > 6 {
 		i = skipBlanks(s, i+len("export"))
 	}
 	j := i
@@ -151,7 +163,7 @@ func parseAssignment(s string) (key string, vs, ve int) {
 //	'  single quotes    "  double quotes    `  backquotes
 //	$  bash's $'...'    (  $(...) or ( )    {  ${...}
 //
-// "" is the top level, where a newline ends the statement.
+// The empty stack is the top level, where a newline ends the statement.
 
 // closer is the byte that ends context c.
 func closer(c byte) byte {
@@ -167,11 +179,11 @@ func closer(c byte) byte {
 }
 
 // step moves past the byte at s[i] (a backslash and the byte it escapes, if
-// any, count as one) in context ctx, and returns the context after it and
-// the index of the next byte.
-func step(s string, i int, ctx string) (string, int) {
+// any, count as one) with the contexts ctx open, and returns the contexts
+// open after it (appended to or resliced from ctx) and the next index.
+func step(s string, i int, ctx []byte) ([]byte, int) {
 	c, top := s[i], byte(0)
-	if ctx != "" {
+	if len(ctx) > 0 {
 		top = ctx[len(ctx)-1]
 	}
 	switch {
@@ -186,31 +198,32 @@ func step(s string, i int, ctx string) (string, int) {
 	case top == '$' || top == '`':
 		// only a backslash or the closer matters
 	case c == '$' && i+1 < len(s) && (s[i+1] == '(' || s[i+1] == '{'):
-		return ctx + s[i+1:i+2], i + 2
+		return append(ctx, s[i+1]), i + 2
 	case c == '$' && i+1 < len(s) && s[i+1] == '\'' && top != '"':
-		return ctx + "$", i + 2
+		return append(ctx, '$'), i + 2
 	case c == '`', c == '"' && top != '"', c == '\'' && top != '"', c == '(' && (top == 0 || top == '('):
-		return ctx + string(c), i + 1
+		return append(ctx, c), i + 1
 	}
 	return ctx, i + 1
 }
 
 // lex scans s from the top level. It returns the index of the newline that
-// ends the first statement (len(s) if none does) and the context there,
-// which is "" unless s ends inside the statement. With word set, it reads
-// one word from s[0] instead, and stops at the first metacharacter outside
-// every context.
-func lex(s string, word bool) (int, string) {
-	ctx, start := "", !word // start: at the start of a word, where '#' begins a comment
+// ends the first statement (len(s) if none does), and whether the statement
+// is complete there: false when s ends inside a quote, say. With word set,
+// it reads one word from s[0] instead, and stops at the first
+// metacharacter outside every context.
+func lex(s string, word bool) (int, bool) {
+	var ctx []byte
+	start := !word // at the start of a word, where '#' begins a comment
 	for i := 0; i < len(s); {
 		c := s[i]
-		if ctx == "" || ctx[len(ctx)-1] == '(' { // where words and comments are
+		if len(ctx) == 0 || ctx[len(ctx)-1] == '(' { // where words and comments are
 			switch {
 			case c == '\\' && i+1 < len(s) && s[i+1] == '\n':
 				i += 2 // the lines are joined: nothing was here
 				continue
-			case c == '\n' && ctx == "" || word && ctx == "" && strings.IndexByte(metas, c) >= 0:
-				return i, ""
+			case len(ctx) == 0 && (c == '\n' || word && strings.IndexByte(metas, c) >= 0):
+				return i, true
 			case strings.IndexByte(metas, c) >= 0:
 				ctx, i = step(s, i, ctx)
 				start = true
@@ -220,25 +233,28 @@ func lex(s string, word bool) (int, string) {
 					i += j
 					continue
 				}
-				return len(s), ctx
+				return len(s), len(ctx) == 0
 			}
 		}
 		start = false
 		ctx, i = step(s, i, ctx)
 	}
-	return len(s), ctx
+	return len(s), len(ctx) == 0
 }
 
 // unquote performs sh's quote removal on a complete value word. Expansions
 // are kept as written.
 func unquote(w string) string {
 	var b strings.Builder
-	for i, ctx := 0, ""; i < len(w); {
+	var ctx []byte
+	for i := 0; i < len(w); {
+		quoted := len(ctx) == 1 && (ctx[0] == '\'' || ctx[0] == '"') // in quotes, not in an expansion
 		next, j := step(w, i, ctx)
 		switch {
-		case ctx == "" && (next == "'" || next == `"`), next == "" && (ctx == "'" || ctx == `"`):
+		case len(ctx) == 0 && len(next) == 1 && (w[i] == '\'' || w[i] == '"'), quoted && len(next) == 0:
 			// an opening or closing quote: removed
-		case w[i] == '\\' && j == i+2 && (ctx == "" || ctx == `"` && strings.IndexByte("$`\"\\\n", w[i+1]) >= 0):
+		case w[i] == '\\' && j == i+2 && (len(ctx) == 0 || quoted && strings.IndexByte("$`\"\\\n", w[i+1]) >= 0):
+			// an escape (in double quotes: only of these; single quotes have none)
 			if w[i+1] != '\n' { // backslash-newline joins lines
 				b.WriteByte(w[i+1])
 			}

@@ -3,7 +3,6 @@ package shellvars
 import (
 	"bytes"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/corpus"
@@ -11,40 +10,41 @@ import (
 
 func corpusFiles(tb testing.TB) []corpus.File { return corpus.Load(tb, 6) }
 
-// others returns the raw bytes of every line that does not assign one of
-// keys, in order: the part of the file an edit of keys must not change.
-func others(f *File, keys ...string) []string {
-	var out []string
-	for _, l := range f.stmts {
+// others returns every statement that does not assign one of keys, in
+// order: the part of the file an edit of keys must not change.
+func others(f *File, keys ...string) []stmt {
+	var out []stmt
+	for _, st := range f.stmts {
 		owned := false
 		for _, k := range keys {
-			owned = owned || l.assigns(k)
+			owned = owned || st.assigns(k)
 		}
 		if !owned {
-			out = append(out, l.text+l.eol)
+			out = append(out, stmt{text: st.text, eol: st.eol})
 		}
 	}
 	return out
 }
 
-// sameOthers checks that the non-owned lines are the same sequence. The one
-// change allowed: a final line without newline gets one when a line is
-// appended after it (otherwise the two lines would merge).
-func sameOthers(tb testing.TB, before, after []string) {
+// sameOthers checks that the non-owned statements are the same sequence,
+// byte for byte. The one change allowed: a last statement that no newline
+// ends gets one when a line is appended after it (otherwise the two would
+// merge).
+func sameOthers(tb testing.TB, before, after []stmt) {
 	tb.Helper()
 	if len(before) != len(after) {
-		tb.Fatalf("non-owned lines: %d before, %d after\nbefore %q\nafter  %q", len(before), len(after), before, after)
+		tb.Fatalf("non-owned statements: %d before, %d after\nbefore %+v\nafter  %+v", len(before), len(after), before, after)
 	}
-	for i := range before {
-		b, a := before[i], after[i]
+	for i, b := range before {
+		a := after[i]
 		if a == b {
 			continue
 		}
 		last := i == len(before)-1
-		if last && !strings.HasSuffix(b, "\n") && (a == b+"\n" || a == b+"\r\n") {
+		if last && a.text == b.text && (b.eol == "" && (a.eol == "\n" || a.eol == "\r\n") || b.eol == "\r" && a.eol == "\r\n") {
 			continue
 		}
-		tb.Fatalf("non-owned line %d changed: %q -> %q", i, b, a)
+		tb.Fatalf("non-owned statement %d changed: %q%q -> %q%q", i, b.text, b.eol, a.text, a.eol)
 	}
 }
 
@@ -188,6 +188,8 @@ func TestGet(t *testing.T) {
 		"N=\"$HOME/x\"\n" +
 		"O=`uname -r`\n" +
 		"P=$'a\\'b'\n" +
+		"AB=${X:-a b}\n" +
+		"AC=$(echo a b)\n" +
 		"Q=1\r\n" +
 		"F=last\n" +
 		"R=1 cmd\n" +
@@ -223,6 +225,8 @@ func TestGet(t *testing.T) {
 		{"N", "$HOME/x", true},
 		{"O", "`uname -r`", true},
 		{"P", "$'a\\'b'", true},
+		{"AB", "${X:-a b}", true}, // one word: blanks inside ${...} and $(...) do not end it
+		{"AC", "$(echo a b)", true},
 		{"Q", "1", true}, // CRLF line ending
 		{"R", "", false}, // environment of a command
 		{"S", "", false},
@@ -245,7 +249,7 @@ func TestGet(t *testing.T) {
 			t.Errorf("Get(%q) = %q, %v; want %q, %v", tc.key, got, ok, tc.want, tc.ok)
 		}
 	}
-	wantKeys := []string{"D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P", "Q", "W", "Y", "lower_case", "_9", "exportAA"}
+	wantKeys := []string{"D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P", "AB", "AC", "Q", "W", "Y", "lower_case", "_9", "exportAA"}
 	if got := f.Keys(); !reflect.DeepEqual(got, wantKeys) {
 		t.Errorf("Keys() = %q\nwant     %q", got, wantKeys)
 	}
@@ -260,6 +264,7 @@ func TestStatements(t *testing.T) {
 		want     map[string]string // every key's value
 	}{
 		{"comment ends at newline despite backslash", "# x \\\nA=1\n", map[string]string{"A": "1"}},
+		{"trailing comment at end of file", "B=2\nA=1 # c", map[string]string{"A": "1", "B": "2"}},
 		{"trailing comment ends at newline", "A=1 # x \\\nB=2\n", map[string]string{"A": "1", "B": "2"}},
 		{"quote in a comment line", "# don't\nA=1\n", map[string]string{"A": "1"}},
 		{"quote in a trailing comment", "echo x # it's\nA=1\n", map[string]string{"A": "1"}},
@@ -272,6 +277,7 @@ func TestStatements(t *testing.T) {
 		{"ansi-c quote escapes", "echo $'\\''\nA=1\n", map[string]string{"A": "1"}},
 		{"backquotes", "echo `\nA=1\n`\nB=2\n", map[string]string{"B": "2"}},
 		{"backquote in double quotes", "echo \"`\"\nA=1\n`\"\nB=2\n", map[string]string{"B": "2"}},
+		{"command substitution in double quotes", "echo \"$(printf '\"')\"\nA=1\n\"\nB=2\n", map[string]string{"A": "1"}},
 		{"command substitution", "echo $(echo \")\"\nA=1\n)\nB=2\n", map[string]string{"B": "2"}},
 		{"comment in command substitution", "echo $(a # )\nA=1\n)\nB=2\n", map[string]string{"B": "2"}},
 		{"parameter expansion", "echo \"${X:-\"}\"}\"\nA=1\n", map[string]string{"A": "1"}},
@@ -281,6 +287,7 @@ func TestStatements(t *testing.T) {
 		{"backslash-newline in double quotes", "A=\"x\\\nB=1\"\nC=2\n", map[string]string{"A": "xB=1", "C": "2"}},
 		{"backslash-newline, bare", "A=one\\\ntwo\nB=2\n", map[string]string{"A": "onetwo", "B": "2"}},
 		{"backslash-newline then assignment", "A=x\\\n B=1\nC=2\n", map[string]string{"C": "2"}},
+		{"backslash-newline around the name", "\\\nexport \\\nA=1 \\\n# c\nB=2\n", map[string]string{"A": "1", "B": "2"}},
 		{"lone backslash then comment", "echo a \\\n# c '\nA=1\n", map[string]string{"A": "1"}},
 		{"backslash mid-word then hash", "echo a\\\n#'\nA=1\n'\nB=2\n", map[string]string{"B": "2"}},
 		{"backslash before CRLF escapes the CR", "A=1\\\r\nB=2\r\n", map[string]string{"A": "1\\", "B": "2"}},
@@ -377,6 +384,17 @@ func TestSet(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSetAfterUnterminated: once Set has rewritten a last statement that
+// ended in a backslash, a line appended later goes after it.
+func TestSetAfterUnterminated(t *testing.T) {
+	f := Parse([]byte("A=a\\"))
+	f.Set("A", "5")
+	f.Set("B", "x")
+	if got, want := string(f.Bytes()), "A=5\nB=\"x\"\n"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 }
 
