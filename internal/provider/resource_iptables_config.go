@@ -25,6 +25,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/shellvars"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
 )
 
@@ -188,17 +189,19 @@ func (r *iptablesConfigResource) Configure(_ context.Context, req resource.Confi
 	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-// readFile returns the file (nil when missing) in one remote command.
-func (r *iptablesConfigResource) readFile(ctx context.Context, c *sshx.Client, m *iptablesConfigModel, diags *diag.Diagnostics) ([]byte, bool) {
-	b, err := c.ReadFile(ctx, m.path())
+// readFile reads the file in one remote command; ok is false after an error.
+func (r *iptablesConfigResource) readFile(ctx context.Context, c *sshx.Client, m *iptablesConfigModel, diags *diag.Diagnostics) (f conntrack.File, ok bool) {
+	f.Path = m.path()
+	b, err := c.ReadFile(ctx, f.Path)
 	switch {
 	case errors.Is(err, sshx.ErrNotFound):
-		return nil, true
+		return f, true
 	case err != nil:
-		diags.AddError(fmt.Sprintf("Cannot read %s on %s", m.path(), m.Host.ValueString()), detail(err))
-		return nil, false
+		diags.AddError(fmt.Sprintf("Cannot read %s on %s", f.Path, m.Host.ValueString()), detail(err))
+		return f, false
 	}
-	return b, true
+	f.Exists, f.Content = true, b
+	return f, true
 }
 
 // observe sets every setting from the file.
@@ -248,11 +251,11 @@ func (r *iptablesConfigResource) Read(ctx context.Context, req resource.ReadRequ
 	if c == nil {
 		return
 	}
-	content, ok := r.readFile(ctx, c, &m, &resp.Diagnostics)
+	f, ok := r.readFile(ctx, c, &m, &resp.Diagnostics)
 	if !ok {
 		return
 	}
-	m.observe(content, &resp.Diagnostics)
+	m.observe(f.Content, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
@@ -289,7 +292,7 @@ func (r *iptablesConfigResource) write(ctx context.Context, planIn, configIn sta
 		diags.Append(d...)
 		_ = json.Unmarshal(b, &added)
 	}
-	content := r.edit(ctx, &plan, diags, func(f *shellvars.File) {
+	content, ok := r.edit(ctx, &plan, diags, func(f *shellvars.File) {
 		// A key no longer declared is left as it is, and no longer ours.
 		added = slices.DeleteFunc(added, func(name string) bool { _, still := want[name]; return !still })
 		for _, name := range sortedNames(want) {
@@ -300,7 +303,7 @@ func (r *iptablesConfigResource) write(ctx context.Context, planIn, configIn sta
 			f.Set(key, want[name])
 		}
 	})
-	if content == nil {
+	if !ok {
 		return
 	}
 	b, _ := json.Marshal(added)
@@ -311,37 +314,33 @@ func (r *iptablesConfigResource) write(ctx context.Context, planIn, configIn sta
 
 // edit reads the file, applies change and writes the result if it differs,
 // retrying when someone else wrote the file in between. It returns the
-// content now on the host, or nil after an error.
-func (r *iptablesConfigResource) edit(ctx context.Context, m *iptablesConfigModel, diags *diag.Diagnostics, change func(*shellvars.File)) []byte {
+// content now on the host; ok is false after an error.
+func (r *iptablesConfigResource) edit(ctx context.Context, m *iptablesConfigModel, diags *diag.Diagnostics, change func(*shellvars.File)) (content []byte, ok bool) {
 	c := r.data.client(ctx, m.connectionModel, diags)
 	if c == nil {
-		return nil
+		return nil, false
 	}
 	defer c.Lock(m.path())()
 	for attempt := 1; ; attempt++ {
 		before, ok := r.readFile(ctx, c, m, diags)
 		if !ok {
-			return nil
+			return nil, false
 		}
-		f := shellvars.Parse(before)
+		f := shellvars.Parse(before.Content)
 		change(f)
 		after := f.Bytes()
-		if string(after) == string(before) {
-			return after
+		if string(after) == string(before.Content) {
+			return after, true
 		}
-		expect := sshx.Absent
-		if before != nil {
-			expect = &before
-		}
-		err := c.WriteFileAtomic(ctx, m.path(), after, sshx.WriteOptions{Mode: 0o600, Backup: true, IfUnchanged: expect})
+		err := writeOver(ctx, c, before, after, 0o600)
 		if errors.Is(err, sshx.ErrConflict) && attempt < 3 {
 			continue
 		}
 		if err != nil {
 			diags.AddError(fmt.Sprintf("Cannot write %s on %s", m.path(), m.Host.ValueString()), detail(err))
-			return nil
+			return nil, false
 		}
-		return after
+		return after, true
 	}
 }
 

@@ -679,11 +679,7 @@ func (r *limitsResource) persist(ctx context.Context, c *sshx.Client, m *limitsM
 func writeChanged(ctx context.Context, c *sshx.Client, l *conntrack.Limits, changed []conntrack.File) error {
 	read := map[string]conntrack.File{l.Sysctl.Path: l.Sysctl, l.Modprobe.Path: l.Modprobe, l.ModulesLoad.Path: l.ModulesLoad}
 	for _, f := range changed {
-		before := sshx.Absent
-		if old := read[f.Path]; old.Exists {
-			before = &old.Content
-		}
-		if err := c.WriteFileAtomic(ctx, f.Path, f.Content, sshx.WriteOptions{Mode: 0o644, Backup: true, IfUnchanged: before}); err != nil {
+		if err := writeOver(ctx, c, read[f.Path], f.Content, 0o644); err != nil {
 			return err
 		}
 	}

@@ -324,11 +324,7 @@ func (r *blacklistResource) converge(ctx context.Context, plan, prior *blacklist
 		if string(content) == string(h.File.Content) {
 			break
 		}
-		before := sshx.Absent
-		if h.File.Exists {
-			before = &h.File.Content
-		}
-		err := c.WriteFileAtomic(ctx, file, content, sshx.WriteOptions{Mode: 0o644, Backup: true, IfUnchanged: before})
+		err := writeOver(ctx, c, h.File, content, 0o644)
 		if errors.Is(err, sshx.ErrConflict) && attempt < 3 {
 			continue
 		}

@@ -473,11 +473,7 @@ func (r *notrackResource) converge(ctx context.Context, plan, prior *notrackMode
 		if string(content) == string(fw.Rules.Content) {
 			break
 		}
-		before := sshx.Absent
-		if fw.Rules.Exists {
-			before = &fw.Rules.Content
-		}
-		err := c.WriteFileAtomic(ctx, fw.Rules.Path, content, sshx.WriteOptions{Mode: 0o600, Backup: true, IfUnchanged: before})
+		err := writeOver(ctx, c, fw.Rules, content, 0o600)
 		if errors.Is(err, sshx.ErrConflict) && attempt < 3 {
 			fw = nil
 			continue

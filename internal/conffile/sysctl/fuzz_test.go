@@ -34,7 +34,7 @@ func FuzzSetGet(f *testing.F) {
 	f.Add([]byte("a = 1\r\na=2\n-a\n#a = 3\na/b = 4"), "a", "5")
 	f.Fuzz(func(t *testing.T, data []byte, key, value string) {
 		if ValidKey(key) != nil || ValidValue(value) != nil {
-			t.Skip()
+			return // not a key or value a caller may set
 		}
 		want := strings.Trim(value, ws)
 		file := Parse(data)
