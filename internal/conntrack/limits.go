@@ -5,7 +5,6 @@ import (
 	"path"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -87,18 +86,19 @@ fx modules_load "$3"
 s running
 grep -H "" /proc/sys/net/netfilter/nf_conntrack_* /proc/sys/net/ipv4/netfilter/ip_conntrack_*
 s boot
-for p in ` + "/etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/local/lib/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf /lib/sysctl.d/*.conf /etc/sysctl.conf" + `; do
-	if [ -f "$p" ]; then
-		rp=$(readlink -f "$p")
-		grep -E "conntrack" "$p" | while IFS= read -r l; do printf "%s\t%s\t%s\n" "$p" "$rp" "$l"; done
-	fi
-done
+grep -H -E "conntrack" ` + bootFiles + `
+s boot_links
+for p in ` + bootFiles + `; do if [ -L "$p" ]; then printf "%s\t%s\n" "$p" "$(readlink -f "$p")"; fi; done
 s systemd; if [ -d /run/systemd/system ]; then echo yes; fi
 `
 
-// fileProbe defines fx NAME PATH: a file section with the byte count
-// first, so that exact bytes (no trailing newline, CRLF) survive.
-const fileProbe = `fx() { s "file_$1"; if [ -d "$2" ]; then echo dir; elif [ -e "$2" ]; then wc -c < "$2"; cat "$2"; else echo none; fi; }
+// bootFiles are the files systemd-sysctl and `sysctl --system` read.
+const bootFiles = "/etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/local/lib/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf /lib/sysctl.d/*.conf /etc/sysctl.conf"
+
+// fileProbe defines fx NAME PATH: a file section ending in an "x" right
+// after the last byte, so that exact bytes (no trailing newline, CRLF)
+// survive the section format.
+const fileProbe = `fx() { s "file_$1"; if [ -d "$2" ]; then echo dir; elif [ -e "$2" ]; then echo file; cat "$2"; echo x; else echo none; fi; }
 `
 
 // LimitsScript returns the script for one conntrack_limits read and the
@@ -137,7 +137,27 @@ func ParseLimits(out string, p LimitsPaths) (Limits, error) {
 	if facts.HasConntrack() {
 		l.Hashsize, _ = sec.int(facts.Naming.prefix() + "_hashsize")
 	}
-	l.Boot = bootOrder(sec.lines("boot"))
+	// grep says "path:line"; links (99-sysctl.conf -> ../sysctl.conf) come
+	// with their target, the file that is really read.
+	real := map[string]string{}
+	for _, row := range sec.lines("boot_links") {
+		if link, target, ok := strings.Cut(row, "\t"); ok {
+			real[link] = target
+		}
+	}
+	var rows []string
+	for _, row := range sec.lines("boot") {
+		file, line, ok := strings.Cut(row, ":")
+		if !ok {
+			continue
+		}
+		target := real[file]
+		if target == "" {
+			target = file
+		}
+		rows = append(rows, file+"\t"+target+"\t"+line)
+	}
+	l.Boot = bootOrder(rows)
 	return l, nil
 }
 
@@ -158,11 +178,11 @@ func parseFile(body, path string) (File, error) {
 		f.Exists, f.IsDir = true, true
 		return f, nil
 	}
-	size, err := strconv.Atoi(head)
-	if err != nil || size > len(rest) {
-		return f, fmt.Errorf("conntrack limits: reading %s: bad size %q", path, head)
+	content, ok := strings.CutSuffix(strings.TrimSuffix(rest, "\n"), "x")
+	if head != "file" || !ok {
+		return f, fmt.Errorf("conntrack limits: reading %s: the file's end marker is missing", path)
 	}
-	f.Exists, f.Content = true, []byte(rest[:size])
+	f.Exists, f.Content = true, []byte(content)
 	return f, nil
 }
 

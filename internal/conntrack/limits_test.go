@@ -3,7 +3,6 @@ package conntrack
 import (
 	"os/exec"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -50,8 +49,8 @@ func TestBootOrderAndLaterOverrides(t *testing.T) {
 }
 
 func TestParseFileKeepsExactBytes(t *testing.T) {
-	for _, content := range []string{"", "a = 1", "a = 1\n", "a = 1\r\nb = 2\r\n", "\n\n", "x\n\n"} {
-		body := "  " + itoa(len(content)) + "\n" + content + "\n"
+	for _, content := range []string{"", "a = 1", "a = 1\n", "a = 1\r\nb = 2\r\n", "\n\n", "x\n\n", "x", "xx\n"} {
+		body := "file\n" + content + "x\n"
 		f, err := parseFile(body, "/etc/x")
 		if err != nil || !f.Exists || string(f.Content) != content {
 			t.Fatalf("%q: got %q, %+v, %v", content, f.Content, f, err)
@@ -63,12 +62,10 @@ func TestParseFileKeepsExactBytes(t *testing.T) {
 	if f, _ := parseFile("dir\n", "/etc/x"); !f.IsDir {
 		t.Fatal("dir")
 	}
-	if _, err := parseFile("99\nshort", "/etc/x"); err == nil {
+	if _, err := parseFile("file\ncut sho", "/etc/x"); err == nil {
 		t.Fatal("a truncated file must be an error")
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // The script runs here for real: this machine has nf_conntrack built in.
 func TestLimitsScriptOnThisMachine(t *testing.T) {
