@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Builds the kernel test host image (DESIGN.md section 5, "Kernel host"): a
+# Debian 12 root filesystem with the stock, modular linux-image-amd64, made by
+# debootstrap from its default mirror, as a raw ext4 image plus the kernel and
+# initrd to boot it with qemu -kernel/-initrd. internal/testhost/kernel.go
+# boots throwaway copy-on-write guests of it.
+#
+# Usage: scripts/kernel-host/build.sh [OUTDIR]   (run as root)
+#
+# OUTDIR defaults to /var/cache/conntrack-kernel-host (or
+# $CONNTRACK_KERNEL_HOST_DIR): outside the work tree, so every clone and
+# worktree on the machine shares one ~300 MB image and `git clean -fdx` does
+# not throw away a build that takes minutes.
+#
+# The image is stamped with the SHA-256 of this script, which is the whole
+# recipe (the guest's init is below): a second run with an unchanged script
+# does nothing, a changed script rebuilds, and the Go side refuses a stale
+# image.
+set -euo pipefail
+
+script="$(readlink -f "$0")"
+out="${1:-${CONNTRACK_KERNEL_HOST_DIR:-/var/cache/conntrack-kernel-host}}"
+recipe="$(sha256sum "$script" | cut -d' ' -f1)"
+
+if [[ -f "$out/recipe.sha256" && "$(cat "$out/recipe.sha256")" == "$recipe" &&
+	-f "$out/rootfs.ext4" && -f "$out/vmlinuz" && -f "$out/initrd.img" ]]; then
+	echo "kernel-host: $out is up to date (recipe $recipe)"
+	exit 0
+fi
+if [[ $(id -u) != 0 ]]; then
+	echo "kernel-host: run as root (debootstrap needs it)" >&2
+	exit 1
+fi
+
+start=$SECONDS
+packages=(qemu-system-x86 debootstrap e2fsprogs)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	echo "kernel-host: installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Build beside the output and rename at the end, so a guest booting from the
+# old image never sees a half-written one.
+mkdir -p "$out"
+work="$(mktemp -d "$out/.build.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+root="$work/root"
+
+# minbase keeps the image small and the build short; the guest runs no
+# systemd, so nothing of priority "important" is needed. Debootstrap's
+# default mirror: no mirror host is named here on purpose.
+echo "kernel-host: debootstrap bookworm into $root"
+debootstrap --variant=minbase \
+	--include=linux-image-amd64,openssh-server,iptables,nftables,kmod,iproute2,procps,sudo,conntrack \
+	bookworm "$root" >"$work/debootstrap.log" 2>&1 || {
+	tail -n 30 "$work/debootstrap.log" >&2
+	exit 1
+}
+
+echo ctt-kernel-host >"$root/etc/hostname"
+# Host keys are injected per boot (fresh for every guest), so the image holds
+# none: every guest would otherwise share the keys made at build time.
+rm -f "$root"/etc/ssh/ssh_host_*
+cat >"$root/etc/ssh/sshd_config.d/ctt.conf" <<'EOF'
+# conntrack kernel test host: root by key only, no PAM (no systemd-logind here).
+HostKey /etc/ssh/ssh_host_ed25519_key
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+UseDNS no
+PrintMotd no
+MaxSessions 64
+MaxStartups 200:30:400
+EOF
+
+# The tiny init: no systemd, no udev; the initramfs has already loaded the
+# virtio drivers. The host key and root's authorized key come base64-encoded
+# on the kernel command line (ctt.hostkey=, ctt.authkey=), the simplest
+# channel qemu has into a guest that needs no extra device or module.
+cat >"$root/sbin/ctt-init" <<'EOF'
+#!/bin/sh
+# PID 1 of the conntrack kernel test host; becomes sshd (which reaps orphans).
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+# The initramfs moves its /proc, /sys, /dev and /run here; mount what is missing.
+mnt() { mountpoint -q "$2" || mount -t "$1" "$1" "$2"; }
+mnt proc /proc
+mnt sysfs /sys
+mnt devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mnt devpts /dev/pts
+mnt tmpfs /dev/shm
+mnt tmpfs /run
+mnt tmpfs /tmp
+mkdir -p /run/sshd /root/.ssh
+mount -o remount,rw / 2>/dev/null
+hostname -F /etc/hostname
+
+for word in $(cat /proc/cmdline); do
+	case "$word" in
+	ctt.hostkey=*) echo "${word#*=}" | base64 -d >/etc/ssh/ssh_host_ed25519_key ;;
+	ctt.authkey=*) echo "${word#*=}" | base64 -d >/root/.ssh/authorized_keys ;;
+	esac
+done
+chmod 600 /etc/ssh/ssh_host_ed25519_key /root/.ssh/authorized_keys
+
+# qemu user networking: the guest is 10.0.2.15, the gateway (the machine) 10.0.2.2.
+# The one NIC is whatever the initramfs's udev named it (eth0 with net.ifnames=0).
+modprobe virtio_net
+dev=$(ls /sys/class/net | grep -vx lo | head -n1)
+ip link set lo up
+ip link set "$dev" up
+ip addr add 10.0.2.15/24 dev "$dev"
+ip route add default via 10.0.2.2
+
+echo "ctt-init: starting sshd"
+exec /usr/sbin/sshd -D -e
+EOF
+chmod 755 "$root/sbin/ctt-init"
+
+kernel="$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n1)"
+initrd="$(ls "$root"/boot/initrd.img-* | sort -V | tail -n1)"
+cp "$kernel" "$work/vmlinuz"
+cp "$initrd" "$work/initrd.img"
+basename "$kernel" | sed 's/^vmlinuz-//' >"$work/kernel-version"
+
+chroot "$root" apt-get clean
+rm -rf "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* "$root"/usr/share/man/*
+
+# A raw ext4 image made straight from the directory (no loop mount), with
+# room to spare for what tests write; guests write to a qemu snapshot, never
+# to this file.
+size_mb=$(($(du -sm "$root" | cut -f1) + 512))
+truncate -s "${size_mb}M" "$work/rootfs.ext4"
+mkfs.ext4 -q -F -L ctt-root -d "$root" "$work/rootfs.ext4"
+
+for f in rootfs.ext4 vmlinuz initrd.img kernel-version; do
+	mv -f "$work/$f" "$out/$f"
+done
+echo "$recipe" >"$out/recipe.sha256"
+echo "kernel-host: built $out (kernel $(cat "$out/kernel-version"), ${size_mb} MB image) in $((SECONDS - start)) s"
