@@ -182,7 +182,8 @@ func (r *limitsResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 		"load_module_at_boot": schema.BoolAttribute{Optional: true, Computed: true,
 			MarkdownDescription: "List the conntrack module in `" + defaultModulesLoadFile + "` so it loads early at boot and the persisted " +
 				"sysctls apply: conntrack sysctls do not exist until the module loads, the most common reason values are lost at reboot. " +
-				"Defaults to `true` on systemd hosts with a modular conntrack, `false` otherwise (built in, or no systemd)."},
+				"Defaults to `true` on systemd hosts with a modular conntrack, `false` otherwise (built in, or no systemd); `true` on a host " +
+				"without systemd is a plan-time error, since nothing would read the file."},
 	} {
 		attrs[name] = a
 	}
@@ -483,6 +484,10 @@ func (r *limitsResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 		def := l.Systemd && (l.Facts.Module == conntrack.ModuleLoaded || l.Facts.Module == conntrack.ModuleAvailable)
 		plan.LoadModuleAtBoot = types.BoolValue(def)
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("load_module_at_boot"), plan.LoadModuleAtBoot)...)
+	} else if plan.LoadModuleAtBoot.ValueBool() && !l.Systemd {
+		resp.Diagnostics.AddAttributeError(path.Root("load_module_at_boot"), fmt.Sprintf("%s does not run systemd", host),
+			"Only systemd reads "+defaultModulesLoadFile+" at boot. On a SysV host list the module in /etc/modules (Debian) or "+
+				"/etc/sysconfig/modules (RHEL), or set load_module_at_boot = false.")
 	}
 }
 

@@ -203,7 +203,7 @@ func TestAccLimits_globalSettingsInNamespace(t *testing.T) {
 				ExpectError: errorLike("max cannot be changed live on "+h.Addr, "net.netfilter.nf_conntrack_max is global", "apply_live = false"),
 			},
 			{
-				Config: limitsConfig(t, h, "max = 300000\n  buckets = 37500\n  apply_live = false\n  load_module_at_boot = true"),
+				Config: limitsConfig(t, h, "max = 300000\n  buckets = 37500\n  apply_live = false"),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(limitsAddr, tfjsonpath.New("max"), knownvalue.Int64Exact(300000)),
 					statecheck.ExpectKnownValue(limitsAddr, tfjsonpath.New("buckets"), knownvalue.Int64Exact(37500)),
@@ -211,8 +211,6 @@ func TestAccLimits_globalSettingsInNamespace(t *testing.T) {
 				Check: resource.ComposeTestCheckFunc(
 					expectProc(h, "net.netfilter.nf_conntrack_max", runningMax),
 					expectFile(h, "/etc/modprobe.d/iptables.conf", foreignModprobe+"options nf_conntrack hashsize=37500\r\n"),
-					// The module loads at boot, so the persisted values have keys to apply to.
-					expectFile(h, "/etc/modules-load.d/conntrack.conf", "nf_conntrack\n"),
 					func(*terraform.State) error {
 						if !strings.HasSuffix(hostFile(t, h, "/etc/sysctl.conf"), "\nnet.netfilter.nf_conntrack_max = 300000\n") {
 							return fmt.Errorf("max not persisted")
@@ -224,7 +222,7 @@ func TestAccLimits_globalSettingsInNamespace(t *testing.T) {
 			{
 				// With apply_live = false the persisted value is what drifts.
 				PreConfig: func() { hostValue(t, h, "sed -i 's/hashsize=37500/hashsize=99/' /etc/modprobe.d/iptables.conf") },
-				Config:    limitsConfig(t, h, "max = 300000\n  buckets = 37500\n  apply_live = false\n  load_module_at_boot = true"),
+				Config:    limitsConfig(t, h, "max = 300000\n  buckets = 37500\n  apply_live = false"),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(limitsAddr, plancheck.ResourceActionUpdate),
 				}},
@@ -285,6 +283,7 @@ func TestAccLimits_badInput(t *testing.T) {
 		"unknown key":       {"sysctls = { no_such_knob = 1 }", "has no net.netfilter.nf_conntrack_no_such_knob"},
 		"file outside /etc": {`sysctl_file = "/tmp/x.conf"`, "must be /etc/sysctl.conf or a /etc/sysctl.d/*.conf file"},
 		"modprobe dir":      {`modprobe_file = "/etc/modprobe.d"`, "must be a /etc/modprobe.d/*.conf file"},
+		"no systemd":        {"tcp_timeout_established = 10\n load_module_at_boot = true", "does not run systemd"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
