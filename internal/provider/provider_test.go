@@ -1,7 +1,10 @@
 package provider
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -71,4 +74,27 @@ resource %q "r" {
 			})
 		})
 	}
+}
+
+// kernelHost boots a kernel test host for a test and returns it, a way to
+// run a command on it (failing the test on error) and a known_hosts file.
+func kernelHost(t *testing.T) (*testhost.KernelHost, func(string) string, string) {
+	t.Helper()
+	if os.Getenv("TF_ACC") == "" {
+		t.Skip("kernel host tests boot a qemu guest; set TF_ACC=1 (make test)")
+	}
+	h := testhost.NewKernel(t, testhost.KernelOptions{})
+	run := func(script string) string {
+		t.Helper()
+		out, err := h.Exec(context.Background(), script)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out)
+	}
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(kh, []byte(h.KnownHostsLine()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return h, run, kh
 }

@@ -1,36 +1,19 @@
 package provider
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
-
-	"github.com/conntrack-ops/terraform-provider-conntrack/internal/testhost"
 )
 
 // On the kernel host: live max and hashsize on a modular conntrack, and
 // `options nf_conntrack hashsize=N` taking effect when the module loads.
 func TestAccLimits_kernelModuleReload(t *testing.T) {
-	if os.Getenv("TF_ACC") == "" {
-		t.Skip("kernel host tests boot a qemu guest; set TF_ACC=1 (make test)")
-	}
-	h := testhost.NewKernel(t, testhost.KernelOptions{})
-	run := func(script string) string {
-		t.Helper()
-		out, err := h.Exec(context.Background(), script)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(out)
-	}
+	h, run, kh := kernelHost(t)
 	expect := func(script string, want int64) resource.TestCheckFunc {
 		return func(*terraform.State) error {
 			if got, _ := strconv.ParseInt(run(script), 10, 64); got != want {
@@ -38,10 +21,6 @@ func TestAccLimits_kernelModuleReload(t *testing.T) {
 			}
 			return nil
 		}
-	}
-	kh := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(kh, []byte(h.KnownHostsLine()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
 	}
 	run("modprobe nf_conntrack")
 	config := fmt.Sprintf(`

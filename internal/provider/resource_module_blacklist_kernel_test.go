@@ -3,33 +3,18 @@ package provider
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
-
-	"github.com/conntrack-ops/terraform-provider-conntrack/internal/testhost"
 )
 
 // On the kernel host (a qemu guest with the stock, modular Debian kernel):
 // what namespace hosts cannot show, real module loading and unloading.
 func TestAccModuleBlacklist_kernelUnload(t *testing.T) {
-	if os.Getenv("TF_ACC") == "" {
-		t.Skip("kernel host tests boot a qemu guest; set TF_ACC=1 (make test)")
-	}
-	h := testhost.NewKernel(t, testhost.KernelOptions{})
-	run := func(script string) string {
-		t.Helper()
-		out, err := h.Exec(context.Background(), script)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(out)
-	}
+	h, run, kh := kernelHost(t)
 	loaded := func(mods ...string) error {
 		table := run("cat /proc/modules")
 		for _, m := range mods {
@@ -38,10 +23,6 @@ func TestAccModuleBlacklist_kernelUnload(t *testing.T) {
 			}
 		}
 		return nil
-	}
-	kh := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(kh, []byte(h.KnownHostsLine()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
 	}
 	config := func(body string) string {
 		return fmt.Sprintf(`
