@@ -21,8 +21,3 @@ if ! bin/terraform version 2>/dev/null | grep -q '^Terraform v1\.5\.7$'; then
 	echo "setup: building Terraform v1.5.7 into bin/ (once, about two minutes)"
 	GOBIN="$PWD/bin" go install github.com/hashicorp/terraform@v1.5.7
 fi
-
-# The kernel test host (a qemu guest with Debian's stock modular kernel),
-# built once into a cache outside the work tree and rebuilt only when its
-# recipe changes.
-scripts/kernel-host/build.sh
