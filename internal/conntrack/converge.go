@@ -2,7 +2,8 @@ package conntrack
 
 import (
 	"bytes"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/modprobe"
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/modulesload"
@@ -60,12 +61,12 @@ func (l Limits) EditFiles(want, prev Managed) []File {
 	}
 
 	sc := sysctl.Parse(l.Sysctl.Content)
-	for _, short := range sortedKeys(prev.Sysctls) {
+	for _, short := range slices.Sorted(maps.Keys(prev.Sysctls)) {
 		if _, still := want.Sysctls[short]; !still {
 			sc.Delete(l.Key(short))
 		}
 	}
-	for _, short := range sortedKeys(want.Sysctls) {
+	for _, short := range slices.Sorted(maps.Keys(want.Sysctls)) {
 		sc.Set(l.Key(short), want.Sysctls[short])
 	}
 	keep(l.Sysctl, sc.Bytes())
@@ -85,13 +86,4 @@ func (l Limits) EditFiles(want, prev Managed) []File {
 	ml.Set(module, want.LoadModule)
 	keep(l.ModulesLoad, ml.Bytes())
 	return changed
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

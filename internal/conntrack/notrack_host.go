@@ -30,8 +30,6 @@ func IptablesCommand(ipVersion int) string {
 type Firewall struct {
 	Facts Facts
 	Rules File // the rules file, exact bytes
-	// Backend is "nf_tables" or "legacy" (from `iptables -V`).
-	Backend string
 	// LiveRaw and LiveFilter are iptables-save output of the running raw
 	// and filter tables; empty when the table is not loaded (a legacy table
 	// is only read when it exists, since reading it would load its module).
@@ -47,7 +45,6 @@ const firewallProbes = `fx rules_rhel "$1"
 [ "$2" = "$1" ] || fx rules_debian "$2"
 shift 2
 v=$("$1" -V 2>/dev/null)
-s backend; echo "$v"
 names=/proc/net/ip_tables_names; [ "$1" = ip6tables ] && names=/proc/net/ip6_tables_names
 live() { case "$v" in *nf_tables*) "$2-save" -t "$1" ;; *) if grep -qx "$1" "$names"; then "$2-save" -t "$1"; fi ;; esac; }
 s live_raw; live raw "$1"
@@ -84,10 +81,6 @@ func ParseFirewall(out, rulesFile string, ipVersion int) (Firewall, error) {
 	}
 	if fw.Rules, err = parseFile(sec[section], rulesFile); err != nil {
 		return Firewall{}, err
-	}
-	fw.Backend = "legacy"
-	if strings.Contains(sec.line("backend"), "nf_tables") {
-		fw.Backend = "nf_tables"
 	}
 	return fw, nil
 }

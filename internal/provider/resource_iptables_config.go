@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -295,7 +296,7 @@ func (r *iptablesConfigResource) write(ctx context.Context, planIn, configIn sta
 	content, ok := r.edit(ctx, &plan, diags, func(f *shellvars.File) {
 		// A key no longer declared is left as it is, and no longer ours.
 		added = slices.DeleteFunc(added, func(name string) bool { _, still := want[name]; return !still })
-		for _, name := range sortedNames(want) {
+		for _, name := range slices.Sorted(maps.Keys(want)) {
 			key := plan.prefix() + settingKey(name)
 			if _, had := f.Get(key); !had && !slices.Contains(added, name) {
 				added = append(added, name)

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -229,7 +231,7 @@ func (limitsConfigValidator) ValidateResource(ctx context.Context, req resource.
 	}
 	for short := range m.mapSysctls(ctx, &resp.Diagnostics) {
 		switch {
-		case short == "buckets" || short == "count" || contains(namedSysctls, short):
+		case short == "buckets" || short == "count" || slices.Contains(namedSysctls, short):
 			resp.Diagnostics.AddAttributeError(path.Root("sysctls").AtMapKey(short), "Setting managed by its own attribute",
 				fmt.Sprintf("Set %q with the attribute of that name (buckets with `buckets`; count is read-only), not in sysctls: two places must not manage one key.", short))
 		case sysctl.ValidKey(conntrack.SysctlKey(conntrack.NamingModern, short)) != nil:
@@ -252,15 +254,6 @@ func checkBuckets(buckets, max int64, diags *diag.Diagnostics) {
 }
 
 func known(v types.Int64) bool { return !v.IsNull() && !v.IsUnknown() }
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
 
 func (r *limitsResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
@@ -458,7 +451,7 @@ func (r *limitsResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 		for short := range plan.mapSysctls(ctx, &resp.Diagnostics) {
 			if _, ok := l.Running[short]; !ok {
 				resp.Diagnostics.AddAttributeError(path.Root("sysctls").AtMapKey(short), "Unknown conntrack setting",
-					fmt.Sprintf("%s has no %s. It has: %s.", host, conntrack.SysctlKey(l.Facts.Naming, short), strings.Join(sortedNames(l.Running), ", ")))
+					fmt.Sprintf("%s has no %s. It has: %s.", host, conntrack.SysctlKey(l.Facts.Naming, short), strings.Join(slices.Sorted(maps.Keys(l.Running)), ", ")))
 			}
 		}
 	}
@@ -472,7 +465,7 @@ func (r *limitsResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 	var config limitsModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
 	want := config.managed(ctx, &plan, &resp.Diagnostics)
-	for _, short := range sortedNames(want.Sysctls) {
+	for _, short := range slices.Sorted(maps.Keys(want.Sysctls)) {
 		key := l.Key(short)
 		if later := conntrack.LaterOverrides(l.Boot, plan.paths().SysctlFile, key, want.Sysctls[short]); len(later) > 0 {
 			resp.Diagnostics.AddWarning(fmt.Sprintf("%s is overridden at boot on %s", key, host),
@@ -497,15 +490,6 @@ func declared(config interface {
 }, name string) bool {
 	var v types.Int64
 	return !config.GetAttribute(context.Background(), path.Root(name), &v).HasError() && !v.IsNull()
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
 }
 
 func (r *limitsResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -573,7 +557,7 @@ func (r *limitsResource) converge(ctx context.Context, plan *limitsModel, want, 
 	// The state: declared values as applied; unmanaged ones as the host has them.
 	r.observe(ctx, plan, l, conntrack.Managed{}, diags)
 	for short, v := range want.Sysctls {
-		if contains(namedSysctls, short) {
+		if slices.Contains(namedSysctls, short) {
 			*plan.named(short) = intOrNull(&v)
 		}
 	}
@@ -615,7 +599,7 @@ func (r *limitsResource) applyLive(ctx context.Context, c *sshx.Client, plan *li
 	host := plan.Host.ValueString()
 	var writes []conntrack.LiveWrite
 	// max before buckets, so a growing table never has more buckets than entries.
-	order := sortedNames(want.Sysctls)
+	order := slices.Sorted(maps.Keys(want.Sysctls))
 	sort.SliceStable(order, func(i, j int) bool { return order[i] == "max" && order[j] != "max" })
 	for _, short := range order {
 		writes = append(writes, conntrack.LiveWrite{Path: conntrack.ProcPath(l.Key(short)), Value: want.Sysctls[short]})

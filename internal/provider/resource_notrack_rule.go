@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -604,7 +605,7 @@ func liveChanges(ctx context.Context, fw *conntrack.Firewall, plan, prior *notra
 			changes = append(changes, conntrack.Change{Op: "del", Table: table, Chain: ir.Chain, Args: ir.Args})
 		}
 	}
-	for _, key := range sortedNames(want) {
+	for _, key := range slices.Sorted(maps.Keys(want)) {
 		if present[key] {
 			continue
 		}
