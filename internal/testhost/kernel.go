@@ -50,6 +50,10 @@ type KernelOptions struct {
 	// BootTimeout bounds the wait for sshd (default 3 minutes: software
 	// emulation on a busy machine is slow).
 	BootTimeout time.Duration
+	// Systemd boots the image's systemd (with udev, modules-load.d and
+	// service units) instead of the tiny init that only starts sshd: slower
+	// to boot, for tests of init systems and of what happens at boot.
+	Systemd bool
 }
 
 // KernelHost is a running qemu guest, reachable by SSH on a forwarded
@@ -65,6 +69,8 @@ type KernelHost struct {
 	ClientKeyPEM []byte
 	Dir          string // client key, console and qemu logs
 
+	opts      KernelOptions
+	hostPEM   []byte
 	cmd       *exec.Cmd
 	exited    chan struct{}
 	exitErr   error
@@ -104,12 +110,12 @@ func StartKernel(ctx context.Context, opts KernelOptions) (*KernelHost, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &KernelHost{Addr: "127.0.0.1", Dir: dir}
+	h := &KernelHost{Addr: "127.0.0.1", Dir: dir, opts: opts}
 	hostSigner, hostPEM, err := newKey()
 	if err != nil {
 		return nil, h.fail(err)
 	}
-	h.HostKey = hostSigner.PublicKey()
+	h.HostKey, h.hostPEM = hostSigner.PublicKey(), hostPEM
 	h.signer, h.ClientKeyPEM, err = clientKey()
 	if err != nil {
 		return nil, h.fail(err)
@@ -117,38 +123,72 @@ func StartKernel(ctx context.Context, opts KernelOptions) (*KernelHost, error) {
 	if err := os.WriteFile(h.ClientKeyFile(), h.ClientKeyPEM, 0o600); err != nil {
 		return nil, h.fail(err)
 	}
-	authorized := ssh.MarshalAuthorizedKey(h.signer.PublicKey())
+	// The guest writes to its own overlay of the image, which outlives a
+	// reboot and goes with Dir.
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
+		"-b", filepath.Join(opts.ImageDir, "rootfs.ext4"), h.disk()).CombinedOutput(); err != nil {
+		return nil, h.fail(fmt.Errorf("testhost: qemu-img create (run %s, it installs qemu-utils): %v: %s", buildScript, err, out))
+	}
+	if err := h.start(ctx); err != nil {
+		return nil, h.fail(err)
+	}
+	return h, nil
+}
 
-	// The port is picked here and bound by qemu a moment later, so another
-	// process can take it in between; qemu then exits at once and we retry.
+// start boots the guest on a free loopback port. The port is picked here and
+// bound by qemu a moment later, so another process can take it in between;
+// qemu then exits at once and we retry.
+func (h *KernelHost) start(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
+		var err error
 		if h.Port, err = freePort(); err != nil {
-			return nil, h.fail(err)
+			return err
 		}
-		err = h.boot(ctx, opts, hostPEM, authorized)
+		err = h.boot(ctx)
 		if err == nil {
-			return h, nil
+			return nil
 		}
 		if attempt >= 3 || !strings.Contains(h.qemuLog(), "Could not set up host forwarding rule") {
-			return nil, h.fail(err)
+			return err
 		}
 		h.kill()
 	}
 }
 
+// Reboot restarts the guest the way a machine reboots: its disk keeps what
+// was written, the running kernel's state is gone. The SSH port changes, so
+// callers take Port (and KnownHostsLine) again afterwards.
+func (h *KernelHost) Reboot(ctx context.Context) error {
+	// sync first: the guest is stopped from outside, as by a power cut
+	// right after a clean shutdown's last write.
+	if _, err := h.Exec(ctx, "sync"); err != nil {
+		return err
+	}
+	h.kill()
+	return h.start(ctx)
+}
+
+func (h *KernelHost) disk() string { return filepath.Join(h.Dir, "disk.qcow2") }
+
 // boot starts qemu and waits for a logged-in SSH connection.
-func (h *KernelHost) boot(ctx context.Context, opts KernelOptions, hostPEM, authorized []byte) error {
+func (h *KernelHost) boot(ctx context.Context) error {
+	opts := h.opts
+	init := "init=/sbin/ctt-init"
+	if opts.Systemd {
+		init = "init=/lib/systemd/systemd"
+	}
+	authorized := ssh.MarshalAuthorizedKey(h.signer.PublicKey())
 	// Both keys ride on the kernel command line (about 700 of its 2048
 	// bytes); the guest's init decodes them. The guest is throwaway, so a
 	// private host key readable in /proc/cmdline harms nothing.
 	b64 := base64.StdEncoding.EncodeToString
 	cmdline := strings.Join([]string{
-		"console=ttyS0", "root=/dev/vda", "rw", "init=/sbin/ctt-init",
+		"console=ttyS0", "root=/dev/vda", "rw", init,
 		"net.ifnames=0", // the NIC keeps the kernel name eth0 (no renaming by the initramfs udev)
 		"panic=-1",      // a dead init exits qemu (with -no-reboot) instead of hanging
 		"fastboot",      // no fsck: the image is fresh and the disk a snapshot
 		"loglevel=4",
-		"ctt.hostkey=" + b64(hostPEM), "ctt.authkey=" + b64(authorized),
+		"ctt.hostkey=" + b64(h.hostPEM), "ctt.authkey=" + b64(authorized),
 	}, " ")
 	img := opts.ImageDir
 	args := []string{
@@ -160,13 +200,12 @@ func (h *KernelHost) boot(ctx context.Context, opts KernelOptions, hostPEM, auth
 		"-accel", "tcg",
 		"-m", strconv.Itoa(opts.MemoryMB), "-smp", strconv.Itoa(opts.CPUs),
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-		"-serial", "file:" + h.ConsoleLog(),
+		// append: a reboot's console follows the first boot's.
+		"-chardev", "file,id=console,append=on,path=" + h.ConsoleLog(), "-serial", "chardev:console",
 		"-kernel", filepath.Join(img, "vmlinuz"),
 		"-initrd", filepath.Join(img, "initrd.img"),
 		"-append", cmdline,
-		// snapshot=on: writes go to a temporary overlay that qemu deletes,
-		// so guests share the cached image and never change it.
-		"-drive", "file=" + filepath.Join(img, "rootfs.ext4") + ",format=raw,if=virtio,snapshot=on",
+		"-drive", "file=" + h.disk() + ",format=qcow2,if=virtio",
 		"-netdev", fmt.Sprintf("user,id=net0,hostfwd=tcp:127.0.0.1:%d-:22", h.Port),
 		"-device", "virtio-net-pci,netdev=net0",
 		"-device", "virtio-rng-pci", // entropy for sshd early in boot
@@ -186,6 +225,11 @@ func (h *KernelHost) boot(ctx context.Context, opts KernelOptions, hostPEM, auth
 	h.exited = make(chan struct{})
 	go func() { h.exitErr = h.cmd.Wait(); close(h.exited) }()
 
+	// Only this boot's console counts: a reboot's log follows the last one's.
+	var consoleStart int64
+	if fi, err := os.Stat(h.ConsoleLog()); err == nil {
+		consoleStart = fi.Size()
+	}
 	deadline := time.Now().Add(opts.BootTimeout)
 	var listening time.Time
 	for {
@@ -194,7 +238,7 @@ func (h *KernelHost) boot(ctx context.Context, opts KernelOptions, hostPEM, auth
 		// After it, a handshake that keeps failing is a real error, not a
 		// slow boot, so it gets 30 s rather than the whole boot timeout.
 		if listening.IsZero() {
-			if b, _ := os.ReadFile(h.ConsoleLog()); bytes.Contains(b, []byte("Server listening on")) {
+			if b, _ := os.ReadFile(h.ConsoleLog()); int64(len(b)) > consoleStart && bytes.Contains(b[consoleStart:], []byte("Server listening on")) {
 				listening = time.Now()
 			}
 		}

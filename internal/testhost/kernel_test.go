@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestKernelHostLoadsAndUnloadsConntrack is the kernel tier's smoke test: what
@@ -76,6 +77,46 @@ func TestKernelHostLoadsAndUnloadsConntrack(t *testing.T) {
 	}
 
 	// One connection for Exec, one for the ssh client.
+	if n, err := h.Logins(); err != nil || n != 2 {
+		t.Fatalf("logins = %d, %v; want 2", n, err)
+	}
+}
+
+// TestKernelHostSystemdReboot checks the systemd guest and Reboot: PID 1 is
+// systemd, the disk outlives a reboot, and modules-load.d takes effect at boot.
+func TestKernelHostSystemdReboot(t *testing.T) {
+	if os.Getenv("TF_ACC") == "" {
+		t.Skip("kernel host tests boot a qemu guest; set TF_ACC=1")
+	}
+	h := NewKernel(t, KernelOptions{Systemd: true})
+	ctx := context.Background()
+	run := func(script string) string {
+		t.Helper()
+		out, err := h.Exec(ctx, script)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out)
+	}
+	if got := run("cat /proc/1/comm"); got != "systemd" {
+		t.Fatalf("PID 1 is %q, want systemd", got)
+	}
+	if got := run("grep -c '^nf_conntrack ' /proc/modules || true"); got != "0" {
+		t.Fatal("nf_conntrack is loaded at boot before anything asked for it")
+	}
+	run("echo nf_conntrack > /etc/modules-load.d/ctt-test.conf")
+	start := time.Now()
+	if err := h.Reboot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("rebooted in %s", time.Since(start).Round(100*time.Millisecond))
+	if got := run("cat /etc/modules-load.d/ctt-test.conf"); got != "nf_conntrack" {
+		t.Fatalf("after reboot the file reads %q", got)
+	}
+	if got := run("grep -c '^nf_conntrack ' /proc/modules || true"); got != "1" {
+		t.Fatalf("modules-load.d did not load nf_conntrack at boot:\n%s", run("systemctl status systemd-modules-load --no-pager; lsmod"))
+	}
+	// One connection per boot.
 	if n, err := h.Logins(); err != nil || n != 2 {
 		t.Fatalf("logins = %d, %v; want 2", n, err)
 	}

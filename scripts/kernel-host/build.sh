@@ -33,7 +33,7 @@ if [[ $(id -u) != 0 ]]; then
 fi
 
 start=$SECONDS
-packages=(qemu-system-x86 debootstrap e2fsprogs)
+packages=(qemu-system-x86 qemu-utils debootstrap e2fsprogs)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -51,12 +51,13 @@ work="$(mktemp -d "$out/.build.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 root="$work/root"
 
-# minbase keeps the image small and the build short; the guest runs no
-# systemd, so nothing of priority "important" is needed. Debootstrap's
+# minbase keeps the image small and the build short. systemd and udev are
+# there for the guests that boot it (KernelOptions.Systemd: init systems,
+# modules-load.d at boot); the others boot the tiny init below. Debootstrap's
 # default mirror: no mirror host is named here on purpose.
 echo "kernel-host: debootstrap bookworm into $root"
 debootstrap --variant=minbase \
-	--include=linux-image-amd64,openssh-server,iptables,nftables,kmod,iproute2,procps,sudo,conntrack \
+	--include=linux-image-amd64,openssh-server,iptables,nftables,kmod,iproute2,procps,sudo,conntrack,systemd,udev \
 	bookworm "$root" >"$work/debootstrap.log" 2>&1 || {
 	tail -n 30 "$work/debootstrap.log" >&2
 	exit 1
@@ -79,10 +80,35 @@ MaxSessions 64
 MaxStartups 200:30:400
 EOF
 
+# What both inits do before sshd starts. The host key and root's authorized
+# key come base64-encoded on the kernel command line (ctt.hostkey=,
+# ctt.authkey=), the simplest channel qemu has into a guest that needs no
+# extra device or module.
+cat >"$root/usr/local/sbin/ctt-setup" <<'EOF'
+#!/bin/sh
+set -e
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mkdir -p /run/sshd /root/.ssh
+for word in $(cat /proc/cmdline); do
+	case "$word" in
+	ctt.hostkey=*) echo "${word#*=}" | base64 -d >/etc/ssh/ssh_host_ed25519_key ;;
+	ctt.authkey=*) echo "${word#*=}" | base64 -d >/root/.ssh/authorized_keys ;;
+	esac
+done
+chmod 600 /etc/ssh/ssh_host_ed25519_key /root/.ssh/authorized_keys
+
+# qemu user networking: the guest is 10.0.2.15, the gateway (the machine) 10.0.2.2.
+# The one NIC is eth0 (net.ifnames=0 on the command line).
+modprobe virtio_net
+ip link set lo up
+ip link set eth0 up
+ip addr replace 10.0.2.15/24 dev eth0
+ip route replace default via 10.0.2.2
+EOF
+chmod 755 "$root/usr/local/sbin/ctt-setup"
+
 # The tiny init: no systemd, no udev; the initramfs has already loaded the
-# virtio drivers. The host key and root's authorized key come base64-encoded
-# on the kernel command line (ctt.hostkey=, ctt.authkey=), the simplest
-# channel qemu has into a guest that needs no extra device or module.
+# virtio drivers.
 cat >"$root/sbin/ctt-init" <<'EOF'
 #!/bin/sh
 # PID 1 of the conntrack kernel test host; becomes sshd (which reaps orphans).
@@ -97,31 +123,41 @@ mnt devpts /dev/pts
 mnt tmpfs /dev/shm
 mnt tmpfs /run
 mnt tmpfs /tmp
-mkdir -p /run/sshd /root/.ssh
 mount -o remount,rw / 2>/dev/null
 hostname -F /etc/hostname
-
-for word in $(cat /proc/cmdline); do
-	case "$word" in
-	ctt.hostkey=*) echo "${word#*=}" | base64 -d >/etc/ssh/ssh_host_ed25519_key ;;
-	ctt.authkey=*) echo "${word#*=}" | base64 -d >/root/.ssh/authorized_keys ;;
-	esac
-done
-chmod 600 /etc/ssh/ssh_host_ed25519_key /root/.ssh/authorized_keys
-
-# qemu user networking: the guest is 10.0.2.15, the gateway (the machine) 10.0.2.2.
-# The one NIC is whatever the initramfs's udev named it (eth0 with net.ifnames=0).
-modprobe virtio_net
-dev=$(ls /sys/class/net | grep -vx lo | head -n1)
-ip link set lo up
-ip link set "$dev" up
-ip addr add 10.0.2.15/24 dev "$dev"
-ip route add default via 10.0.2.2
-
+/usr/local/sbin/ctt-setup
 echo "ctt-init: starting sshd"
 exec /usr/sbin/sshd -D -e
 EOF
 chmod 755 "$root/sbin/ctt-init"
+
+# Under systemd: the same setup as a unit ordered before sshd, sshd's log on
+# the serial console (the Go side waits for "Server listening" and counts
+# "Accepted" there), and nothing that only slows a throwaway guest's boot.
+cat >"$root/etc/systemd/system/ctt-setup.service" <<'EOF'
+[Unit]
+Description=conntrack test host: keys and network from the kernel command line
+Before=ssh.service
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/ctt-setup
+[Install]
+RequiredBy=ssh.service
+EOF
+mkdir -p "$root/etc/systemd/system/ssh.service.requires" "$root/etc/systemd/journald.conf.d"
+ln -sf ../ctt-setup.service "$root/etc/systemd/system/ssh.service.requires/ctt-setup.service"
+cat >"$root/etc/systemd/journald.conf.d/ctt.conf" <<'EOF'
+[Journal]
+ForwardToConsole=yes
+TTYPath=/dev/ttyS0
+MaxLevelConsole=info
+Storage=volatile
+EOF
+for unit in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer \
+	serial-getty@ttyS0.service getty@tty1.service systemd-timesyncd.service; do
+	ln -sf /dev/null "$root/etc/systemd/system/$unit"
+done
 
 kernel="$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n1)"
 initrd="$(ls "$root"/boot/initrd.img-* | sort -V | tail -n1)"
@@ -133,7 +169,7 @@ chroot "$root" apt-get clean
 rm -rf "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* "$root"/usr/share/man/*
 
 # A raw ext4 image made straight from the directory (no loop mount), with
-# room to spare for what tests write; guests write to a qemu snapshot, never
+# room to spare for what tests write; guests write to their own qcow2 overlay, never
 # to this file.
 size_mb=$(($(du -sm "$root" | cut -f1) + 512))
 truncate -s "${size_mb}M" "$work/rootfs.ext4"
