@@ -77,13 +77,14 @@ resource %q "r" {
 }
 
 // kernelHost boots a kernel test host for a test and returns it, a way to
-// run a command on it (failing the test on error) and a known_hosts file.
-func kernelHost(t *testing.T) (*testhost.KernelHost, func(string) string, string) {
+// run a command on it (failing the test on error) and a known_hosts file
+// (valid across Reboot: the guest keeps its key and port).
+func kernelHost(t *testing.T, opts testhost.KernelOptions) (*testhost.KernelHost, func(string) string, string) {
 	t.Helper()
 	if os.Getenv("TF_ACC") == "" {
 		t.Skip("kernel host tests boot a qemu guest; set TF_ACC=1 (make test)")
 	}
-	h := testhost.NewKernel(t, testhost.KernelOptions{})
+	h := testhost.NewKernel(t, opts)
 	run := func(script string) string {
 		t.Helper()
 		out, err := h.Exec(context.Background(), script)

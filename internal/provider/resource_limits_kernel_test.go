@@ -8,12 +8,14 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/testhost"
 )
 
 // On the kernel host: live max and hashsize on a modular conntrack, and
 // `options nf_conntrack hashsize=N` taking effect when the module loads.
 func TestAccLimits_kernelModuleReload(t *testing.T) {
-	h, run, kh := kernelHost(t)
+	h, run, kh := kernelHost(t, testhost.KernelOptions{})
 	expect := func(script string, want int64) resource.TestCheckFunc {
 		return func(*terraform.State) error {
 			if got, _ := strconv.ParseInt(run(script), 10, 64); got != want {

@@ -9,12 +9,14 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/testhost"
 )
 
 // On the kernel host (a qemu guest with the stock, modular Debian kernel):
 // what namespace hosts cannot show, real module loading and unloading.
 func TestAccModuleBlacklist_kernelUnload(t *testing.T) {
-	h, run, kh := kernelHost(t)
+	h, run, kh := kernelHost(t, testhost.KernelOptions{})
 	loaded := func(mods ...string) error {
 		table := run("cat /proc/modules")
 		for _, m := range mods {

@@ -135,16 +135,19 @@ func StartKernel(ctx context.Context, opts KernelOptions) (*KernelHost, error) {
 	return h, nil
 }
 
-// start boots the guest on a free loopback port. The port is picked here and
-// bound by qemu a moment later, so another process can take it in between;
-// qemu then exits at once and we retry.
+// start boots the guest on a loopback port: the one it had before a reboot
+// (so known_hosts and the tests' configurations stay valid), else a free one.
+// A free port is picked here and bound by qemu a moment later, so another
+// process can take it in between; qemu then exits at once and we retry.
 func (h *KernelHost) start(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
-		var err error
-		if h.Port, err = freePort(); err != nil {
-			return err
+		if h.Port == 0 || attempt > 1 {
+			var err error
+			if h.Port, err = freePort(); err != nil {
+				return err
+			}
 		}
-		err = h.boot(ctx)
+		err := h.boot(ctx)
 		if err == nil {
 			return nil
 		}
@@ -156,8 +159,8 @@ func (h *KernelHost) start(ctx context.Context) error {
 }
 
 // Reboot restarts the guest the way a machine reboots: its disk keeps what
-// was written, the running kernel's state is gone. The SSH port changes, so
-// callers take Port (and KnownHostsLine) again afterwards.
+// was written, the running kernel's state is gone. The guest keeps its host
+// key and, unless another process took it meanwhile, its port.
 func (h *KernelHost) Reboot(ctx context.Context) error {
 	// sync first: the guest is stopped from outside, as by a power cut
 	// right after a clean shutdown's last write.
