@@ -226,7 +226,7 @@ func (pd *providerData) claimLimits(host string) bool {
 }
 
 func (p *conntrackProvider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{NewLimitsResource, NewNotrackRuleResource, NewIptablesConfigResource, NewModuleBlacklistResource}
+	return []func() resource.Resource{NewLimitsResource, NewNotrackRuleResource, NewIptablesConfigResource, NewModuleBlacklistResource, NewFirewallServiceResource}
 }
 
 func (p *conntrackProvider) DataSources(context.Context) []func() datasource.DataSource {

@@ -258,6 +258,9 @@ func (h *Host) setupScript(opts Options) string {
 		b.WriteString("mount -t tmpfs -o ro,size=4k none /proc/sys/net/netfilter\n")
 	}
 	b.WriteString("mkdir -p /run/sshd\n")
+	// A private /run/lock (/var/lock), where SysV init scripts keep the
+	// lock file that says a service runs.
+	b.WriteString("mount -t tmpfs -o size=1m none /run/lock\n")
 	// root gets a private, empty home and /bin/sh, so the machine's own
 	// shell start-up files never slow remote commands down.
 	fmt.Fprintf(&b, "sed -i 's|^root:.*|root:x:0:0:root:%s:/bin/sh|' /etc/passwd\n", home)

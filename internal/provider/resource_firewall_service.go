@@ -1,0 +1,396 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/setvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/setdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
+)
+
+var (
+	_ resource.ResourceWithConfigure   = (*firewallServiceResource)(nil)
+	_ resource.ResourceWithImportState = (*firewallServiceResource)(nil)
+	_ resource.ResourceWithModifyPlan  = (*firewallServiceResource)(nil)
+)
+
+var defaultFirewallServices = []string{"iptables", "ip6tables"}
+
+// NewFirewallServiceResource is the conntrack_firewall_service resource.
+func NewFirewallServiceResource() resource.Resource { return &firewallServiceResource{} }
+
+type firewallServiceResource struct {
+	data *providerData
+}
+
+type firewallServiceModel struct {
+	connectionModel
+	ID         types.String `tfsdk:"id"`
+	Services   types.Set    `tfsdk:"services"`
+	Enabled    types.Bool   `tfsdk:"enabled"`
+	Running    types.Bool   `tfsdk:"running"`
+	InitSystem types.String `tfsdk:"init_system"`
+	States     types.Map    `tfsdk:"states"`
+}
+
+var serviceStateType = types.ObjectType{AttrTypes: map[string]attr.Type{
+	"installed": types.BoolType, "enabled": types.BoolType, "running": types.BoolType,
+}}
+
+func (m *firewallServiceModel) services(ctx context.Context) []string {
+	if m.Services.IsNull() || m.Services.IsUnknown() {
+		return slices.Clone(defaultFirewallServices)
+	}
+	var s []string
+	m.Services.ElementsAs(ctx, &s, false)
+	slices.Sort(s)
+	return s
+}
+
+// initSystem is the declared init system, else the one the host runs.
+func (m *firewallServiceModel) initSystem(h *conntrack.ServiceHost) string {
+	if !m.InitSystem.IsNull() && !m.InitSystem.IsUnknown() {
+		return m.InitSystem.ValueString()
+	}
+	if h.Systemd {
+		return conntrack.InitSystemd
+	}
+	return conntrack.InitSysV
+}
+
+func (r *firewallServiceResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_firewall_service"
+}
+
+func (r *firewallServiceResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	attrs := connectionResourceAttributes()
+	unmanaged := " Unset means unmanaged: nothing changes, and the state shows what the host has (null when the services differ)."
+	for name, a := range map[string]schema.Attribute{
+		"id": schema.StringAttribute{Computed: true, MarkdownDescription: "The host: the import ID.",
+			PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+		"services": schema.SetAttribute{Optional: true, Computed: true, ElementType: types.StringType,
+			Default: setdefault.StaticValue(stringSet(defaultFirewallServices)),
+			Validators: []validator.Set{setvalidator.SizeAtLeast(1),
+				setvalidator.ValueStringsAre(stringvalidator.OneOf(conntrack.FirewallServices...))},
+			MarkdownDescription: "The firewall services, any of " + enumDoc(conntrack.FirewallServices) +
+				". Defaults to `iptables` and `ip6tables`. A service removed from the set is left as it is."},
+		"enabled": schema.BoolAttribute{Optional: true, Computed: true,
+			PlanModifiers: []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
+			MarkdownDescription: "Whether the services start at boot (`systemctl enable`/`disable`; on SysV `chkconfig on`/`off` or " +
+				"`update-rc.d enable`/`disable`). Reads `true` only when every listed service is enabled, `false` when none is." + unmanaged},
+		"running": schema.BoolAttribute{Optional: true, Computed: true,
+			PlanModifiers: []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
+			MarkdownDescription: "Whether the services run now (`systemctl start`/`stop`, on SysV `service NAME start`/`stop`). Stopping " +
+				"iptables-services flushes every table and, unless `IPTABLES_MODULES_UNLOAD=\"no\"` (see `conntrack_iptables_config`), " +
+				"unloads the netfilter modules, conntrack included: remedy 1. Reads `true` only when every listed service runs, `false` when " +
+				"none does." + unmanaged},
+		"init_system": schema.StringAttribute{Optional: true, Computed: true,
+			Validators:    []validator.String{stringvalidator.OneOf(conntrack.InitSystems...)},
+			PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			MarkdownDescription: "How the services are managed: " + enumDoc(conntrack.InitSystems) + ". Detected when unset: `systemd` " +
+				"when it is PID 1 (`/run/systemd/system` exists), else `sysv`, with `chkconfig` (RHEL) or `update-rc.d` (Debian) for boot links."},
+		"states": schema.MapNestedAttribute{Computed: true,
+			NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+				"installed": schema.BoolAttribute{Computed: true, MarkdownDescription: "The init system knows the service."},
+				"enabled":   schema.BoolAttribute{Computed: true, MarkdownDescription: "It starts at boot."},
+				"running":   schema.BoolAttribute{Computed: true, MarkdownDescription: "It runs now."},
+			}},
+			MarkdownDescription: "Each listed service as the init system reports it."},
+	} {
+		attrs[name] = a
+	}
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Stops and disables (or starts and enables) the firewall services: remedy 1, \"stop the firewall so nothing " +
+			"is tracked\". Reads the state from the init system and the file system only, never from the iptables CLI: on a host whose " +
+			"firewall is stopped, `iptables -nL` (and so `service iptables status`) loads the netfilter modules and starts tracking again. " +
+			"Destroy changes nothing on the host.",
+		Attributes: attrs,
+	}
+}
+
+func (r *firewallServiceResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+// read gathers the services' state in one remote command.
+func (r *firewallServiceResource) read(ctx context.Context, c *sshx.Client, m *firewallServiceModel, diags *diag.Diagnostics) *conntrack.ServiceHost {
+	script, args := conntrack.ServicesScript(m.services(ctx))
+	out, err := c.Script(ctx, "read firewall services", script, nil, args...)
+	if err != nil {
+		diags.AddError(fmt.Sprintf("Cannot read the firewall services of %s", m.Host.ValueString()), detail(err))
+		return nil
+	}
+	h, err := conntrack.ParseServices(string(out))
+	if err != nil {
+		diags.AddError(fmt.Sprintf("Unexpected answer from %s", m.Host.ValueString()), err.Error())
+		return nil
+	}
+	return &h
+}
+
+// readKey names a resource's read in the per-walk cache.
+func (m *firewallServiceModel) readKey(ctx context.Context) string {
+	return fmt.Sprintf("firewall_service %s:%d %s", m.Host.ValueString(), m.Port.ValueInt64(), strings.Join(m.services(ctx), ","))
+}
+
+// observe sets the state from a read: per service, and aggregated as
+// true (all), false (none) or null (mixed).
+func (m *firewallServiceModel) observe(ctx context.Context, h *conntrack.ServiceHost) {
+	init := m.initSystem(h)
+	states := h.States(init)
+	elems := map[string]attr.Value{}
+	var enabled, running []bool
+	for _, svc := range m.services(ctx) {
+		st := states[svc]
+		elems[svc] = types.ObjectValueMust(serviceStateType.AttrTypes, map[string]attr.Value{
+			"installed": types.BoolValue(st.Installed), "enabled": types.BoolValue(st.Enabled), "running": types.BoolValue(st.Running),
+		})
+		enabled, running = append(enabled, st.Enabled), append(running, st.Running)
+	}
+	m.States = types.MapValueMust(serviceStateType, elems)
+	m.Enabled, m.Running = allOrNone(enabled), allOrNone(running)
+	m.Services = stringSet(m.services(ctx))
+	m.InitSystem = types.StringValue(init)
+	m.ID = m.Host
+}
+
+func allOrNone(values []bool) types.Bool {
+	switch {
+	case !slices.Contains(values, false):
+		return types.BoolValue(true)
+	case !slices.Contains(values, true):
+		return types.BoolValue(false)
+	}
+	return types.BoolNull()
+}
+
+func (r *firewallServiceResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m firewallServiceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	c := r.data.client(ctx, m.connectionModel, &resp.Diagnostics)
+	if c == nil {
+		return
+	}
+	h := r.read(ctx, c, &m, &resp.Diagnostics)
+	if h == nil {
+		return
+	}
+	r.data.remember(m.readKey(ctx), h)
+	prior := m
+	m.observe(ctx, h)
+	for _, a := range []struct {
+		name        string
+		prior, read types.Bool
+	}{{"enabled", prior.Enabled, m.Enabled}, {"running", prior.Running, m.Running}} {
+		if !a.prior.IsNull() && !a.read.Equal(a.prior) {
+			resp.Diagnostics.AddWarning(fmt.Sprintf("The firewall services of %s drifted", m.Host.ValueString()),
+				fmt.Sprintf("%s was %s, the host now has %s. Apply to converge.", a.name, a.prior, describeStates(ctx, &m, a.name)))
+		}
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// describeStates says, per service, whether it is enabled (or running).
+func describeStates(ctx context.Context, m *firewallServiceModel, property string) string {
+	var parts []string
+	for svc, v := range m.States.Elements() {
+		b, _ := v.(types.Object).Attributes()[property].(types.Bool)
+		word := property
+		if !b.ValueBool() {
+			word = "not " + property
+		}
+		parts = append(parts, svc+" "+word)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
+}
+
+func (r *firewallServiceResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || r.data == nil {
+		return
+	}
+	var plan, config firewallServiceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	if resp.Diagnostics.HasError() || plan.Host.IsUnknown() || plan.Port.IsUnknown() || plan.Services.IsUnknown() || config.InitSystem.IsUnknown() {
+		return
+	}
+	// Other services make other aggregates: unmanaged values are unknown
+	// until the apply reads them.
+	var prior firewallServiceModel
+	if !req.State.Raw.IsNull() {
+		resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
+		if !prior.Services.Equal(plan.Services) {
+			for name, v := range map[string]types.Bool{"enabled": config.Enabled, "running": config.Running} {
+				if v.IsNull() {
+					resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(name), types.BoolUnknown())...)
+				}
+			}
+		}
+	}
+	h, _ := r.data.take(plan.readKey(ctx)).(*conntrack.ServiceHost)
+	if h == nil {
+		c := r.data.client(ctx, plan.connectionModel, &resp.Diagnostics)
+		if c == nil {
+			return
+		}
+		if h = r.read(ctx, c, &plan, &resp.Diagnostics); h == nil {
+			return
+		}
+	}
+	host := plan.Host.ValueString()
+	init := plan.initSystem(h)
+	switch {
+	case init == conntrack.InitSystemd && !h.Systemd:
+		resp.Diagnostics.AddAttributeError(path.Root("init_system"), fmt.Sprintf("%s does not run systemd", host),
+			"/run/systemd/system does not exist, so systemctl cannot manage its services. Remove init_system to use the SysV scripts.")
+		return
+	case init == conntrack.InitSysV && h.SysVTool == "" && !config.Enabled.IsNull():
+		resp.Diagnostics.AddAttributeError(path.Root("enabled"), fmt.Sprintf("%s has neither chkconfig nor update-rc.d", host),
+			"A SysV service is enabled at boot with one of them. Remove enabled to manage only whether the services run.")
+		return
+	}
+	if plan.InitSystem.IsUnknown() {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("init_system"), init)...)
+	}
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"), plan.Host)...)
+	states := h.States(init)
+	for _, svc := range plan.services(ctx) {
+		st := states[svc]
+		if !st.Installed && (config.Enabled.ValueBool() || config.Running.ValueBool()) {
+			resp.Diagnostics.AddAttributeError(path.Root("services"), fmt.Sprintf("%s is not installed on %s", svc, host),
+				fmt.Sprintf("The %s init system knows no %s service, so it cannot be enabled or started. Install it, or remove it from services.", init, svc))
+		}
+		if n := h.FlushedRules(svc); n > 0 && st.Running && !config.Running.IsNull() && !config.Running.ValueBool() {
+			resp.Diagnostics.AddAttributeWarning(path.Root("running"), fmt.Sprintf("Stopping %s on %s flushes NOTRACK rules", svc, host),
+				fmt.Sprintf("The rules files hold %d rule(s) of conntrack_notrack_rule; stopping %s removes them from the kernel (they stay in "+
+					"the files and come back when it starts). While it is stopped those resources show drift: with the firewall stopped, "+
+					"declare either the service or the rules, not both.", n, svc))
+		}
+	}
+}
+
+func (r *firewallServiceResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	r.converge(ctx, req.Plan, req.Config, &resp.State, &resp.Diagnostics)
+}
+
+func (r *firewallServiceResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	r.converge(ctx, req.Plan, req.Config, &resp.State, &resp.Diagnostics)
+}
+
+// converge starts, stops, enables and disables the services as declared,
+// in one remote command, then reads them back and checks.
+func (r *firewallServiceResource) converge(ctx context.Context, planIn, configIn stateGetter, state stateSetter, diags *diag.Diagnostics) {
+	var plan, config firewallServiceModel
+	diags.Append(planIn.Get(ctx, &plan)...)
+	diags.Append(configIn.Get(ctx, &config)...)
+	if diags.HasError() {
+		return
+	}
+	host := plan.Host.ValueString()
+	ctx = tflog.SetField(ctx, "host", host)
+	c := r.data.client(ctx, plan.connectionModel, diags)
+	if c == nil {
+		return
+	}
+	h := r.read(ctx, c, &plan, diags)
+	if h == nil {
+		return
+	}
+	init := plan.initSystem(h)
+	actions := serviceActions(plan.services(ctx), h.States(init), config.Enabled, config.Running)
+	if len(actions) > 0 {
+		tool := init
+		if init == conntrack.InitSysV {
+			tool = h.SysVTool
+		}
+		script, args := conntrack.ServiceApplyScript(tool, actions)
+		out, err := c.Script(ctx, "change firewall services", script, nil, args...)
+		if err != nil {
+			diags.AddError(fmt.Sprintf("Cannot change the firewall services of %s", host), detail(err))
+			return
+		}
+		for _, a := range actions {
+			if why, failed := conntrack.ParseFailures(string(out))[a.Service+" "+a.Action]; failed {
+				diags.AddError(fmt.Sprintf("Cannot %s %s on %s", a.Action, a.Service, host), why)
+			}
+		}
+		if h = r.read(ctx, c, &plan, diags); h == nil {
+			return
+		}
+	}
+	plan.observe(ctx, h)
+	// Verify: a stop script can exit 0 and leave the service running.
+	for _, a := range []struct {
+		name           string
+		declared, read types.Bool
+	}{{"enabled", config.Enabled, plan.Enabled}, {"running", config.Running, plan.Running}} {
+		if !a.declared.IsNull() && !a.read.Equal(a.declared) && !diags.HasError() {
+			diags.AddError(fmt.Sprintf("The firewall services of %s did not converge", host),
+				fmt.Sprintf("%s should be %s, but the host reports %s.", a.name, a.declared, describeStates(ctx, &plan, a.name)))
+		}
+	}
+	diags.Append(state.Set(ctx, &plan)...)
+}
+
+// serviceActions are the changes that bring each service to the declared
+// enabled and running (null: unmanaged), stops before disables, enables
+// before starts. A service that is not installed has nothing to stop.
+func serviceActions(services []string, states map[string]conntrack.ServiceState, enabled, running types.Bool) []conntrack.ServiceAction {
+	var actions []conntrack.ServiceAction
+	for _, svc := range services {
+		st := states[svc]
+		add := func(declared types.Bool, now bool, on, off string) {
+			switch {
+			case declared.IsNull() || declared.ValueBool() == now:
+			case declared.ValueBool():
+				actions = append(actions, conntrack.ServiceAction{Service: svc, Action: on})
+			case st.Installed:
+				actions = append(actions, conntrack.ServiceAction{Service: svc, Action: off})
+			}
+		}
+		if running.ValueBool() {
+			add(enabled, st.Enabled, "enable", "disable")
+			add(running, st.Running, "start", "stop")
+		} else {
+			add(running, st.Running, "start", "stop")
+			add(enabled, st.Enabled, "enable", "disable")
+		}
+	}
+	return actions
+}
+
+// Delete leaves the services as they are: restarting a firewall because a
+// resource left the configuration would surprise more than it helps.
+func (r *firewallServiceResource) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {
+}
+
+// ImportState takes the host; the services are iptables and ip6tables.
+func (r *firewallServiceResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	if err := hostValidatorCheck(req.ID); err != nil {
+		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("Import conntrack_firewall_service by host: %v", err))
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("host"), req.ID)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+}
