@@ -3,6 +3,7 @@
 //
 //	testhost up -dir .demo -n 1    start hosts, write DIR/hosts.json and DIR/known_hosts
 //	testhost exec -dir .demo -i 0 -- CMD...   run a command inside host 0
+//	testhost firewall -dir .demo -i 1    install and start the iptables services (SysV) in host 1
 //	testhost down -dir .demo       stop them and remove everything
 package main
 
@@ -17,6 +18,16 @@ import (
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/testhost"
 )
+
+// firewallRules is a stateful firewall: every connection it accepts is
+// tracked.
+const firewallRules = `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+COMMIT
+`
 
 // record is what `up` leaves behind for `exec`, `down` and the demo.
 type record struct {
@@ -45,6 +56,9 @@ func main() {
 		err = down(*dir)
 	case "exec":
 		err = execIn(*dir, *i, fs.Args())
+	case "firewall":
+		err = execIn(*dir, *i, []string{testhost.IptablesServicesScript(false, firewallRules, firewallRules) +
+			"service iptables start && service ip6tables start\n"})
 	default:
 		usage()
 	}
@@ -55,7 +69,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: testhost up|down|exec -dir DIR [-n N] [-i I -- CMD...]")
+	fmt.Fprintln(os.Stderr, "usage: testhost up|down|exec|firewall -dir DIR [-n N] [-i I [-- CMD...]]")
 	os.Exit(2)
 }
 

@@ -1,5 +1,5 @@
 # The demo of `make demo`: local namespace test hosts started by
-# scripts/demo.sh stand in for a fleet. Later resources extend it.
+# scripts/demo.sh stand in for a fleet, one group per remedy.
 terraform {
   required_providers {
     conntrack = {
@@ -9,8 +9,20 @@ terraform {
 }
 
 variable "hosts" {
-  description = "Addresses of the hosts to inspect."
+  description = "Hosts that keep tracking, with higher limits and NOTRACK rules (remedies 2 and 3)."
   type        = set(string)
+}
+
+variable "firewall_off_hosts" {
+  description = "Hosts whose firewall service is stopped (remedy 1)."
+  type        = set(string)
+  default     = []
+}
+
+variable "no_conntrack_hosts" {
+  description = "Hosts where connection tracking is removed (remedy 4)."
+  type        = set(string)
+  default     = []
 }
 
 variable "private_key_file" {
@@ -27,8 +39,17 @@ provider "conntrack" {
 }
 
 data "conntrack_host" "fleet" {
-  for_each = var.hosts
+  for_each = setunion(var.hosts, var.firewall_off_hosts, var.no_conntrack_hosts)
   host     = each.value
+}
+
+# Remedy 1: stop the firewall, and keep it off at boot.
+resource "conntrack_firewall_service" "off" {
+  for_each = var.firewall_off_hosts
+  host     = each.value
+
+  enabled = false
+  running = false
 }
 
 # Remedy 2: shorter timeouts free entries of idle connections sooner. (A
@@ -53,6 +74,21 @@ resource "conntrack_notrack_rule" "dns" {
   protocol = "udp"
   port     = "53"
   comment  = "demo dns"
+}
+
+# Remedy 4: blacklist and disable the conntrack modules, and let the iptables
+# service load none. (A namespace test host shares the machine's kernel, so
+# nothing is unloaded here; on a real host add unload = true.)
+resource "conntrack_module_blacklist" "off" {
+  for_each = var.no_conntrack_hosts
+  host     = each.value
+}
+
+resource "conntrack_iptables_config" "no_modules" {
+  for_each = var.no_conntrack_hosts
+  host     = each.value
+
+  modules = ""
 }
 
 output "facts" {

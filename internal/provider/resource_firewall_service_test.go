@@ -69,9 +69,6 @@ echo "$e $r"`, svc))
 func TestAccFirewallService_sysv(t *testing.T) {
 	h := testhost.New(t, testhost.Options{})
 	hostValue(t, h, testhost.IptablesServicesScript(false, serviceRules4, serviceRules6))
-	// Namespace hosts share the machine's kernel: never unload its modules.
-	writeHostFile(t, h, "/etc/sysconfig/iptables-config", "IPTABLES_MODULES_UNLOAD=\"no\"\n")
-	writeHostFile(t, h, "/etc/sysconfig/ip6tables-config", "IP6TABLES_MODULES_UNLOAD=\"no\"\n")
 	hostValue(t, h, "service iptables start && service ip6tables start")
 	raw := func() string { return hostValue(t, h, "iptables -w -t raw -S PREROUTING") }
 	if !strings.Contains(raw(), "--notrack") {

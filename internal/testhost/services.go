@@ -17,7 +17,10 @@ var iptablesServices embed.FS
 // and ip6tables services on a test host, with the given rules as
 // /etc/sysconfig/iptables: as systemd units (/usr/libexec/iptables/*.init)
 // when systemd is true, else as SysV scripts in /etc/init.d enabled with
-// update-rc.d. Neither is started: callers start what they need.
+// update-rc.d. Neither is started: callers start what they need. SysV
+// hosts are namespace hosts, which share the machine's kernel, so their
+// config files say IPTABLES_MODULES_UNLOAD="no": stopping the service there
+// must never unload the machine's modules.
 func IptablesServicesScript(systemd bool, rules4, rules6 string) string {
 	file := func(name string) string {
 		b, err := iptablesServices.ReadFile("iptables-services/" + name)
@@ -43,6 +46,8 @@ func IptablesServicesScript(systemd bool, rules4, rules6 string) string {
 		b.WriteString("systemctl daemon-reload\nsystemctl enable iptables.service ip6tables.service 2>&1\n")
 		return b.String()
 	}
+	write("/etc/sysconfig/iptables-config", "IPTABLES_MODULES_UNLOAD=\"no\"\n", "600")
+	write("/etc/sysconfig/ip6tables-config", "IP6TABLES_MODULES_UNLOAD=\"no\"\n", "600")
 	write("/etc/init.d/iptables", file("iptables.init"), "755")
 	b.WriteString("ln -sf iptables /etc/init.d/ip6tables\nupdate-rc.d iptables defaults >/dev/null\nupdate-rc.d ip6tables defaults >/dev/null\n")
 	return b.String()
