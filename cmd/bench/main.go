@@ -1,6 +1,8 @@
 // Command bench measures Terraform over N namespace test hosts, each with a
-// conntrack_host data source and a conntrack_limits resource, against
-// Terraform's own floor: the same runs over 3N terraform_data resources
+// conntrack_host data source and one resource of every type
+// (conntrack_limits, conntrack_notrack_rule, conntrack_iptables_config,
+// conntrack_module_blacklist, conntrack_firewall_service), against
+// Terraform's own floor: the same runs over 6N terraform_data resources
 // (DESIGN.md section 6). Per host count it times a plan with nothing in
 // state, the apply, and the plan of the converged hosts, and counts SSH
 // logins and remote commands. It needs root, like the test hosts it starts.
@@ -326,8 +328,11 @@ func startHosts(ctx context.Context, n int) ([]*testhost.Host, error) {
 			defer func() { <-slots }()
 			h, err := testhost.Start(ctx, testhost.Options{})
 			if err == nil {
-				// A Debian-like host: NOTRACK rules persist in iptables-persistent's file.
-				_, err = h.Exec(ctx, "mkdir -p /etc/iptables")
+				// A Debian-like host (by /etc/os-release): NOTRACK rules persist
+				// in iptables-persistent's file. conntrack_iptables_config
+				// writes /etc/sysconfig/iptables-config and, like any file
+				// write of the provider, fails when the directory is missing.
+				_, err = h.Exec(ctx, "mkdir -p /etc/iptables /etc/sysconfig")
 			}
 			done <- started{h, err}
 		}()

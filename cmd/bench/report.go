@@ -28,7 +28,7 @@ func phaseIndex(name string) int {
 }
 
 // perRead is the converged plan's remote commands per resource read: it
-// reads every data source and every conntrack_limits once.
+// reads every data source and every resource once.
 func perRead(r result) float64 {
 	return r.Phases[phaseIndex("plan converged")].CommandsPerHost() / resourcesPerHost
 }
@@ -71,7 +71,7 @@ func printTables(w io.Writer, results []result) {
 	fmt.Fprintln(w)
 	for _, r := range results {
 		fmt.Fprintf(w, "%d hosts: **%.2f remote commands per resource read** in the converged plan (%d reads per host: "+
-			"the data source, the conntrack_limits and the NOTRACK rule). One SSH login from Go takes %s. Terraform started the provider %s times "+
+			"the data source and one resource of each type). One SSH login from Go takes %s. Terraform started the provider %s times "+
 			"in %s. Load average %s before the hosts started, %s when this host count was done (the benchmark's own "+
 			"sshd and shells included).\n\n",
 			r.Hosts, perRead(r), resourcesPerHost, ms(r.Handshake), providerStarts(r), strings.Join(phaseNames(), ", "), r.LoadBefore, r.LoadAfter)
@@ -148,12 +148,18 @@ func opsOf(r result) []opRPC {
 
 const intro = `# Benchmarks
 
-Terraform over N namespace test hosts (DESIGN.md section 6), each with one ` + "`conntrack_host`" + ` data source, one
-` + "`conntrack_limits`" + ` and one ` + "`conntrack_notrack_rule`" + ` (the configuration is ` + "`mainTF`" + ` in cmd/bench/terraform.go),
+Terraform over N namespace test hosts (DESIGN.md section 6), each with one ` + "`conntrack_host`" + ` data source and one
+resource of every type: ` + "`conntrack_limits`" + `, ` + "`conntrack_notrack_rule`" + `, ` + "`conntrack_iptables_config`" + `,
+` + "`conntrack_module_blacklist`" + ` and ` + "`conntrack_firewall_service`" + ` (the configuration is ` + "`mainTF`" + ` in
+cmd/bench/terraform.go), against Terraform's own floor: the same commands over %[2]dN builtin ` + "`terraform_data`" + `
+resources (%[2]d per host, one for each object above): no plugin, no network.
 
-against Terraform's own floor: the same commands over 3N builtin ` + "`terraform_data`" + ` resources (three per host, one for
-each object above): no plugin, no network. ` + "`max`" + ` and ` + "`buckets`" + ` are not set: they are global, read-only in a
-namespace; the two timeouts are per network namespace and are applied live.
+The values are ones a namespace host converges on. ` + "`max`" + ` and ` + "`buckets`" + ` are not set: they are global,
+read-only in a namespace; the two timeouts are per network namespace and are applied live. ` + "`conntrack_iptables_config`" + `
+sets ` + "`modules_unload = false`" + ` and ` + "`sysctl_load_list = \".nf_conntrack\"`" + ` (iptables-services is not installed;
+the benchmark creates /etc/sysconfig on each host, without which the write fails). ` + "`conntrack_module_blacklist`" + ` writes
+the default blacklist with ` + "`unload = false`" + `: a namespace host shares the machine's kernel. ` + "`conntrack_firewall_service`" + `
+declares iptables and ip6tables stopped and disabled, which they are: they are not installed.
 
 ## What is measured
 
@@ -163,12 +169,15 @@ Per host count, on fresh hosts, three phases in this order, each in the provider
 ` + "`terraform init`" + `) and default parallelism (10).
 
 - **plan fresh**: ` + "`plan -detailed-exitcode`" + ` with nothing in state: the data source reads and the plan to create each
-  ` + "`conntrack_limits`" + ` and NOTRACK rule (each reads the host). It must exit 2 (changes). Median of %[1]d runs after one untimed warm-up.
+  resource (each reads the host, except ` + "`conntrack_iptables_config`" + `, which plans without it). It must exit 2
+  (changes). Median of %[1]d runs after one untimed warm-up.
 - **apply**: ` + "`apply -auto-approve`" + `, **timed once** per host count: it converges the hosts, so a second apply would
-  measure something else. A single sample, so noisier than the medians. Afterwards the benchmark reads both settings
-  inside every host and fails unless they hold. The floor's apply creates its 3N ` + "`terraform_data`" + ` resources.
-- **plan converged**: ` + "`plan -detailed-exitcode`" + ` on the applied state: the refresh reads every ` + "`conntrack_limits`" + ` and
-  NOTRACK rule, the data sources are read again. It must exit 0 (no changes), or the benchmark fails and shows the plan. Median of
+  measure something else. A single sample, so noisier than the medians. Afterwards the benchmark checks inside every host
+  what the apply converged (the two timeouts, the two iptables-config keys, the blacklist's ` + "`blacklist nf_conntrack`" + `
+  and ` + "`install nf_conntrack /bin/false`" + ` lines, no start link or lock file of either firewall service) and fails
+  unless it holds. The floor's apply creates its %[2]dN ` + "`terraform_data`" + ` resources.
+- **plan converged**: ` + "`plan -detailed-exitcode`" + ` on the applied state: the refresh reads every resource, the data
+  sources are read again. It must exit 0 (no changes), or the benchmark fails and shows the plan. Median of
   %[1]d runs after one untimed warm-up.
 - **floor** and **overhead**: the floor's median for the same phase, the difference and the ratio.
 - **SSH logins per host**: ` + "`Accepted`" + ` lines added to each host's sshd log during one run; the mean over hosts and

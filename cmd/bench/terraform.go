@@ -46,12 +46,33 @@ resource "conntrack_notrack_rule" "h" {
   protocol = "udp"
   port     = "53"
 }
+# The bench hosts have no iptables-services: the file is written all the same.
+resource "conntrack_iptables_config" "h" {
+  for_each         = var.hosts
+  host             = each.value
+  modules_unload   = false
+  sysctl_load_list = ".nf_conntrack"
+}
+# A namespace host shares the machine's kernel: never unload.
+resource "conntrack_module_blacklist" "h" {
+  for_each = var.hosts
+  host     = each.value
+  unload   = false
+}
+# Neither service is installed on a bench host, which is stopped and
+# disabled already: the apply reads and changes nothing.
+resource "conntrack_firewall_service" "h" {
+  for_each = var.hosts
+  host     = each.value
+  enabled  = false
+  running  = false
+}
 output "fill" { value = { for k, v in data.conntrack_host.h : k => v.fill_percent } }
 `
 
-// floorTF has the same graph shape with a builtin resource, three instances
-// per host like the data source, conntrack_limits and the NOTRACK rule above: what Terraform itself
-// costs, with no plugin process and no network.
+// floorTF has the same graph shape with a builtin resource, one instance per
+// host for each object above (the data source and the five resources): what
+// Terraform itself costs, with no plugin process and no network.
 const floorTF = `variable "hosts" { type = set(string) }
 resource "terraform_data" "h" {
   for_each = var.hosts
@@ -65,13 +86,47 @@ resource "terraform_data" "notrack" {
   for_each = var.hosts
   input    = { host = each.value, protocol = "udp", port = "53" }
 }
+resource "terraform_data" "iptables_config" {
+  for_each = var.hosts
+  input    = { host = each.value, modules_unload = false, sysctl_load_list = ".nf_conntrack" }
+}
+resource "terraform_data" "blacklist" {
+  for_each = var.hosts
+  input    = { host = each.value, unload = false }
+}
+resource "terraform_data" "firewall_service" {
+  for_each = var.hosts
+  input    = { host = each.value, enabled = false, running = false }
+}
 `
 
 // resourcesPerHost is how many instances each configuration has per host.
-const resourcesPerHost = 3
+const resourcesPerHost = 6
 
-// Settings the apply sets on every host, checked there afterwards.
-var applied = map[string]string{"nf_conntrack_tcp_timeout_established": "3600", "nf_conntrack_udp_timeout": "30"}
+// hostCheck is one thing the apply converges on every host: a shell script
+// run inside the host and what it must print (surrounding space trimmed).
+type hostCheck struct{ what, script, want string }
+
+// applied is what the apply makes true on every host, checked there
+// afterwards: every resource but the NOTRACK rule, whose apply only
+// succeeds after a new SSH login confirmed the change. The timeouts also
+// show that conntrack is still there (unload = false): their sysctls go
+// with the module.
+var applied = []hostCheck{
+	{"conntrack_limits: nf_conntrack_tcp_timeout_established", "cat /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established", "3600"},
+	{"conntrack_limits: nf_conntrack_udp_timeout", "cat /proc/sys/net/netfilter/nf_conntrack_udp_timeout", "30"},
+	// Read the way the iptables service reads it: sourced by the shell.
+	{"conntrack_iptables_config: IPTABLES_MODULES_UNLOAD and IPTABLES_SYSCTL_LOAD_LIST in /etc/sysconfig/iptables-config",
+		`. /etc/sysconfig/iptables-config && echo "$IPTABLES_MODULES_UNLOAD $IPTABLES_SYSCTL_LOAD_LIST"`, "no .nf_conntrack"},
+	{"conntrack_module_blacklist: blacklist line in /etc/modprobe.d/blacklist.conf",
+		"grep -cx 'blacklist nf_conntrack' /etc/modprobe.d/blacklist.conf", "1"},
+	{"conntrack_module_blacklist: install line in /etc/modprobe.d/blacklist.conf",
+		"grep -cx 'install nf_conntrack /bin/false' /etc/modprobe.d/blacklist.conf", "1"},
+	// What the provider reads on a SysV host: a start link in runlevels
+	// 2-5 is enabled, a lock file in /var/lock/subsys running.
+	{"conntrack_firewall_service: start links and lock files of iptables and ip6tables",
+		"ls -d /etc/rc[2345].d/S[0-9][0-9]ip6tables /etc/rc[2345].d/S[0-9][0-9]iptables /var/lock/subsys/ip6tables /var/lock/subsys/iptables 2>/dev/null | wc -l", "0"},
+}
 
 // writeConfigs writes dir/main, dir/floor, the key, known_hosts and the CLI
 // config, and returns the CLI config's path.
@@ -245,13 +300,15 @@ func statusField(status []byte, name string) int64 {
 // the host: the apply is only timed if it really converged them.
 func checkApplied(ctx context.Context, hosts []*testhost.Host) error {
 	for _, h := range hosts {
-		for key, want := range applied {
-			got, err := h.Exec(ctx, "cat /proc/sys/net/netfilter/"+key)
-			if err != nil {
-				return err
-			}
-			if strings.TrimSpace(got) != want {
-				return fmt.Errorf("after apply, host %s has %s = %q, want %s", h.Addr, key, strings.TrimSpace(got), want)
+		for _, c := range applied {
+			// Exec fails on a non-zero exit, which grep -c has for a count
+			// of 0: the output still says what was found.
+			got, err := h.Exec(ctx, c.script)
+			if got = strings.TrimSpace(got); got != c.want {
+				if err == nil {
+					err = fmt.Errorf("%q printed %q", c.script, got)
+				}
+				return fmt.Errorf("after apply, host %s: %s: want %q: %w", h.Addr, c.what, c.want, err)
 			}
 		}
 	}
