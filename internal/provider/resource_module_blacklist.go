@@ -163,6 +163,13 @@ func (r *blacklistResource) read(ctx context.Context, c *sshx.Client, m *blackli
 	return &h
 }
 
+// readKey names a resource's read in the per-walk cache: the plan after a
+// refresh reuses the refresh's read.
+func (m *blacklistModel) readKey(ctx context.Context) string {
+	return fmt.Sprintf("module_blacklist %s:%d %s %s", m.Host.ValueString(), m.Port.ValueInt64(),
+		stringOr(m.File, "", defaultBlacklistFile), strings.Join(m.modules(ctx), ","))
+}
+
 func builtins(h *conntrack.ModuleHost, modules []string) []string {
 	var out []string
 	for _, mod := range modules {
@@ -187,6 +194,7 @@ func (r *blacklistResource) Read(ctx context.Context, req resource.ReadRequest, 
 	if h == nil {
 		return
 	}
+	r.data.remember(m.readKey(ctx), h)
 	// modules reads as the modules whose lines are in place (and that are
 	// not loaded, with unload): a module that drifted drops out, so the plan
 	// shows it coming back.
@@ -229,13 +237,15 @@ func (r *blacklistResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 	if resp.Diagnostics.HasError() || plan.Host.IsUnknown() || plan.Modules.IsUnknown() || plan.File.IsUnknown() {
 		return
 	}
-	c := r.data.client(ctx, plan.connectionModel, &resp.Diagnostics)
-	if c == nil {
-		return
-	}
-	h := r.read(ctx, c, &plan, &resp.Diagnostics)
+	h, _ := r.data.take(plan.readKey(ctx)).(*conntrack.ModuleHost)
 	if h == nil {
-		return
+		c := r.data.client(ctx, plan.connectionModel, &resp.Diagnostics)
+		if c == nil {
+			return
+		}
+		if h = r.read(ctx, c, &plan, &resp.Diagnostics); h == nil {
+			return
+		}
 	}
 	mods := plan.modules(ctx)
 	if b := builtins(h, mods); len(b) > 0 {
