@@ -490,3 +490,16 @@ func anyIn(words, list []string) bool {
 	}
 	return false
 }
+
+// ParseFailures returns what -> why for each "@@fail\tWHAT\tWHY" line a
+// script printed (UnloadScript: module -> rmmod's error; ServiceApplyScript:
+// "service action" -> its output).
+func ParseFailures(out string) map[string]string {
+	failed := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.SplitN(line, "\t", 3); len(f) == 3 && f[0] == "@@fail" {
+			failed[f[1]] = strings.TrimSpace(f[2])
+		}
+	}
+	return failed
+}

@@ -166,14 +166,3 @@ done
 
 // UnloadScript is the script that unloads modules in the given order.
 func UnloadScript() string { return unloadScript }
-
-// ParseUnload returns module -> rmmod's error for each module that failed.
-func ParseUnload(out string) map[string]string {
-	failed := map[string]string{}
-	for _, line := range strings.Split(out, "\n") {
-		if f := strings.SplitN(line, "\t", 3); len(f) == 3 && f[0] == "@@fail" {
-			failed[f[1]] = f[2]
-		}
-	}
-	return failed
-}

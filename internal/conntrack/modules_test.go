@@ -60,8 +60,8 @@ func TestUnloadOrder(t *testing.T) {
 	}
 }
 
-func TestParseUnload(t *testing.T) {
-	got := ParseUnload("@@fail\tnf_conntrack\trmmod: ERROR: Module nf_conntrack is in use by: xt_CT\n")
+func TestParseFailures(t *testing.T) {
+	got := ParseFailures("@@fail\tnf_conntrack\trmmod: ERROR: Module nf_conntrack is in use by: xt_CT\n")
 	if got["nf_conntrack"] != "rmmod: ERROR: Module nf_conntrack is in use by: xt_CT" || len(got) != 1 {
 		t.Fatal(got)
 	}

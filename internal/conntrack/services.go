@@ -171,15 +171,3 @@ func ServiceApplyScript(tool string, actions []ServiceAction) (string, []string)
 	}
 	return serviceApplyScript, args
 }
-
-// ParseFailures returns what -> why for each "@@fail\tWHAT\tWHY" line a
-// script printed (for ServiceApplyScript, "service action" -> output).
-func ParseFailures(out string) map[string]string {
-	failed := map[string]string{}
-	for _, line := range strings.Split(out, "\n") {
-		if f := strings.SplitN(line, "\t", 3); len(f) == 3 && f[0] == "@@fail" {
-			failed[f[1]] = strings.TrimSpace(f[2])
-		}
-	}
-	return failed
-}

@@ -385,7 +385,7 @@ func (r *blacklistResource) unload(ctx context.Context, c *sshx.Client, plan *bl
 		diags.AddError(fmt.Sprintf("Cannot unload modules on %s", host), detail(err))
 		return false
 	}
-	failed := conntrack.ParseUnload(string(out))
+	failed := conntrack.ParseFailures(string(out))
 	for _, mod := range order {
 		if reason, ok := failed[mod]; ok {
 			diags.AddError(fmt.Sprintf("Cannot unload %s on %s", mod, host),
