@@ -70,8 +70,12 @@ type Limits struct {
 	ModulesLoad File
 	// Boot lists conntrack assignments of every boot-time sysctl file, in
 	// the order they are applied at boot.
-	Boot    []BootSetting
-	Systemd bool
+	Boot []BootSetting
+	// BootLinks maps the boot files that are symlinks to the file really
+	// read (/etc/sysctl.d/99-sysctl.conf -> /etc/sysctl.conf), whether or
+	// not that file sets anything yet.
+	BootLinks map[string]string
+	Systemd   bool
 }
 
 // sysctlDirs are read at boot in this precedence (a name in an earlier
@@ -145,6 +149,7 @@ func ParseLimits(out string, p LimitsPaths) (Limits, error) {
 			real[link] = target
 		}
 	}
+	l.BootLinks = real
 	var rows []string
 	for _, row := range sec.lines("boot") {
 		file, line, ok := strings.Cut(row, ":")
@@ -271,15 +276,22 @@ func parseAssignment(line string) (key, value string, ok bool) {
 
 // LaterOverrides returns the boot files applied after ownFile that set key
 // to something other than value: at boot they would win.
-func LaterOverrides(boot []BootSetting, ownFile, key, value string) []string {
+func (l Limits) LaterOverrides(ownFile, key, value string) []string {
 	own := bootName(ownFile)
-	for _, s := range boot {
+	// ownFile read through a link runs at the link's place, even while it
+	// sets nothing yet (a create's plan).
+	for link, target := range l.BootLinks {
+		if target == ownFile && link != ownFile {
+			own = bootName(link)
+		}
+	}
+	for _, s := range l.Boot {
 		if s.RealPath == ownFile && s.File != ownFile {
-			own = s.order // ownFile is read through a link
+			own = s.order
 		}
 	}
 	var files []string
-	for _, s := range boot {
+	for _, s := range l.Boot {
 		if s.order > own && s.RealPath != ownFile && s.Key == key && s.Value != value && !slices.Contains(files, s.File) {
 			files = append(files, s.File)
 		}

@@ -30,21 +30,27 @@ func TestBootOrderAndLaterOverrides(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("boot order:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	boot := bootOrder(rows)
+	boot := Limits{Boot: bootOrder(rows)}
 	key := "net.netfilter.nf_conntrack_max"
-	if o := LaterOverrides(boot, "/etc/sysctl.conf", key, "2000"); !reflect.DeepEqual(o, []string{"/etc/sysctl.d/zz-late.conf"}) {
+	if o := boot.LaterOverrides("/etc/sysctl.conf", key, "2000"); !reflect.DeepEqual(o, []string{"/etc/sysctl.d/zz-late.conf"}) {
 		t.Fatalf("sysctl.conf overrides: %v", o)
 	}
-	if o := LaterOverrides(boot, "/etc/sysctl.d/zz-late.conf", key, "3000"); len(o) != 0 {
+	if o := boot.LaterOverrides("/etc/sysctl.d/zz-late.conf", key, "3000"); len(o) != 0 {
 		t.Fatalf("the last file has no overrides: %v", o)
 	}
-	if o := LaterOverrides(boot, "/etc/sysctl.d/05-mine.conf", key, "3000"); !reflect.DeepEqual(o, []string{"/etc/sysctl.d/10-low.conf", "/etc/sysctl.d/99-sysctl.conf"}) {
+	if o := boot.LaterOverrides("/etc/sysctl.d/05-mine.conf", key, "3000"); !reflect.DeepEqual(o, []string{"/etc/sysctl.d/10-low.conf", "/etc/sysctl.d/99-sysctl.conf"}) {
 		t.Fatalf("an early file is overridden by every later different value: %v", o)
 	}
 	// Without a sysctl.d link, /etc/sysctl.conf is read last.
-	noLink := bootOrder([]string{rows[0], rows[6]})
-	if o := LaterOverrides(noLink, "/etc/sysctl.d/10-low.conf", key, "1000"); !reflect.DeepEqual(o, []string{"/etc/sysctl.conf"}) {
+	noLink := Limits{Boot: bootOrder([]string{rows[0], rows[6]})}
+	if o := noLink.LaterOverrides("/etc/sysctl.d/10-low.conf", key, "1000"); !reflect.DeepEqual(o, []string{"/etc/sysctl.conf"}) {
 		t.Fatalf("unlinked sysctl.conf: %v", o)
+	}
+	// Linked, but sysctl.conf sets nothing yet: it still runs at the link's
+	// place, before zz-late.conf.
+	linkedEmpty := Limits{Boot: bootOrder([]string{rows[0], rows[2]}), BootLinks: map[string]string{"/etc/sysctl.d/99-sysctl.conf": "/etc/sysctl.conf"}}
+	if o := linkedEmpty.LaterOverrides("/etc/sysctl.conf", key, "2000"); !reflect.DeepEqual(o, []string{"/etc/sysctl.d/zz-late.conf"}) {
+		t.Fatalf("linked sysctl.conf without a conntrack line: %v", o)
 	}
 }
 

@@ -91,3 +91,26 @@ func planDiagnostics(t *testing.T, config string) []planDiagnostic {
 	}
 	return diags
 }
+
+// warningOf returns the plan's warning with summary, if there is one.
+func warningOf(diags []planDiagnostic, summary string) (planDiagnostic, bool) {
+	for _, d := range diags {
+		if d.Severity == "warning" && d.Summary == summary {
+			return d, true
+		}
+	}
+	return planDiagnostic{}, false
+}
+
+// expectWarning fails unless the plan warns with summary and a detail
+// matching the phrases.
+func expectWarning(t *testing.T, diags []planDiagnostic, summary string, phrases ...string) {
+	t.Helper()
+	d, ok := warningOf(diags, summary)
+	if !ok {
+		t.Fatalf("no warning %q; diagnostics: %+v", summary, diags)
+	}
+	if re := errorLike(phrases...); !re.MatchString(d.Detail) {
+		t.Fatalf("warning %q: detail %q does not match %s", summary, d.Detail, re)
+	}
+}

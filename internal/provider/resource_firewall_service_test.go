@@ -157,19 +157,9 @@ func TestAccFirewallService_flushWarning(t *testing.T) {
 	hostValue(t, h, testhost.IptablesServicesScript(false, serviceRules4, serviceRules6))
 	hostValue(t, h, "service iptables start && service ip6tables start")
 	diags := planDiagnostics(t, firewallServiceConfig(t, h, "running = false"))
-	var found []string
-	for _, d := range diags {
-		found = append(found, d.Severity+": "+d.Summary)
-		if d.Severity == "warning" && d.Summary == "Stopping iptables on "+h.Addr+" flushes NOTRACK rules" &&
-			strings.Contains(d.Detail, "hold 1 rule(s) of conntrack_notrack_rule") {
-			// ip6tables' file has none of ours: no warning for it.
-			for _, other := range diags {
-				if strings.Contains(other.Summary, "Stopping ip6tables") {
-					t.Fatalf("warning for ip6tables, whose rules file has no managed rule: %+v", other)
-				}
-			}
-			return
-		}
+	expectWarning(t, diags, "Stopping iptables on "+h.Addr+" flushes NOTRACK rules", "hold 1 rule(s) of conntrack_notrack_rule")
+	// ip6tables' file has none of ours: no warning for it.
+	if d, ok := warningOf(diags, "Stopping ip6tables on "+h.Addr+" flushes NOTRACK rules"); ok {
+		t.Fatalf("warning for ip6tables, whose rules file has no managed rule: %+v", d)
 	}
-	t.Fatalf("no flush warning for iptables; diagnostics: %q", found)
 }

@@ -467,7 +467,7 @@ func (r *limitsResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 	want := config.managed(ctx, &plan, &resp.Diagnostics)
 	for _, short := range slices.Sorted(maps.Keys(want.Sysctls)) {
 		key := l.Key(short)
-		if later := conntrack.LaterOverrides(l.Boot, plan.paths().SysctlFile, key, want.Sysctls[short]); len(later) > 0 {
+		if later := l.LaterOverrides(plan.paths().SysctlFile, key, want.Sysctls[short]); len(later) > 0 {
 			resp.Diagnostics.AddWarning(fmt.Sprintf("%s is overridden at boot on %s", key, host),
 				fmt.Sprintf("%s is read after %s at boot and sets %s to another value, so after a reboot the declared %s would not hold. Remove the line there, or manage that file with sysctl_file.",
 					strings.Join(later, ", "), plan.paths().SysctlFile, key, want.Sysctls[short]))

@@ -334,3 +334,11 @@ func TestAccLimits_withoutConntrack(t *testing.T) {
 		},
 	})
 }
+
+// The plan warns when a file read later at boot would undo a managed value.
+func TestAccLimits_bootOverrideWarning(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	writeHostFile(t, h, "/etc/sysctl.d/99-zz-late.conf", "net.netfilter.nf_conntrack_tcp_timeout_established = 999\n")
+	expectWarning(t, planDiagnostics(t, limitsConfig(t, h, "tcp_timeout_established = 3600")),
+		"net.netfilter.nf_conntrack_tcp_timeout_established is overridden at boot on "+h.Addr, "/etc/sysctl.d/99-zz-late.conf")
+}

@@ -106,3 +106,12 @@ func TestModuleBlacklist_badInput(t *testing.T) {
 		"file":       {`file = "/etc/blacklist.conf"`, "must be a /etc/modprobe.d/*.conf file"},
 	})
 }
+
+// The plan warns that built-in modules can be neither blacklisted nor
+// unloaded (a namespace host runs the machine's kernel, whose conntrack is
+// built in).
+func TestAccModuleBlacklist_builtinWarning(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	expectWarning(t, planDiagnostics(t, blacklistConfig(t, h, "")), "Built-in modules on "+h.Addr,
+		"nf_conntrack", "built into the kernel", "connection tracking stays available")
+}

@@ -350,3 +350,21 @@ func TestDropsUntracked(t *testing.T) {
 		}
 	}
 }
+
+// The plan warns about the UNTRACKED trap: a filter table that drops by
+// default and accepts by state drops what NOTRACK marks untracked.
+func TestAccNotrackRule_untrackedTrapWarning(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	hostValue(t, h, `mkdir -p /etc/iptables
+iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+iptables -A INPUT -p tcp --dport 22 -j ACCEPT
+iptables -P INPUT DROP`)
+	summary := "Untracked packets will be dropped on " + h.Addr
+	expectWarning(t, planDiagnostics(t, notrackConfig(t, h, `protocol = "udp"
+  port     = "53"`)), summary, "ensure_untracked_accept = true")
+	if d, ok := warningOf(planDiagnostics(t, notrackConfig(t, h, `protocol = "udp"
+  port     = "53"
+  ensure_untracked_accept = true`)), summary); ok {
+		t.Fatalf("warned although ensure_untracked_accept is set: %+v", d)
+	}
+}
