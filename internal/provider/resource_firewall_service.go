@@ -385,12 +385,24 @@ func serviceActions(services []string, states map[string]conntrack.ServiceState,
 func (r *firewallServiceResource) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {
 }
 
-// ImportState takes the host; the services are iptables and ip6tables.
+// ImportState takes "host" (iptables and ip6tables) or "host,service,...".
 func (r *firewallServiceResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	if err := hostValidatorCheck(req.ID); err != nil {
-		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("Import conntrack_firewall_service by host: %v", err))
+	host, rest, listed := strings.Cut(req.ID, ",")
+	services := defaultFirewallServices
+	if listed {
+		services = strings.Split(rest, ",")
+	}
+	err := hostValidatorCheck(host)
+	for _, svc := range services {
+		if err == nil && !slices.Contains(conntrack.FirewallServices, svc) {
+			err = fmt.Errorf("%q is not one of %s", svc, strings.Join(conntrack.FirewallServices, ", "))
+		}
+	}
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("Import conntrack_firewall_service as `host` or `host,service,...`: %v", err))
 		return
 	}
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("host"), req.ID)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("host"), host)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("services"), stringSet(services))...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), host)...)
 }

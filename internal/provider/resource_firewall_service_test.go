@@ -136,6 +136,11 @@ func TestAccFirewallService_sysv(t *testing.T) {
 					},
 				),
 			},
+			{ResourceName: firewallServiceAddr, ImportState: true, ImportStateId: h.Addr + ",iptables", ImportStateVerify: true},
+			{
+				ResourceName: firewallServiceAddr, ImportState: true, ImportStateId: h.Addr + ",ufw",
+				ExpectError: errorLike("Invalid import ID", `"ufw" is not one of`),
+			},
 		},
 	})
 }
