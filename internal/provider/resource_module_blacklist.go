@@ -2,6 +2,9 @@ package provider
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -124,8 +127,10 @@ func (r *blacklistResource) Schema(_ context.Context, _ resource.SchemaRequest, 
 			MarkdownDescription: "With `unload`, also unload modules outside the list that hold a listed one (xt_CT, xt_MASQUERADE, ...). " +
 				"Firewall rules that use a module still keep it loaded: remove stateful rules first. Defaults to `false`."},
 		"rebuild_initramfs": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
-			MarkdownDescription: "Regenerate the initramfs (`update-initramfs -u` or `dracut -f`) when the file changes, so that the blacklist " +
-				"also holds in early boot when a listed module is in the initramfs. Defaults to `false`."},
+			MarkdownDescription: "Regenerate the initramfs (`update-initramfs -u` or `dracut -f`) so that the blacklist also holds in early " +
+				"boot when a listed module is in the initramfs: whenever the file's content is not what the initramfs was last rebuilt from " +
+				"(the file changed, a rebuild failed, or this was just turned on), and on destroy. Reads as `false` while a rebuild is due, " +
+				"so the plan shows it. Defaults to `false`."},
 		"builtin": schema.SetAttribute{Computed: true, ElementType: types.StringType,
 			MarkdownDescription: "Listed modules that are built into the kernel: they can be neither blacklisted nor unloaded (a warning says so)."},
 	} {
@@ -218,6 +223,15 @@ func (r *blacklistResource) Read(ctx context.Context, req resource.ReadRequest, 
 	}
 	m.Modules = stringSet(kept)
 	m.Builtin = stringSet(builtins(h, m.modules(ctx)))
+	// rebuild_initramfs reads false while the initramfs was not rebuilt from
+	// the file as it is now (a rebuild failed, or the file was edited since),
+	// so the plan shows the rebuild still to do.
+	if m.RebuildInitramfs.ValueBool() && lastBuild(ctx, req.Private) != buildOf(h.File.Path, h.File.Content) {
+		resp.Diagnostics.AddWarning(fmt.Sprintf("The initramfs of %s is not rebuilt from %s", m.Host.ValueString(), h.File.Path),
+			fmt.Sprintf("%s changed since the initramfs was last rebuilt from it (a rebuild failed, or the file was edited), so early boot "+
+				"does not see its present lines. Apply to rebuild it.", h.File.Path))
+		m.RebuildInitramfs = types.BoolValue(false)
+	}
 	m.File = types.StringValue(h.File.Path)
 	m.ID = m.Host
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
@@ -286,7 +300,7 @@ func describeHolders(holders []conntrack.Holder) string {
 func (r *blacklistResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan blacklistModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if !resp.Diagnostics.HasError() && r.converge(ctx, &plan, nil, &resp.Diagnostics) {
+	if !resp.Diagnostics.HasError() && r.converge(ctx, &plan, nil, resp.Private, &resp.Diagnostics) {
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
 }
@@ -295,7 +309,7 @@ func (r *blacklistResource) Update(ctx context.Context, req resource.UpdateReque
 	var plan, prior blacklistModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
-	if !resp.Diagnostics.HasError() && r.converge(ctx, &plan, &prior, &resp.Diagnostics) {
+	if !resp.Diagnostics.HasError() && r.converge(ctx, &plan, &prior, resp.Private, &resp.Diagnostics) {
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
 }
@@ -304,14 +318,48 @@ func (r *blacklistResource) Delete(ctx context.Context, req resource.DeleteReque
 	var prior blacklistModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
 	if !resp.Diagnostics.HasError() {
-		r.converge(ctx, nil, &prior, &resp.Diagnostics)
+		r.converge(ctx, nil, &prior, resp.Private, &resp.Diagnostics)
 	}
+}
+
+// privateInitramfs is the private-state key recording the file, and the
+// SHA-256 of its content, that the initramfs was last rebuilt from.
+const privateInitramfs = "initramfs"
+
+type initramfsBuild struct {
+	File   string `json:"file"`
+	SHA256 string `json:"sha256"`
+}
+
+type privateStore interface {
+	privateState
+	privateSetter
+}
+
+func buildOf(file string, content []byte) initramfsBuild {
+	sum := sha256.Sum256(content)
+	return initramfsBuild{File: file, SHA256: hex.EncodeToString(sum[:])}
+}
+
+// lastBuild is what the initramfs was last rebuilt from; zero if never.
+func lastBuild(ctx context.Context, private privateState) initramfsBuild {
+	var last initramfsBuild
+	if b, d := private.GetKey(ctx, privateInitramfs); !d.HasError() && len(b) > 0 {
+		_ = json.Unmarshal(b, &last)
+	}
+	return last
 }
 
 // converge writes plan's lines instead of prior's (none when plan is nil),
 // then unloads and rebuilds the initramfs as asked. A failed unload leaves
 // the file change in place and says which module failed and why.
-func (r *blacklistResource) converge(ctx context.Context, plan, prior *blacklistModel, diags *diag.Diagnostics) bool {
+//
+// The initramfs is rebuilt when it was not last built from the file's
+// present content, not only when this apply changes the file: after a
+// failed rebuild the file already has its lines, and rebuild_initramfs may
+// be turned on after they were written; a retried or later apply still
+// rebuilds. Destroy rebuilds too, so early boot stops blacklisting as well.
+func (r *blacklistResource) converge(ctx context.Context, plan, prior *blacklistModel, private privateStore, diags *diag.Diagnostics) bool {
 	m := plan
 	if m == nil {
 		m = prior
@@ -325,12 +373,12 @@ func (r *blacklistResource) converge(ctx context.Context, plan, prior *blacklist
 	file := stringOr(m.File, "", defaultBlacklistFile)
 	defer c.Lock(file)()
 	var h *conntrack.ModuleHost
-	changed := false
+	var content []byte
 	for attempt := 1; ; attempt++ {
 		if h = r.read(ctx, c, m, diags); h == nil {
 			return false
 		}
-		content := editBlacklist(ctx, h.File.Content, plan, prior)
+		content = editBlacklist(ctx, h.File.Content, plan, prior)
 		if string(content) == string(h.File.Content) {
 			break
 		}
@@ -342,11 +390,24 @@ func (r *blacklistResource) converge(ctx context.Context, plan, prior *blacklist
 			diags.AddError(fmt.Sprintf("Cannot write %s on %s", file, host), detail(err))
 			return false
 		}
-		changed = true
 		break
 	}
-	if plan == nil {
+	built := buildOf(file, content)
+	rebuild := func(done string) bool {
+		if !m.RebuildInitramfs.ValueBool() || lastBuild(ctx, private) == built {
+			return true
+		}
+		if _, err := c.Script(ctx, "rebuild initramfs", rebuildInitramfsScript, nil); err != nil {
+			diags.AddError(fmt.Sprintf("Cannot rebuild the initramfs of %s", host), detail(err)+"\n\n"+done)
+			return false
+		}
+		b, _ := json.Marshal(built)
+		diags.Append(private.SetKey(ctx, privateInitramfs, b)...)
 		return true
+	}
+	if plan == nil {
+		return rebuild("The lines are removed from " + file + "; the initramfs still has them, for early boot only, until it is rebuilt. " +
+			"Apply the destroy again to retry.")
 	}
 	mods := plan.modules(ctx)
 	plan.Builtin = stringSet(builtins(h, mods))
@@ -355,14 +416,8 @@ func (r *blacklistResource) converge(ctx context.Context, plan, prior *blacklist
 	if plan.Unload.ValueBool() && !r.unload(ctx, c, plan, h, mods, diags) {
 		return false
 	}
-	if plan.RebuildInitramfs.ValueBool() && changed {
-		if _, err := c.Script(ctx, "rebuild initramfs", rebuildInitramfsScript, nil); err != nil {
-			diags.AddError(fmt.Sprintf("Cannot rebuild the initramfs of %s", host), detail(err)+
-				"\n\nThe blacklist is written; it holds from the root file system on, but not in early boot until the initramfs is rebuilt.")
-			return false
-		}
-	}
-	return true
+	return rebuild("The blacklist is written; it holds from the root file system on, but not in early boot until the initramfs is " +
+		"rebuilt. The next apply retries the rebuild.")
 }
 
 const rebuildInitramfsScript = `if command -v update-initramfs >/dev/null; then exec update-initramfs -u
