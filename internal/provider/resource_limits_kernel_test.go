@@ -1,9 +1,12 @@
 package provider
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -66,6 +69,122 @@ resource "conntrack_limits" "h" {
 					plancheck.ExpectResourceAction("conntrack_limits.h", plancheck.ResourceActionUpdate),
 				}},
 				Check: expect(maxFile, 200000),
+			},
+		},
+	})
+}
+
+// load_module_at_boot across a real reboot of a systemd guest:
+// systemd-modules-load loads nf_conntrack from /etc/modules-load.d (with the
+// hashsize of `options nf_conntrack hashsize=`), systemd-sysctl runs after it
+// and sets the persisted max, so after the reboot the host has the declared
+// values and the plan is empty. The contrast: with load_module_at_boot =
+// false and the same sysctl.conf and options line, nothing loads the module
+// at boot, so none of it applies, and the plan says conntrack is not active.
+func TestAccLimits_kernelLoadModuleAtBoot(t *testing.T) {
+	h, run, kh := kernelHost(t, testhost.KernelOptions{Systemd: true})
+	const (
+		maxFile, hashFile    = "/proc/sys/net/netfilter/nf_conntrack_max", "/sys/module/nf_conntrack/parameters/hashsize"
+		wantMax, wantBuckets = 300000, 65536 // unlike the kernel's own values for 1 GiB, with or without hashsize=65536
+		loadFile             = "/etc/modules-load.d/conntrack.conf"
+	)
+	loaded := func() bool { return run("grep -c '^nf_conntrack ' /proc/modules || true") != "0" }
+	if loaded() {
+		t.Fatal("nf_conntrack is loaded at boot before anything asked for it")
+	}
+	run("modprobe nf_conntrack") // apply_live needs the module: the sysctls exist only then
+	config := func(loadAtBoot bool) string {
+		return fmt.Sprintf(`
+provider "conntrack" {
+  private_key_file = %q
+  known_hosts_file = %q
+  connect_timeout  = "60s"
+}
+resource "conntrack_limits" "h" {
+  host                = %q
+  port                = %d
+  max                 = %d
+  buckets             = %d
+  load_module_at_boot = %t
+}`, h.ClientKeyFile(), kh, h.Addr, h.Port, wantMax, wantBuckets, loadAtBoot)
+	}
+	expect := func(file string, want int64) error {
+		if got, _ := strconv.ParseInt(run("cat "+file), 10, 64); got != want {
+			return fmt.Errorf("%s = %d, want %d", file, got, want)
+		}
+		return nil
+	}
+	listed := func() bool { return run("grep -cx nf_conntrack "+loadFile+" 2>/dev/null || true") != "0" }
+	reboot := func() {
+		start := time.Now()
+		if err := h.Reboot(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("rebooted in %s", time.Since(start).Round(100*time.Millisecond))
+	}
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		CheckDestroy: func(*terraform.State) error {
+			if listed() {
+				return fmt.Errorf("destroy left nf_conntrack in %s", loadFile)
+			}
+			if got := run("grep -hE 'nf_conntrack_max|hashsize' /etc/sysctl.conf /etc/modprobe.d/iptables.conf 2>/dev/null || true"); got != "" {
+				return fmt.Errorf("destroy left lines behind: %s", got)
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{
+			{
+				Config: config(true),
+				Check: func(*terraform.State) error {
+					if !listed() {
+						return fmt.Errorf("%s does not list nf_conntrack:\n%s", loadFile, run("cat "+loadFile+" 2>&1 || true"))
+					}
+					return errors.Join(expect(maxFile, wantMax), expect(hashFile, wantBuckets))
+				},
+			},
+			{
+				// After a reboot the module is back, with the persisted hash
+				// size and max; nothing is left to apply.
+				PreConfig: func() {
+					reboot()
+					if !loaded() {
+						t.Fatalf("nf_conntrack is not loaded after the reboot:\n%s", run("systemctl status systemd-modules-load --no-pager 2>&1; lsmod"))
+					}
+					if err := errors.Join(expect(hashFile, wantBuckets), expect(maxFile, wantMax)); err != nil {
+						t.Fatalf("after the reboot: %v", err)
+					}
+				},
+				Config: config(true),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectEmptyPlan(),
+				}},
+			},
+			{
+				// The contrast: the module is no longer listed ...
+				Config: config(false),
+				Check: func(*terraform.State) error {
+					if listed() {
+						return fmt.Errorf("%s still lists nf_conntrack", loadFile)
+					}
+					return nil
+				},
+			},
+			{
+				// ... so after a reboot nothing loads it, the persisted values
+				// cannot apply, and the plan refuses to apply them live.
+				PreConfig: func() {
+					reboot()
+					if loaded() {
+						t.Fatalf("nf_conntrack is loaded after a reboot without it in %s:\n%s", loadFile, run("lsmod"))
+					}
+					if got := run("grep -c nf_conntrack_max /etc/sysctl.conf || true"); got != "1" {
+						t.Fatalf("sysctl.conf should still set the max (that is the point of the contrast):\n%s", run("cat /etc/sysctl.conf"))
+					}
+				},
+				Config:      config(false),
+				ExpectError: errorLike("Connection tracking is not active on "+h.Addr, "Load it"),
 			},
 		},
 	})
