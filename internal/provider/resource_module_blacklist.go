@@ -112,9 +112,10 @@ func (r *blacklistResource) Schema(_ context.Context, _ resource.SchemaRequest, 
 				". `nf_conntrack_ipv4` and `nf_conntrack_ipv6` only exist before Linux 4.19 (they merged into `nf_conntrack`); listing them " +
 				"on a newer kernel is harmless."},
 		"file": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultBlacklistFile),
-			Validators: []validator.String{stringvalidator.RegexMatches(modprobeFilePattern, "must be a /etc/modprobe.d/*.conf file")},
+			Validators:    []validator.String{stringvalidator.RegexMatches(modprobeFilePattern, "must be a /etc/modprobe.d/*.conf file")},
+			PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
 			MarkdownDescription: "The modprobe.d file for the `blacklist` and `install` lines. Only those lines of the listed modules change; " +
-				"every other byte stays. Defaults to `" + defaultBlacklistFile + "`."},
+				"every other byte stays. Changing it replaces the resource: the lines move from the old file to the new one. Defaults to `" + defaultBlacklistFile + "`."},
 		"disable": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true),
 			MarkdownDescription: "Also write `install <module> " + disabledCommand + "`. `blacklist` alone only stops loading by alias (hardware " +
 				"autoload): a module is still loaded by name (`modprobe nf_conntrack`) or as a dependency (an iptables rule with `-m state` loads " +
@@ -269,12 +270,21 @@ func (r *blacklistResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 	}
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("builtin"), stringSet(builtins(h, mods)))...)
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"), plan.Host)...)
-	if plan.Unload.ValueBool() && !plan.Force.ValueBool() {
-		if _, holders := conntrack.UnloadOrder(h.Loaded, mods, false); len(holders) > 0 {
-			resp.Diagnostics.AddAttributeError(path.Root("unload"), fmt.Sprintf("The conntrack modules of %s are in use", plan.Host.ValueString()),
-				"Cannot unload while something holds them: "+describeHolders(holders)+". Remove the stateful, NAT and CT rules that use "+
-					"them, or set force = true to unload the holding modules too.")
-		}
+	if !plan.Unload.ValueBool() {
+		return
+	}
+	// With force, only references no module accounts for remain: rules
+	// that use a module, which no rmmod can release.
+	switch _, holders := conntrack.UnloadOrder(h.Loaded, mods, plan.Force.ValueBool()); {
+	case len(holders) == 0:
+	case !plan.Force.ValueBool():
+		resp.Diagnostics.AddAttributeError(path.Root("unload"), fmt.Sprintf("The conntrack modules of %s are in use", plan.Host.ValueString()),
+			"Cannot unload while something holds them: "+describeHolders(holders)+". Remove the stateful, NAT and CT rules that use "+
+				"them, or set force = true to unload the holding modules too.")
+	default:
+		resp.Diagnostics.AddAttributeWarning(path.Root("force"), fmt.Sprintf("The unload will fail on %s", plan.Host.ValueString()),
+			"force unloads holding modules, but not what firewall rules hold: "+describeHolders(holders)+". The blacklist will be "+
+				"written and the unload will fail until the rules that use these modules are removed.")
 	}
 }
 

@@ -139,6 +139,9 @@ resource "conntrack_module_blacklist" "b" {
 		return nil
 	}
 
+	// The plan says so beforehand.
+	expectWarning(t, planDiagnostics(t, config), "The unload will fail on "+h.Addr, "xt_conntrack has 1 reference(s) no module accounts for")
+
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6ProviderFactories,
 		CheckDestroy: func(*terraform.State) error {

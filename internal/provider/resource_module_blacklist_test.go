@@ -115,3 +115,31 @@ func TestAccModuleBlacklist_builtinWarning(t *testing.T) {
 	expectWarning(t, planDiagnostics(t, blacklistConfig(t, h, "")), "Built-in modules on "+h.Addr,
 		"nf_conntrack", "built into the kernel", "connection tracking stays available")
 }
+
+// A new file replaces the resource: the lines leave the old file (whose
+// other lines stay) and go into the new one.
+func TestAccModuleBlacklist_fileChangeMovesLines(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	const old, moved = "/etc/modprobe.d/blacklist.conf", "/etc/modprobe.d/conntrack.conf"
+	writeHostFile(t, h, old, "# site blacklist\nblacklist pcspkr\n")
+	body := func(file string) string { return fmt.Sprintf("modules = [\"nf_conntrack\"]\n  file = %q", file) }
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: blacklistConfig(t, h, body(old)),
+				Check:  expectFile(h, old, "# site blacklist\nblacklist pcspkr\nblacklist nf_conntrack\ninstall nf_conntrack /bin/false\n"),
+			},
+			{
+				Config: blacklistConfig(t, h, body(moved)),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(blacklistAddr, plancheck.ResourceActionDestroyBeforeCreate),
+				}},
+				Check: resource.ComposeTestCheckFunc(
+					expectFile(h, old, "# site blacklist\nblacklist pcspkr\n"),
+					expectFile(h, moved, "blacklist nf_conntrack\ninstall nf_conntrack /bin/false\n"),
+				),
+			},
+		},
+	})
+}
