@@ -106,30 +106,33 @@ func UnloadOrder(loaded map[string]LoadedModule, targets []string, force bool) (
 	return order, holders
 }
 
-// ModulesProbes extends the facts script for a module blacklist read:
+// modulesProbes follow readPrelude for a module blacklist read:
 // $1 the modprobe.d file, then the module names. Whether a module is built
-// in shows in modules.builtin or as a /sys/module entry without initstate.
+// in shows in modules.builtin or as a /sys/module entry without initstate;
+// whether it could load, in modules.dep. Both indexes are read once and
+// matched by the shell, not by a grep or find per module.
 const modulesProbes = `fx blacklist "$1"; shift
 s proc_modules_all; cat /proc/modules
 s module_kind
+builtin=$(cat "/lib/modules/$r/modules.builtin")
+dep=$(cat "/lib/modules/$r/modules.dep")
 for m in "$@"; do
-	if grep -q "/$m[.]ko" "/lib/modules/$r/modules.builtin" 2>/dev/null; then echo "$m builtin"
-	elif [ -e "/sys/module/$m/initstate" ]; then echo "$m module"
+	case "$builtin" in *"/$m.ko"*) echo "$m builtin"; continue ;; esac
+	if [ -e "/sys/module/$m/initstate" ]; then echo "$m module"
 	elif [ -d "/sys/module/$m" ]; then echo "$m builtin"
-	elif find "/lib/modules/$r" -name "$m.ko*" -print -quit 2>/dev/null | grep -q .; then echo "$m available"
-	else echo "$m absent"; fi
+	else case "$dep" in *"/$m.ko"*) echo "$m available" ;; *) echo "$m absent" ;; esac
+	fi
 done
 s initramfs_tools; for t in update-initramfs dracut lsinitramfs lsinitrd; do command -v "$t"; done
 `
 
 // ModulesScript is the script and arguments of one module blacklist read.
 func ModulesScript(file string, modules []string) (string, []string) {
-	return strings.TrimSuffix(factsScript, "s end\n") + fileProbe + modulesProbes + "s end\n", append([]string{file}, modules...)
+	return readPrelude + fileProbe + modulesProbes + "s end\n", append([]string{file}, modules...)
 }
 
 // ModuleHost is what a module blacklist read gathers.
 type ModuleHost struct {
-	Facts  Facts
 	File   File
 	Loaded map[string]LoadedModule
 	// Kind maps each asked-for module to builtin, module (loaded), available or absent.
@@ -139,12 +142,11 @@ type ModuleHost struct {
 
 // ParseModules parses the output of ModulesScript.
 func ParseModules(out, file string) (ModuleHost, error) {
-	facts, err := ParseFacts(out)
+	sec, err := splitSections(out)
 	if err != nil {
 		return ModuleHost{}, err
 	}
-	sec, _ := splitSections(out)
-	h := ModuleHost{Facts: facts, Loaded: ParseProcModules(sec["proc_modules_all"]), Kind: map[string]string{}, Tools: sec.lines("initramfs_tools")}
+	h := ModuleHost{Loaded: ParseProcModules(sec["proc_modules_all"]), Kind: map[string]string{}, Tools: sec.lines("initramfs_tools")}
 	if h.File, err = parseFile(sec["file_blacklist"], file); err != nil {
 		return ModuleHost{}, err
 	}

@@ -28,15 +28,15 @@ func IptablesCommand(ipVersion int) string {
 
 // Firewall is what a notrack rule read gathers in one remote command.
 type Firewall struct {
-	Facts Facts
-	Rules File // the rules file, exact bytes
+	Layout string // "rhel" or "debian"
+	Rules  File   // the rules file, exact bytes
 	// LiveRaw and LiveFilter are iptables-save output of the running raw
 	// and filter tables; empty when the table is not loaded (a legacy table
 	// is only read when it exists, since reading it would load its module).
 	LiveRaw, LiveFilter string
 }
 
-// firewallProbes extends the facts script: $1 and $2 the RHEL and Debian
+// firewallProbes follow readPrelude: $1 and $2 the RHEL and Debian
 // rules file (the same path when one is declared), $3 iptables or
 // ip6tables; which file counts is known from the layout after the read. On the legacy backend a table is listed only when its module
 // is already loaded (/proc/net/ip*_tables_names): asking for it would load
@@ -59,23 +59,22 @@ func FirewallScript(rulesFile string, ipVersion int) (string, []string) {
 	if rulesFile == "" {
 		rhel, debian = RulesFile("rhel", ipVersion), RulesFile("debian", ipVersion)
 	}
-	return strings.TrimSuffix(factsScript, "s end\n") + fileProbe + firewallProbes + "s end\n",
+	return readPrelude + fileProbe + firewallProbes + "s end\n",
 		[]string{rhel, debian, IptablesCommand(ipVersion)}
 }
 
 // ParseFirewall parses the output of FirewallScript with the same
 // rulesFile and ipVersion.
 func ParseFirewall(out, rulesFile string, ipVersion int) (Firewall, error) {
-	facts, err := ParseFacts(out)
+	sec, err := splitSections(out)
 	if err != nil {
 		return Firewall{}, err
 	}
-	sec, _ := splitSections(out)
-	fw := Firewall{Facts: facts, LiveRaw: sec["live_raw"], LiveFilter: sec["live_filter"]}
+	fw := Firewall{Layout: parseLayout(sec), LiveRaw: sec["live_raw"], LiveFilter: sec["live_filter"]}
 	section := "file_rules_rhel"
 	if rulesFile == "" {
-		rulesFile = RulesFile(facts.FileLayout, ipVersion)
-		if facts.FileLayout == "debian" {
+		rulesFile = RulesFile(fw.Layout, ipVersion)
+		if fw.Layout == "debian" {
 			section = "file_rules_debian"
 		}
 	}

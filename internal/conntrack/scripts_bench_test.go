@@ -24,3 +24,12 @@ func BenchmarkFactsScript(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkModulesScript(b *testing.B) {
+	script, args := ModulesScript("/etc/modprobe.d/blacklist.conf", ClassicBlacklist)
+	for i := 0; i < b.N; i++ {
+		if err := exec.Command("sh", append([]string{"-c", script, "sh"}, args...)...).Run(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -8,8 +8,11 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/testhost"
 )
@@ -68,6 +71,10 @@ resource "conntrack_module_blacklist" "b" {
 					run("iptables -t raw -F")
 				},
 				Config: config("force = true"),
+				// A modular kernel: nothing is reported built in.
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("conntrack_module_blacklist.b", tfjsonpath.New("builtin"), knownvalue.SetExact([]knownvalue.Check{})),
+				},
 				Check: resource.ComposeTestCheckFunc(
 					func(*terraform.State) error { return loaded("nf_conntrack", "nf_nat", "xt_CT") },
 					func(*terraform.State) error {
