@@ -99,3 +99,19 @@ func kernelHost(t *testing.T, opts testhost.KernelOptions) (*testhost.KernelHost
 	}
 	return h, run, kh
 }
+
+// kernelConfig is a provider block for a kernel host (known_hosts file kh)
+// and one resource on it, `resource "TYPE" "NAME"`, with body.
+func kernelConfig(h *testhost.KernelHost, kh, typ, name, body string) string {
+	return fmt.Sprintf(`
+provider "conntrack" {
+  private_key_file = %q
+  known_hosts_file = %q
+  connect_timeout  = "60s"
+}
+resource %q %q {
+  host = %q
+  port = %d
+  %s
+}`, h.ClientKeyFile(), kh, typ, name, h.Addr, h.Port, body)
+}

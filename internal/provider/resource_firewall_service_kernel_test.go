@@ -40,19 +40,7 @@ func TestAccFirewallService_kernelSystemd(t *testing.T) {
 		}
 		return nil
 	}
-	config := func(body string) string {
-		return fmt.Sprintf(`
-provider "conntrack" {
-  private_key_file = %q
-  known_hosts_file = %q
-  connect_timeout  = "60s"
-}
-resource "conntrack_firewall_service" "f" {
-  host = %q
-  port = %d
-  %s
-}`, h.ClientKeyFile(), kh, h.Addr, h.Port, body)
-	}
+	config := func(body string) string { return kernelConfig(h, kh, "conntrack_firewall_service", "f", body) }
 	stopped := config("enabled = false\n  running = false")
 	var before string
 	resource.Test(t, resource.TestCase{

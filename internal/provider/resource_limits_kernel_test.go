@@ -28,18 +28,7 @@ func TestAccLimits_kernelModuleReload(t *testing.T) {
 		}
 	}
 	run("modprobe nf_conntrack")
-	config := fmt.Sprintf(`
-provider "conntrack" {
-  private_key_file = %q
-  known_hosts_file = %q
-  connect_timeout  = "60s"
-}
-resource "conntrack_limits" "h" {
-  host                = %q
-  port                = %d
-  max                 = 200000
-  buckets             = 16384
-}`, h.ClientKeyFile(), kh, h.Addr, h.Port)
+	config := kernelConfig(h, kh, "conntrack_limits", "h", "max     = 200000\n  buckets = 16384")
 	const maxFile, hashFile = "cat /proc/sys/net/netfilter/nf_conntrack_max", "cat /sys/module/nf_conntrack/parameters/hashsize"
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6ProviderFactories,
@@ -94,19 +83,9 @@ func TestAccLimits_kernelLoadModuleAtBoot(t *testing.T) {
 	}
 	run("modprobe nf_conntrack") // apply_live needs the module: the sysctls exist only then
 	config := func(loadAtBoot bool) string {
-		return fmt.Sprintf(`
-provider "conntrack" {
-  private_key_file = %q
-  known_hosts_file = %q
-  connect_timeout  = "60s"
-}
-resource "conntrack_limits" "h" {
-  host                = %q
-  port                = %d
-  max                 = %d
+		return kernelConfig(h, kh, "conntrack_limits", "h", fmt.Sprintf(`max                 = %d
   buckets             = %d
-  load_module_at_boot = %t
-}`, h.ClientKeyFile(), kh, h.Addr, h.Port, wantMax, wantBuckets, loadAtBoot)
+  load_module_at_boot = %t`, wantMax, wantBuckets, loadAtBoot))
 	}
 	expect := func(file string, want int64) error {
 		if got, _ := strconv.ParseInt(run("cat "+file), 10, 64); got != want {

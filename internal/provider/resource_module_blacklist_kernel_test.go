@@ -31,18 +31,7 @@ func TestAccModuleBlacklist_kernelUnload(t *testing.T) {
 		return nil
 	}
 	config := func(body string) string {
-		return fmt.Sprintf(`
-provider "conntrack" {
-  private_key_file = %q
-  known_hosts_file = %q
-  connect_timeout  = "60s"
-}
-resource "conntrack_module_blacklist" "b" {
-  host   = %q
-  port   = %d
-  unload = true
-  %s
-}`, h.ClientKeyFile(), kh, h.Addr, h.Port, body)
+		return kernelConfig(h, kh, "conntrack_module_blacklist", "b", "unload = true\n  "+body)
 	}
 	// Conntrack in use: NAT loaded, and a CT rule whose xt_CT holds nf_conntrack.
 	run("modprobe nf_nat && iptables -t raw -A PREROUTING -p udp --dport 53 -j CT --notrack")
@@ -110,18 +99,7 @@ func TestAccModuleBlacklist_kernelUnloadFails(t *testing.T) {
 	isLoaded := func(mod string) bool {
 		return strings.Contains("\n"+run("cat /proc/modules"), "\n"+mod+" ")
 	}
-	config := fmt.Sprintf(`
-provider "conntrack" {
-  private_key_file = %q
-  known_hosts_file = %q
-  connect_timeout  = "60s"
-}
-resource "conntrack_module_blacklist" "b" {
-  host   = %q
-  port   = %d
-  unload = true
-  force  = true
-}`, h.ClientKeyFile(), kh, h.Addr, h.Port)
+	config := kernelConfig(h, kh, "conntrack_module_blacklist", "b", "unload = true\n  force  = true")
 
 	const rule = "INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT"
 	run("iptables -A " + rule)
@@ -267,19 +245,7 @@ rc=$?; rm -rf "$d"; exit $rc`, file)); err != nil {
 		}
 		return nil
 	}
-	config := func(body string) string {
-		return fmt.Sprintf(`
-provider "conntrack" {
-  private_key_file = %q
-  known_hosts_file = %q
-  connect_timeout  = "60s"
-}
-resource "conntrack_module_blacklist" "b" {
-  host = %q
-  port = %d
-  %s
-}`, h.ClientKeyFile(), kh, h.Addr, h.Port, body)
-	}
+	config := func(body string) string { return kernelConfig(h, kh, "conntrack_module_blacklist", "b", body) }
 	two := config(`rebuild_initramfs = true
   modules           = ["nf_conntrack", "xt_conntrack"]`)
 

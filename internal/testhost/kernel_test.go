@@ -11,22 +11,29 @@ import (
 	"time"
 )
 
-// TestKernelHostLoadsAndUnloadsConntrack is the kernel tier's smoke test: what
-// only a real modular kernel shows, checked over SSH.
-func TestKernelHostLoadsAndUnloadsConntrack(t *testing.T) {
+// bootForTest boots a kernel host for the test and returns it with a way to
+// run a command in it that fails the test on error.
+func bootForTest(t *testing.T, opts KernelOptions) (*KernelHost, func(string) string) {
+	t.Helper()
 	if os.Getenv("TF_ACC") == "" {
 		t.Skip("kernel host tests boot a qemu guest; set TF_ACC=1")
 	}
-	h := NewKernel(t, KernelOptions{})
-	ctx := context.Background()
-	run := func(script string) string {
+	h := NewKernel(t, opts)
+	return h, func(script string) string {
 		t.Helper()
-		out, err := h.Exec(ctx, script)
+		out, err := h.Exec(context.Background(), script)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return strings.TrimSpace(out)
 	}
+}
+
+// TestKernelHostLoadsAndUnloadsConntrack is the kernel tier's smoke test: what
+// only a real modular kernel shows, checked over SSH.
+func TestKernelHostLoadsAndUnloadsConntrack(t *testing.T) {
+	h, run := bootForTest(t, KernelOptions{})
+	ctx := context.Background()
 	loaded := func(module string) bool {
 		t.Helper()
 		return run("grep -c '^"+module+" ' /proc/modules || true") != "0"
@@ -85,19 +92,8 @@ func TestKernelHostLoadsAndUnloadsConntrack(t *testing.T) {
 // TestKernelHostSystemdReboot checks the systemd guest and Reboot: PID 1 is
 // systemd, the disk outlives a reboot, and modules-load.d takes effect at boot.
 func TestKernelHostSystemdReboot(t *testing.T) {
-	if os.Getenv("TF_ACC") == "" {
-		t.Skip("kernel host tests boot a qemu guest; set TF_ACC=1")
-	}
-	h := NewKernel(t, KernelOptions{Systemd: true})
+	h, run := bootForTest(t, KernelOptions{Systemd: true})
 	ctx := context.Background()
-	run := func(script string) string {
-		t.Helper()
-		out, err := h.Exec(ctx, script)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(out)
-	}
 	if got := run("cat /proc/1/comm"); got != "systemd" {
 		t.Fatalf("PID 1 is %q, want systemd", got)
 	}
