@@ -23,11 +23,18 @@ type planDiagnostic struct {
 	Severity, Summary, Detail string
 }
 
-// planDiagnostics runs `terraform plan -json` on config (which must not
-// declare required_providers) with the real Terraform CLI and the provider
-// served in-process, and returns the diagnostics: what terraform-plugin-
-// testing cannot assert, warnings included.
-func planDiagnostics(t *testing.T, config string) []planDiagnostic {
+// terraformCLI runs the real Terraform CLI in a working directory of its own
+// against the provider served in-process: for what terraform-plugin-testing
+// cannot assert, warnings included.
+type terraformCLI struct {
+	t   *testing.T
+	dir string
+	env []string
+}
+
+// newTerraformCLI serves the provider for the test, writes config (which must
+// not declare required_providers) and runs terraform init.
+func newTerraformCLI(t *testing.T, config string) *terraformCLI {
 	t.Helper()
 	const addr = "registry.terraform.io/conntrack-ops/conntrack"
 	ctx, stop := context.WithCancel(context.Background())
@@ -37,7 +44,7 @@ func planDiagnostics(t *testing.T, config string) []planDiagnostic {
 		serveErr <- tf6server.Serve(addr, func() tfprotov6.ProviderServer { return providerserver.NewProtocol6(New("test")())() },
 			tf6server.WithDebug(ctx, reattach, closed), tf6server.WithGoPluginLogger(hclog.NewNullLogger()), tf6server.WithLoggingSink(t))
 	}()
-	defer func() { stop(); <-closed }()
+	t.Cleanup(func() { stop(); <-closed })
 	var rc *plugin.ReattachConfig
 	select {
 	case rc = <-reattach:
@@ -50,35 +57,42 @@ func planDiagnostics(t *testing.T, config string) []planDiagnostic {
 		"Protocol": rc.Protocol, "ProtocolVersion": rc.ProtocolVersion, "Pid": rc.Pid, "Test": true,
 		"Addr": map[string]string{"Network": rc.Addr.Network(), "String": rc.Addr.String()},
 	}})
-
-	dir := t.TempDir()
+	c := &terraformCLI{t: t, dir: t.TempDir(), env: append(os.Environ(), "TF_REATTACH_PROVIDERS="+string(attach),
+		"TF_CLI_CONFIG_FILE=/dev/null", "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1")}
 	config = `terraform {
   required_providers {
     conntrack = { source = "conntrack-ops/conntrack" }
   }
 }
 ` + config
-	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(config), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(c.dir, "main.tf"), []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	run := func(args ...string) []byte {
-		cmd := exec.Command(os.Getenv("TF_ACC_TERRAFORM_PATH"), args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "TF_REATTACH_PROVIDERS="+string(attach), "TF_CLI_CONFIG_FILE=/dev/null",
-			"CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			if _, exit := err.(*exec.ExitError); !exit || stderr.Len() > 0 && !bytes.Contains(out, []byte(`"type":"diagnostic"`)) {
-				t.Fatalf("terraform %v: %v\n%s%s", args, err, out, stderr.Bytes())
-			}
-		}
-		return out
+	c.run("init", "-input=false", "-backend=false")
+	return c
+}
+
+// run runs terraform with args and returns stdout; an exit status other
+// than 0 fails the test unless stdout has JSON diagnostics to look at.
+func (c *terraformCLI) run(args ...string) []byte {
+	c.t.Helper()
+	cmd := exec.Command(os.Getenv("TF_ACC_TERRAFORM_PATH"), args...)
+	cmd.Dir, cmd.Env = c.dir, c.env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil && !bytes.Contains(out, []byte(`"type":"diagnostic"`)) {
+		c.t.Fatalf("terraform %v: %v\n%s%s", args, err, out, stderr.Bytes())
 	}
-	run("init", "-input=false", "-backend=false")
+	return out
+}
+
+// diagnostics runs `terraform COMMAND -json` (plan or apply) and returns
+// its diagnostics.
+func (c *terraformCLI) diagnostics(command string, args ...string) []planDiagnostic {
+	c.t.Helper()
 	var diags []planDiagnostic
-	sc := bufio.NewScanner(bytes.NewReader(run("plan", "-json", "-input=false", "-lock=false")))
+	sc := bufio.NewScanner(bytes.NewReader(c.run(append([]string{command, "-json", "-input=false", "-lock=false"}, args...)...)))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		var msg struct {
@@ -90,6 +104,27 @@ func planDiagnostics(t *testing.T, config string) []planDiagnostic {
 		}
 	}
 	return diags
+}
+
+// planDiagnostics plans config with nothing in state and returns the
+// diagnostics.
+func planDiagnostics(t *testing.T, config string) []planDiagnostic {
+	t.Helper()
+	return newTerraformCLI(t, config).diagnostics("plan")
+}
+
+// driftDiagnostics applies config, runs drift on the host, and returns the
+// diagnostics of the next plan: the warnings a refresh raises.
+func driftDiagnostics(t *testing.T, config string, drift func()) []planDiagnostic {
+	t.Helper()
+	c := newTerraformCLI(t, config)
+	for _, d := range c.diagnostics("apply", "-auto-approve") {
+		if d.Severity == "error" {
+			t.Fatalf("apply: %s: %s", d.Summary, d.Detail)
+		}
+	}
+	drift()
+	return c.diagnostics("plan")
 }
 
 // warningOf returns the plan's warning with summary, if there is one.

@@ -168,3 +168,12 @@ func TestAccFirewallService_flushWarning(t *testing.T) {
 		t.Fatalf("warning for ip6tables, whose rules file has no managed rule: %+v", d)
 	}
 }
+
+// A refresh says which way the services drifted.
+func TestAccFirewallService_driftWarning(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	hostValue(t, h, testhost.IptablesServicesScript(false, serviceRules4, serviceRules6))
+	diags := driftDiagnostics(t, firewallServiceConfig(t, h, "enabled = false\n  running = false"),
+		func() { hostValue(t, h, "service iptables start") })
+	expectWarning(t, diags, "The firewall services of "+h.Addr+" drifted", "running was false", "ip6tables not running, iptables running")
+}

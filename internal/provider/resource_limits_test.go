@@ -342,3 +342,16 @@ func TestAccLimits_bootOverrideWarning(t *testing.T) {
 	expectWarning(t, planDiagnostics(t, limitsConfig(t, h, "tcp_timeout_established = 3600")),
 		"net.netfilter.nf_conntrack_tcp_timeout_established is overridden at boot on "+h.Addr, "/etc/sysctl.d/99-zz-late.conf")
 }
+
+// A refresh says which side drifted: the running kernel or the file.
+func TestAccLimits_driftWarnings(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	diags := driftDiagnostics(t, limitsConfig(t, h, "tcp_timeout_established = 3600\n  tcp_timeout_time_wait = 30"), func() {
+		hostValue(t, h, `echo 432000 > /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established
+sed -i 's/^net.netfilter.nf_conntrack_tcp_timeout_time_wait = 30$/net.netfilter.nf_conntrack_tcp_timeout_time_wait = 60/' /etc/sysctl.conf`)
+	})
+	expectWarning(t, diags, "net.netfilter.nf_conntrack_tcp_timeout_established drifted on "+h.Addr+" (running value)",
+		"The running kernel has net.netfilter.nf_conntrack_tcp_timeout_established = 432000; the declared value is 3600")
+	expectWarning(t, diags, "net.netfilter.nf_conntrack_tcp_timeout_time_wait drifted on "+h.Addr+" (persisted value)",
+		"The persisted file sets net.netfilter.nf_conntrack_tcp_timeout_time_wait = 60; the declared value is 30")
+}

@@ -143,3 +143,14 @@ func TestAccModuleBlacklist_fileChangeMovesLines(t *testing.T) {
 		},
 	})
 }
+
+// A refresh names the module whose line was removed.
+func TestAccModuleBlacklist_driftWarning(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	diags := driftDiagnostics(t, blacklistConfig(t, h, `modules = ["nf_conntrack", "xt_state"]`),
+		func() { hostValue(t, h, "sed -i '/^install nf_conntrack /d' /etc/modprobe.d/blacklist.conf") })
+	expectWarning(t, diags, "nf_conntrack is no longer disabled on "+h.Addr, "has no `install nf_conntrack /bin/false` line any more")
+	if d, ok := warningOf(diags, "xt_state is no longer disabled on "+h.Addr); ok {
+		t.Fatalf("warning for a module whose lines are in place: %+v", d)
+	}
+}

@@ -368,3 +368,12 @@ iptables -P INPUT DROP`)
 		t.Fatalf("warned although ensure_untracked_accept is set: %+v", d)
 	}
 }
+
+// A refresh says the rule is gone from the running firewall, not the file.
+func TestAccNotrackRule_driftWarning(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	hostValue(t, h, "mkdir -p /etc/iptables")
+	diags := driftDiagnostics(t, notrackConfig(t, h, `protocol = "udp"
+  port     = "53"`), func() { hostValue(t, h, "iptables -t raw -F") })
+	expectWarning(t, diags, "NOTRACK rule missing from the running firewall of "+h.Addr, "is in /etc/iptables/rules.v4 but not in the running raw table")
+}
