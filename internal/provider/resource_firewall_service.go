@@ -204,14 +204,14 @@ func (r *firewallServiceResource) Read(ctx context.Context, req resource.ReadReq
 	}{{"enabled", prior.Enabled, m.Enabled}, {"running", prior.Running, m.Running}} {
 		if !a.prior.IsNull() && !a.read.Equal(a.prior) {
 			resp.Diagnostics.AddWarning(fmt.Sprintf("The firewall services of %s drifted", m.Host.ValueString()),
-				fmt.Sprintf("%s was %s, the host now has %s. Apply to converge.", a.name, a.prior, describeStates(ctx, &m, a.name)))
+				fmt.Sprintf("%s was %s, the host now has %s. Apply to converge.", a.name, a.prior, describeStates(&m, a.name)))
 		}
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
 // describeStates says, per service, whether it is enabled (or running).
-func describeStates(ctx context.Context, m *firewallServiceModel, property string) string {
+func describeStates(m *firewallServiceModel, property string) string {
 	var parts []string
 	for svc, v := range m.States.Elements() {
 		b, _ := v.(types.Object).Attributes()[property].(types.Bool)
@@ -347,7 +347,7 @@ func (r *firewallServiceResource) converge(ctx context.Context, planIn, configIn
 	}{{"enabled", config.Enabled, plan.Enabled}, {"running", config.Running, plan.Running}} {
 		if !a.declared.IsNull() && !a.read.Equal(a.declared) && !diags.HasError() {
 			diags.AddError(fmt.Sprintf("The firewall services of %s did not converge", host),
-				fmt.Sprintf("%s should be %s, but the host reports %s.", a.name, a.declared, describeStates(ctx, &plan, a.name)))
+				fmt.Sprintf("%s should be %s, but the host reports %s.", a.name, a.declared, describeStates(&plan, a.name)))
 		}
 	}
 	diags.Append(state.Set(ctx, &plan)...)
