@@ -16,7 +16,7 @@ import (
 // On a systemd kernel host with iptables.service and ip6tables.service:
 // stopping the firewall flushes the rules and unloads conntrack (remedy 1),
 // disabling it keeps it down across a reboot, and reading that stopped
-// firewall loads no module.
+// firewall loads no module. Then the same for Debian's nftables unit.
 func TestAccFirewallService_kernelSystemd(t *testing.T) {
 	h, run, kh := kernelHost(t, testhost.KernelOptions{Systemd: true})
 	run(testhost.IptablesServicesScript(true, serviceRules4, serviceRules6))
@@ -42,6 +42,9 @@ func TestAccFirewallService_kernelSystemd(t *testing.T) {
 	}
 	config := func(body string) string { return kernelConfig(h, kh, "conntrack_firewall_service", "f", body) }
 	stopped := config("enabled = false\n  running = false")
+	nftablesStopped := config(`services = ["nftables"]
+  enabled  = false
+  running  = false`)
 	var before string
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6ProviderFactories,
@@ -95,6 +98,39 @@ func TestAccFirewallService_kernelSystemd(t *testing.T) {
 					func(*terraform.State) error {
 						if got := run("iptables -t raw -S PREROUTING"); !strings.Contains(got, "--notrack") {
 							return fmt.Errorf("start did not restore the rules:\n%s", got)
+						}
+						return nil
+					},
+				),
+			},
+			{
+				// nftables (Debian's own unit): stop runs `nft flush ruleset`,
+				// which takes the rules of iptables-nft along, so the plan warns
+				// about the NOTRACK rule in /etc/sysconfig/iptables too.
+				PreConfig: func() {
+					run("systemctl enable --now nftables.service")
+					expectWarning(t, planDiagnostics(t, nftablesStopped), "Stopping nftables on "+h.Addr+" flushes NOTRACK rules", "hold 1 rule(s)")
+				},
+				Config: nftablesStopped,
+				Check: resource.ComposeTestCheckFunc(
+					unit("nftables", "disabled inactive"),
+					func(*terraform.State) error {
+						if got := run("nft list ruleset"); got != "" {
+							return fmt.Errorf("the ruleset after stopping nftables:\n%s", got)
+						}
+						return nil
+					},
+				),
+			},
+			{
+				Config: config(`services = ["nftables"]
+  enabled  = true
+  running  = true`),
+				Check: resource.ComposeTestCheckFunc(
+					unit("nftables", "enabled active"),
+					func(*terraform.State) error {
+						if got := run("nft list tables"); !strings.Contains(got, "table inet filter") {
+							return fmt.Errorf("nftables did not load /etc/nftables.conf: %q", got)
 						}
 						return nil
 					},
