@@ -36,11 +36,15 @@ func pool(t *testing.T, opts sshx.Options) *sshx.Pool {
 	return p
 }
 
+// rootOptions reach the hosts as root. The connect budget is generous: make
+// test runs these tests beside the kernel tier, whose emulated guests keep
+// both cores busy, and a 5 s budget once ran out in a handshake there. Tests
+// of connect_timeout itself set their own.
 func rootOptions(t *testing.T, hosts ...*testhost.Host) sshx.Options {
 	return sshx.Options{
 		Credentials:    sshx.Credentials{PrivateKey: hosts[0].ClientKeyPEM},
 		HostKeys:       sshx.HostKeys{KnownHostsFile: testhost.KnownHostsFile(t, hosts...)},
-		ConnectTimeout: 5 * time.Second,
+		ConnectTimeout: 30 * time.Second,
 	}
 }
 
