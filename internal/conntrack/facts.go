@@ -252,7 +252,7 @@ func ParseFacts(out string) (Facts, error) {
 	for _, p := range sec.lines("exists") {
 		exists[p] = true
 	}
-	f.FileLayout = parseLayout(sec)
+	f.FileLayout = fileLayout(f.OSFamily, exists)
 
 	// Kernels with the ip_conntrack compat sysctls also have the modern ones,
 	// so modern wins.

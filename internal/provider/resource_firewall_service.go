@@ -330,8 +330,9 @@ func (r *firewallServiceResource) converge(ctx context.Context, planIn, configIn
 			diags.AddError(fmt.Sprintf("Cannot change the firewall services of %s", host), detail(err))
 			return
 		}
+		failures := conntrack.ParseFailures(string(out))
 		for _, a := range actions {
-			if why, failed := conntrack.ParseFailures(string(out))[a.Service+" "+a.Action]; failed {
+			if why, failed := failures[a.Service+" "+a.Action]; failed {
 				diags.AddError(fmt.Sprintf("Cannot %s %s on %s", a.Action, a.Service, host), why)
 			}
 		}

@@ -3,6 +3,7 @@ package testhost
 import (
 	"embed"
 	"fmt"
+	"path/filepath"
 	"strings"
 )
 
@@ -32,7 +33,7 @@ func IptablesServicesScript(systemd bool, rules4, rules6 string) string {
 	var b strings.Builder
 	write := func(path, content string, mode string) {
 		fmt.Fprintf(&b, "mkdir -p %s\ncat > %s <<'CTT_EOF'\n%sCTT_EOF\nchmod %s %s\n",
-			shellQuote(path[:strings.LastIndex(path, "/")]), shellQuote(path), content, mode, shellQuote(path))
+			shellQuote(filepath.Dir(path)), shellQuote(path), content, mode, shellQuote(path))
 	}
 	b.WriteString("set -e\n")
 	write("/etc/sysconfig/iptables", rules4, "600")
