@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"maps"
 	"slices"
+	"sort"
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/modprobe"
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/modulesload"
@@ -86,4 +87,19 @@ func (l Limits) EditFiles(want, prev Managed) []File {
 	ml.Set(module, want.LoadModule)
 	keep(l.ModulesLoad, ml.Bytes())
 	return changed
+}
+
+// LiveWrites are the running values to set for want, max first, so a
+// growing table never has more buckets than entries.
+func (l Limits) LiveWrites(want Managed) []LiveWrite {
+	var writes []LiveWrite
+	order := slices.Sorted(maps.Keys(want.Sysctls))
+	sort.SliceStable(order, func(i, j int) bool { return order[i] == "max" && order[j] != "max" })
+	for _, short := range order {
+		writes = append(writes, LiveWrite{Path: ProcPath(l.Key(short)), Value: want.Sysctls[short]})
+	}
+	if want.Buckets != "" {
+		writes = append(writes, LiveWrite{Path: HashsizePath(l.Facts.Naming), Value: want.Buckets})
+	}
+	return writes
 }

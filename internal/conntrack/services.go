@@ -171,3 +171,30 @@ func ServiceApplyScript(tool string, actions []ServiceAction) (string, []string)
 	}
 	return serviceApplyScript, args
 }
+
+// ServiceActions are the changes that bring each service to the declared
+// enabled and running (nil: unmanaged), stops before disables, enables
+// before starts. A service that is not installed has nothing to stop.
+func ServiceActions(services []string, states map[string]ServiceState, enabled, running *bool) []ServiceAction {
+	var actions []ServiceAction
+	for _, svc := range services {
+		st := states[svc]
+		add := func(declared *bool, now bool, on, off string) {
+			switch {
+			case declared == nil || *declared == now:
+			case *declared:
+				actions = append(actions, ServiceAction{Service: svc, Action: on})
+			case st.Installed:
+				actions = append(actions, ServiceAction{Service: svc, Action: off})
+			}
+		}
+		if running != nil && *running {
+			add(enabled, st.Enabled, "enable", "disable")
+			add(running, st.Running, "start", "stop")
+		} else {
+			add(running, st.Running, "start", "stop")
+			add(enabled, st.Enabled, "enable", "disable")
+		}
+	}
+	return actions
+}

@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
@@ -66,15 +65,4 @@ func providerDataFrom(data any, diags *diag.Diagnostics) *providerData {
 		return nil
 	}
 	return pd
-}
-
-// client returns the shared connection to the model's host, or adds an
-// error diagnostic naming the host.
-func (pd *providerData) client(ctx context.Context, conn connectionModel, diags *diag.Diagnostics) *sshx.Client {
-	c, err := pd.pool.Get(ctx, conn.endpoint())
-	if err != nil {
-		diags.AddError(fmt.Sprintf("Cannot connect to %s", conn.Host.ValueString()), detail(err))
-		return nil
-	}
-	return c
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/converge"
 )
 
 var _ datasource.DataSourceWithConfigure = (*hostDataSource)(nil)
@@ -120,19 +121,13 @@ func (d *hostDataSource) Read(ctx context.Context, req datasource.ReadRequest, r
 	}
 	host := m.Host.ValueString()
 	ctx = tflog.SetField(ctx, "host", host)
-	c := d.data.client(ctx, m.connectionModel, &resp.Diagnostics)
-	if c == nil {
+	h := d.data.host(ctx, m.connectionModel, &resp.Diagnostics)
+	if h == nil {
 		return
 	}
-	out, err := c.Script(ctx, "read host facts", conntrack.FactsScript(), nil)
+	facts, err := converge.ReadFacts(ctx, h)
 	if err != nil {
-		resp.Diagnostics.AddError(fmt.Sprintf("Cannot read conntrack facts from %s", host), detail(err))
-		return
-	}
-	facts, err := conntrack.ParseFacts(string(out))
-	if err != nil {
-		resp.Diagnostics.AddError(fmt.Sprintf("Unexpected facts from %s", host),
-			fmt.Sprintf("%v\n\nThe host's /proc or /etc/os-release looks unusual; please report this with the host's OS and kernel.", err))
+		hostError(&resp.Diagnostics, host, err, wording{})
 		return
 	}
 	tflog.Debug(ctx, "read host facts", map[string]any{"kernel": facts.KernelRelease, "conntrack": string(facts.Module)})

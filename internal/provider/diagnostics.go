@@ -1,13 +1,10 @@
 package provider
 
 import (
-	"context"
-	"os"
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/path"
 
-	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
 )
 
@@ -18,17 +15,6 @@ func detail(err error) string {
 		return err.Error() + "\n\n" + hint
 	}
 	return err.Error()
-}
-
-// writeOver replaces a file read as old with content, keeping a backup,
-// unless someone else changed the file since it was read (sshx.ErrConflict:
-// read, edit and write again).
-func writeOver(ctx context.Context, c *sshx.Client, old conntrack.File, content []byte, mode os.FileMode) error {
-	expect := sshx.Absent
-	if old.Exists {
-		expect = &old.Content
-	}
-	return c.WriteFileAtomic(ctx, old.Path, content, sshx.WriteOptions{Mode: mode, Backup: true, IfUnchanged: expect})
 }
 
 // settingPath points a provider-settings error at the attribute at fault

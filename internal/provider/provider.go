@@ -1,6 +1,8 @@
-// Package provider is the Terraform side of the conntrack provider: schemas,
-// models, reads and diagnostics. Host access goes through internal/sshx and
-// host knowledge through internal/conntrack.
+// Package provider is the Terraform side of the conntrack provider:
+// schemas, models, validators, plan modifiers, import, the per-walk read
+// cache and the wording of every diagnostic. CRUD calls internal/converge,
+// which reads and changes hosts; the provider never runs a remote command
+// itself.
 package provider
 
 import (
@@ -180,40 +182,18 @@ func (p *conntrackProvider) Configure(ctx context.Context, req provider.Configur
 // providerData is what every resource and data source receives.
 type providerData struct {
 	pool *sshx.Pool
+	// reads is the walk's read cache (each provider configuration is one
+	// walk): see walkReads.
+	reads walkReads
 
 	mu sync.Mutex
-	// reads holds each resource's last read of a host in this walk, so the
-	// plan after a refresh, and the apply after a plan, need no second
-	// remote command. Keys name the resource type and the host.
-	reads map[string]any
 	// limitsClaims counts the conntrack_limits resources planned per host
-	// in this walk (each provider configuration is one walk).
+	// in this walk.
 	limitsClaims map[string]int
 }
 
 func newProviderData(pool *sshx.Pool) *providerData {
-	return &providerData{pool: pool, reads: map[string]any{}, limitsClaims: map[string]int{}}
-}
-
-func (pd *providerData) remember(key string, read any) {
-	pd.mu.Lock()
-	defer pd.mu.Unlock()
-	pd.reads[key] = read
-}
-
-func (pd *providerData) recall(key string) any {
-	pd.mu.Lock()
-	defer pd.mu.Unlock()
-	return pd.reads[key]
-}
-
-// take returns and forgets a read: a read is the base of at most one write.
-func (pd *providerData) take(key string) any {
-	pd.mu.Lock()
-	defer pd.mu.Unlock()
-	read := pd.reads[key]
-	delete(pd.reads, key)
-	return read
+	return &providerData{pool: pool, reads: walkReads{reads: map[string]any{}}, limitsClaims: map[string]int{}}
 }
 
 // claimLimits records a conntrack_limits plan for host and reports whether

@@ -22,7 +22,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
-	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/converge"
 )
 
 var (
@@ -66,13 +66,14 @@ func (m *firewallServiceModel) services(ctx context.Context) []string {
 
 // initSystem is the declared init system, else the one the host runs.
 func (m *firewallServiceModel) initSystem(h *conntrack.ServiceHost) string {
-	if !m.InitSystem.IsNull() && !m.InitSystem.IsUnknown() {
-		return m.InitSystem.ValueString()
+	return converge.InitSystemOf(m.declaredInit(), h)
+}
+
+func (m *firewallServiceModel) declaredInit() string {
+	if m.InitSystem.IsNull() || m.InitSystem.IsUnknown() {
+		return ""
 	}
-	if h.Systemd {
-		return conntrack.InitSystemd
-	}
-	return conntrack.InitSysV
+	return m.InitSystem.ValueString()
 }
 
 func (r *firewallServiceResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -129,25 +130,21 @@ func (r *firewallServiceResource) Configure(_ context.Context, req resource.Conf
 	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-// read gathers the services' state in one remote command.
-func (r *firewallServiceResource) read(ctx context.Context, c *sshx.Client, m *firewallServiceModel, diags *diag.Diagnostics) *conntrack.ServiceHost {
-	script, args := conntrack.ServicesScript(m.services(ctx))
-	out, err := c.Script(ctx, "read firewall services", script, nil, args...)
-	if err != nil {
-		diags.AddError(fmt.Sprintf("Cannot read the firewall services of %s", m.Host.ValueString()), detail(err))
-		return nil
+// readServices reads the services' state, afresh (a refresh) or for a
+// plan (the walk's read when there is one).
+func (r *firewallServiceResource) readServices(ctx context.Context, m *firewallServiceModel, fresh bool, diags *diag.Diagnostics) *conntrack.ServiceHost {
+	read := readPlanned[conntrack.ServiceHost]
+	if fresh {
+		read = readFresh[conntrack.ServiceHost]
 	}
-	h, err := conntrack.ParseServices(string(out))
-	if err != nil {
-		diags.AddError(fmt.Sprintf("Unexpected answer from %s", m.Host.ValueString()), err.Error())
-		return nil
-	}
-	return &h
+	return read(ctx, r.data, m.connectionModel, m.readKey(r.data, ctx), wording{}, diags, func(h converge.Host) (*conntrack.ServiceHost, error) {
+		return converge.ReadServices(ctx, h, m.services(ctx))
+	})
 }
 
-// readKey names a resource's read in the per-walk cache.
-func (m *firewallServiceModel) readKey(ctx context.Context) string {
-	return fmt.Sprintf("firewall_service %s:%d %s", m.Host.ValueString(), m.Port.ValueInt64(), strings.Join(m.services(ctx), ","))
+// readKey names the model's read in the walk's cache.
+func (m *firewallServiceModel) readKey(pd *providerData, ctx context.Context) string {
+	return pd.readKey("firewall_service", m.connectionModel, strings.Join(m.services(ctx), ","))
 }
 
 // observe sets the state from a read: per service, and aggregated as
@@ -187,15 +184,10 @@ func (r *firewallServiceResource) Read(ctx context.Context, req resource.ReadReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	c := r.data.client(ctx, m.connectionModel, &resp.Diagnostics)
-	if c == nil {
-		return
-	}
-	h := r.read(ctx, c, &m, &resp.Diagnostics)
+	h := r.readServices(ctx, &m, true, &resp.Diagnostics)
 	if h == nil {
 		return
 	}
-	r.data.remember(m.readKey(ctx), h)
 	prior := m
 	m.observe(ctx, h)
 	for _, a := range []struct {
@@ -248,15 +240,9 @@ func (r *firewallServiceResource) ModifyPlan(ctx context.Context, req resource.M
 			}
 		}
 	}
-	h, _ := r.data.take(plan.readKey(ctx)).(*conntrack.ServiceHost)
+	h := r.readServices(ctx, &plan, false, &resp.Diagnostics)
 	if h == nil {
-		c := r.data.client(ctx, plan.connectionModel, &resp.Diagnostics)
-		if c == nil {
-			return
-		}
-		if h = r.read(ctx, c, &plan, &resp.Diagnostics); h == nil {
-			return
-		}
+		return
 	}
 	host := plan.Host.ValueString()
 	init := plan.initSystem(h)
@@ -309,38 +295,23 @@ func (r *firewallServiceResource) converge(ctx context.Context, planIn, configIn
 	}
 	host := plan.Host.ValueString()
 	ctx = tflog.SetField(ctx, "host", host)
-	c := r.data.client(ctx, plan.connectionModel, diags)
-	if c == nil {
-		return
-	}
-	h := r.read(ctx, c, &plan, diags)
+	h := r.data.host(ctx, plan.connectionModel, diags)
 	if h == nil {
 		return
 	}
-	init := plan.initSystem(h)
-	actions := serviceActions(plan.services(ctx), h.States(init), config.Enabled, config.Running)
-	if len(actions) > 0 {
-		tool := init
-		if init == conntrack.InitSysV {
-			tool = h.SysVTool
-		}
-		script, args := conntrack.ServiceApplyScript(tool, actions)
-		out, err := c.Script(ctx, "change firewall services", script, nil, args...)
-		if err != nil {
-			diags.AddError(fmt.Sprintf("Cannot change the firewall services of %s", host), detail(err))
-			return
-		}
-		failures := conntrack.ParseFailures(string(out))
-		for _, a := range actions {
-			if why, failed := failures[a.Service+" "+a.Action]; failed {
-				diags.AddError(fmt.Sprintf("Cannot %s %s on %s", a.Action, a.Service, host), why)
-			}
-		}
-		if h = r.read(ctx, c, &plan, diags); h == nil {
-			return
+	ch := converge.ServicesChange{Services: plan.services(ctx), InitSystem: plan.declaredInit(),
+		Enabled: config.Enabled.ValueBoolPointer(), Running: config.Running.ValueBoolPointer()}
+	res, err := converge.Services(ctx, h, ch, takeRead[conntrack.ServiceHost](r.data, plan.readKey(r.data, ctx)))
+	for _, a := range res.Actions {
+		if why, failed := res.Failed[a.Service+" "+a.Action]; failed {
+			diags.AddError(fmt.Sprintf("Cannot %s %s on %s", a.Action, a.Service, host), why)
 		}
 	}
-	plan.observe(ctx, h)
+	if err != nil {
+		hostError(diags, host, err, wording{})
+		return
+	}
+	plan.observe(ctx, res.Read)
 	// Verify: a stop script can exit 0 and leave the service running.
 	for _, a := range []struct {
 		name           string
@@ -352,33 +323,6 @@ func (r *firewallServiceResource) converge(ctx context.Context, planIn, configIn
 		}
 	}
 	diags.Append(state.Set(ctx, &plan)...)
-}
-
-// serviceActions are the changes that bring each service to the declared
-// enabled and running (null: unmanaged), stops before disables, enables
-// before starts. A service that is not installed has nothing to stop.
-func serviceActions(services []string, states map[string]conntrack.ServiceState, enabled, running types.Bool) []conntrack.ServiceAction {
-	var actions []conntrack.ServiceAction
-	for _, svc := range services {
-		st := states[svc]
-		add := func(declared types.Bool, now bool, on, off string) {
-			switch {
-			case declared.IsNull() || declared.ValueBool() == now:
-			case declared.ValueBool():
-				actions = append(actions, conntrack.ServiceAction{Service: svc, Action: on})
-			case st.Installed:
-				actions = append(actions, conntrack.ServiceAction{Service: svc, Action: off})
-			}
-		}
-		if running.ValueBool() {
-			add(enabled, st.Enabled, "enable", "disable")
-			add(running, st.Running, "start", "stop")
-		} else {
-			add(running, st.Running, "start", "stop")
-			add(enabled, st.Enabled, "enable", "disable")
-		}
-	}
-	return actions
 }
 
 // Delete leaves the services as they are: restarting a firewall because a

@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -26,8 +25,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/shellvars"
-	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
-	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/converge"
 )
 
 var (
@@ -190,21 +188,6 @@ func (r *iptablesConfigResource) Configure(_ context.Context, req resource.Confi
 	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-// readFile reads the file in one remote command; ok is false after an error.
-func (r *iptablesConfigResource) readFile(ctx context.Context, c *sshx.Client, m *iptablesConfigModel, diags *diag.Diagnostics) (f conntrack.File, ok bool) {
-	f.Path = m.path()
-	b, err := c.ReadFile(ctx, f.Path)
-	switch {
-	case errors.Is(err, sshx.ErrNotFound):
-		return f, true
-	case err != nil:
-		diags.AddError(fmt.Sprintf("Cannot read %s on %s", f.Path, m.Host.ValueString()), detail(err))
-		return f, false
-	}
-	f.Exists, f.Content = true, b
-	return f, true
-}
-
 // observe sets every setting from the file.
 func (m *iptablesConfigModel) observe(content []byte, diags *diag.Diagnostics) {
 	f := shellvars.Parse(content)
@@ -248,12 +231,13 @@ func (r *iptablesConfigResource) Read(ctx context.Context, req resource.ReadRequ
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	c := r.data.client(ctx, m.connectionModel, &resp.Diagnostics)
-	if c == nil {
+	h := r.data.host(ctx, m.connectionModel, &resp.Diagnostics)
+	if h == nil {
 		return
 	}
-	f, ok := r.readFile(ctx, c, &m, &resp.Diagnostics)
-	if !ok {
+	f, err := converge.ReadFile(ctx, h, m.path())
+	if err != nil {
+		hostError(&resp.Diagnostics, m.Host.ValueString(), err, wording{})
 		return
 	}
 	m.observe(f.Content, &resp.Diagnostics)
@@ -313,36 +297,23 @@ func (r *iptablesConfigResource) write(ctx context.Context, planIn, configIn sta
 	diags.Append(state.Set(ctx, &plan)...)
 }
 
-// edit reads the file, applies change and writes the result if it differs,
-// retrying when someone else wrote the file in between. It returns the
-// content now on the host; ok is false after an error.
+// edit applies change to the file on the host. It returns the content
+// now on the host; ok is false after an error.
 func (r *iptablesConfigResource) edit(ctx context.Context, m *iptablesConfigModel, diags *diag.Diagnostics, change func(*shellvars.File)) (content []byte, ok bool) {
-	c := r.data.client(ctx, m.connectionModel, diags)
-	if c == nil {
+	h := r.data.host(ctx, m.connectionModel, diags)
+	if h == nil {
 		return nil, false
 	}
-	defer c.Lock(m.path())()
-	for attempt := 1; ; attempt++ {
-		before, ok := r.readFile(ctx, c, m, diags)
-		if !ok {
-			return nil, false
-		}
-		f := shellvars.Parse(before.Content)
+	content, err := converge.EditFile(ctx, h, m.path(), 0o600, func(b []byte) []byte {
+		f := shellvars.Parse(b)
 		change(f)
-		after := f.Bytes()
-		if string(after) == string(before.Content) {
-			return after, true
-		}
-		err := writeOver(ctx, c, before, after, 0o600)
-		if errors.Is(err, sshx.ErrConflict) && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			diags.AddError(fmt.Sprintf("Cannot write %s on %s", m.path(), m.Host.ValueString()), detail(err))
-			return nil, false
-		}
-		return after, true
+		return f.Bytes()
+	})
+	if err != nil {
+		hostError(diags, m.Host.ValueString(), err, wording{})
+		return nil, false
 	}
+	return content, true
 }
 
 func (r *iptablesConfigResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {

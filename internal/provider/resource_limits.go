@@ -3,13 +3,10 @@ package provider
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"regexp"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
@@ -31,7 +28,7 @@ import (
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/sysctl"
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
-	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/converge"
 )
 
 var (
@@ -56,76 +53,6 @@ func NewLimitsResource() resource.Resource { return &limitsResource{} }
 
 type limitsResource struct {
 	data *providerData
-}
-
-type limitsModel struct {
-	connectionModel
-	ID                    types.String `tfsdk:"id"`
-	Max                   types.Int64  `tfsdk:"max"`
-	Buckets               types.Int64  `tfsdk:"buckets"`
-	TCPTimeoutEstablished types.Int64  `tfsdk:"tcp_timeout_established"`
-	TCPTimeoutCloseWait   types.Int64  `tfsdk:"tcp_timeout_close_wait"`
-	TCPTimeoutFinWait     types.Int64  `tfsdk:"tcp_timeout_fin_wait"`
-	TCPTimeoutTimeWait    types.Int64  `tfsdk:"tcp_timeout_time_wait"`
-	Sysctls               types.Map    `tfsdk:"sysctls"`
-	SysctlFile            types.String `tfsdk:"sysctl_file"`
-	ModprobeFile          types.String `tfsdk:"modprobe_file"`
-	ApplyLive             types.Bool   `tfsdk:"apply_live"`
-	LoadModuleAtBoot      types.Bool   `tfsdk:"load_module_at_boot"`
-}
-
-// named returns the attribute of a named sysctl.
-func (m *limitsModel) named(short string) *types.Int64 {
-	switch short {
-	case "max":
-		return &m.Max
-	case "tcp_timeout_established":
-		return &m.TCPTimeoutEstablished
-	case "tcp_timeout_close_wait":
-		return &m.TCPTimeoutCloseWait
-	case "tcp_timeout_fin_wait":
-		return &m.TCPTimeoutFinWait
-	case "tcp_timeout_time_wait":
-		return &m.TCPTimeoutTimeWait
-	}
-	panic("unknown named sysctl " + short)
-}
-
-func (m *limitsModel) paths() conntrack.LimitsPaths {
-	return conntrack.LimitsPaths{
-		SysctlFile:      stringOr(m.SysctlFile, "", defaultSysctlFile),
-		ModprobeFile:    stringOr(m.ModprobeFile, "", defaultModprobeFile),
-		ModulesLoadFile: defaultModulesLoadFile,
-	}
-}
-
-// mapSysctls returns the sysctls map as short name -> value.
-func (m *limitsModel) mapSysctls(ctx context.Context, diags *diag.Diagnostics) map[string]int64 {
-	out := map[string]int64{}
-	if m.Sysctls.IsNull() || m.Sysctls.IsUnknown() {
-		return out
-	}
-	diags.Append(m.Sysctls.ElementsAs(ctx, &out, false)...)
-	return out
-}
-
-// managed is what a configuration declares: the settings it sets (a
-// computed value in the plan of an unset attribute is the host's, not ours),
-// and whether the module is loaded at boot as planned.
-func (m *limitsModel) managed(ctx context.Context, plan *limitsModel, diags *diag.Diagnostics) conntrack.Managed {
-	want := conntrack.Managed{Sysctls: map[string]string{}, LoadModule: plan.LoadModuleAtBoot.ValueBool()}
-	for _, short := range namedSysctls {
-		if v := m.named(short); known(*v) {
-			want.Sysctls[short] = strconv.FormatInt(v.ValueInt64(), 10)
-		}
-	}
-	for short, v := range m.mapSysctls(ctx, diags) {
-		want.Sysctls[short] = strconv.FormatInt(v, 10)
-	}
-	if known(m.Buckets) {
-		want.Buckets = strconv.FormatInt(m.Buckets.ValueInt64(), 10)
-	}
-	return want
 }
 
 func (r *limitsResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -259,57 +186,6 @@ func (r *limitsResource) Configure(_ context.Context, req resource.ConfigureRequ
 	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-// read runs the one remote read of a conntrack_limits resource.
-func (r *limitsResource) read(ctx context.Context, m *limitsModel, diags *diag.Diagnostics) (*sshx.Client, *conntrack.Limits) {
-	c := r.data.client(ctx, m.connectionModel, diags)
-	if c == nil {
-		return nil, nil
-	}
-	paths := m.paths()
-	script, args := conntrack.LimitsScript(paths)
-	out, err := c.Script(ctx, "read conntrack limits", script, nil, args...)
-	if err != nil {
-		diags.AddError(fmt.Sprintf("Cannot read conntrack limits of %s", m.Host.ValueString()), detail(err))
-		return nil, nil
-	}
-	l, err := conntrack.ParseLimits(string(out), paths)
-	if err != nil {
-		diags.AddError(fmt.Sprintf("Unexpected answer from %s", m.Host.ValueString()), err.Error())
-		return nil, nil
-	}
-	for _, f := range []conntrack.File{l.Sysctl, l.Modprobe} {
-		if f.IsDir {
-			diags.AddError(fmt.Sprintf("%s is a directory on %s", f.Path, m.Host.ValueString()), "Name a file, not a directory.")
-		}
-	}
-	r.data.remember(limitsReadKey(m.Host.ValueString(), paths), &l)
-	return c, &l
-}
-
-// limitsReadKey names a limits read of host's files in the walk's cache.
-func limitsReadKey(host string, p conntrack.LimitsPaths) string {
-	return fmt.Sprintf("limits %s %s %s %s", host, p.SysctlFile, p.ModprobeFile, p.ModulesLoadFile)
-}
-
-// privateManaged is the private-state key that remembers which settings
-// this resource manages, so that Read can tell drift of a managed value
-// (compared with running and persisted) from an unmanaged one (running only).
-const privateManaged = "managed"
-
-type privateState interface {
-	GetKey(ctx context.Context, key string) ([]byte, diag.Diagnostics)
-}
-
-func loadManaged(ctx context.Context, p privateState, diags *diag.Diagnostics) conntrack.Managed {
-	var m conntrack.Managed
-	b, d := p.GetKey(ctx, privateManaged)
-	diags.Append(d...)
-	if len(b) > 0 {
-		_ = json.Unmarshal(b, &m)
-	}
-	return m
-}
-
 func (r *limitsResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var m limitsModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
@@ -318,92 +194,12 @@ func (r *limitsResource) Read(ctx context.Context, req resource.ReadRequest, res
 	}
 	ctx = tflog.SetField(ctx, "host", m.Host.ValueString())
 	managed := loadManaged(ctx, req.Private, &resp.Diagnostics)
-	_, l := r.read(ctx, &m, &resp.Diagnostics)
+	l := r.readLimits(ctx, &m, true, &resp.Diagnostics)
 	if l == nil {
 		return
 	}
-	r.observe(ctx, &m, l, managed, &resp.Diagnostics)
+	m.observe(ctx, l, managed, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-// observe sets the model to what the host has. A managed value is the
-// declared one only when both the running kernel (with apply_live) and the
-// file agree with it; otherwise it is the drifted value, and a warning says
-// which side drifted, so the plan shows an update.
-func (r *limitsResource) observe(ctx context.Context, m *limitsModel, l *conntrack.Limits, managed conntrack.Managed, diags *diag.Diagnostics) {
-	host := m.Host.ValueString()
-	live := m.ApplyLive.IsNull() || m.ApplyLive.ValueBool()
-	settle := func(short, key, prior string, running *string, persisted string, persistedOK bool) types.Int64 {
-		if prior == "" { // unmanaged: what the kernel runs with
-			return intOrNull(running)
-		}
-		switch {
-		case live && running != nil && *running != prior:
-			diags.AddWarning(fmt.Sprintf("%s drifted on %s (running value)", key, host),
-				fmt.Sprintf("The running kernel has %s = %s; the declared value is %s (someone ran sysctl -w, or the module reloaded). Apply to set it again.", key, *running, prior))
-			return intOrNull(running)
-		case !persistedOK:
-			diags.AddWarning(fmt.Sprintf("%s drifted on %s (persisted value)", key, host),
-				fmt.Sprintf("%s no longer sets %s (the line or the file was removed), so the value would be lost at reboot. Apply to write it again.", l.Sysctl.Path, key))
-			return types.Int64Null()
-		case persisted != prior:
-			diags.AddWarning(fmt.Sprintf("%s drifted on %s (persisted value)", key, host),
-				fmt.Sprintf("The persisted file sets %s = %s; the declared value is %s. Apply to write it again.", key, persisted, prior))
-			return intOrNull(&persisted)
-		}
-		return intOrNull(&prior)
-	}
-	for _, short := range namedSysctls {
-		running := optional(l.Running, short)
-		persisted, ok := l.PersistedSysctl(short)
-		*m.named(short) = settle(short, l.Key(short), managed.Sysctls[short], running, persisted, ok)
-	}
-	var running *string
-	if l.Hashsize != nil {
-		s := strconv.FormatInt(*l.Hashsize, 10)
-		running = &s
-	}
-	persisted, ok := l.PersistedBuckets()
-	if managed.Buckets != "" && !ok {
-		// The hashsize lives in the modprobe file, not the sysctl file.
-		diags.AddWarning(fmt.Sprintf("buckets drifted on %s (persisted value)", host),
-			fmt.Sprintf("%s no longer sets `options %s hashsize`. Apply to write it again.", l.Modprobe.Path, conntrack.ModuleName(l.Facts.Naming)))
-		m.Buckets = types.Int64Null()
-	} else {
-		m.Buckets = settle("buckets", "buckets (hashsize)", managed.Buckets, running, persisted, ok)
-	}
-
-	if !m.Sysctls.IsNull() {
-		values := map[string]attr.Value{}
-		for short := range m.mapSysctls(ctx, diags) {
-			running := optional(l.Running, short)
-			persisted, ok := l.PersistedSysctl(short)
-			values[short] = settle(short, l.Key(short), managed.Sysctls[short], running, persisted, ok)
-		}
-		mv, d := types.MapValue(types.Int64Type, values)
-		diags.Append(d...)
-		m.Sysctls = mv
-	}
-	m.LoadModuleAtBoot = types.BoolValue(l.ModuleLoadedAtBoot())
-	m.ID = m.Host
-}
-
-func optional(values map[string]string, key string) *string {
-	if v, ok := values[key]; ok {
-		return &v
-	}
-	return nil
-}
-
-func intOrNull(s *string) types.Int64 {
-	if s == nil {
-		return types.Int64Null()
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(*s), 10, 64)
-	if err != nil {
-		return types.Int64Null()
-	}
-	return types.Int64Value(n)
 }
 
 func (r *limitsResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
@@ -421,11 +217,9 @@ func (r *limitsResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 			fmt.Sprintf("More than one conntrack_limits resource names host %s. They would fight over the same keys; declare one conntrack_limits per host.", host))
 		return
 	}
-	l, _ := r.data.recall(limitsReadKey(host, plan.paths())).(*conntrack.Limits)
+	l := r.readLimits(ctx, &plan, false, &resp.Diagnostics)
 	if l == nil {
-		if _, l = r.read(ctx, &plan, &resp.Diagnostics); l == nil {
-			return
-		}
+		return
 	}
 	live := plan.ApplyLive.ValueBool()
 	if !l.Facts.HasConntrack() && live {
@@ -528,34 +322,45 @@ type privateSetter interface {
 // declared values (verified by read-back) and the host's unmanaged ones.
 func (r *limitsResource) converge(ctx context.Context, plan *limitsModel, want, prev conntrack.Managed, prior *limitsModel,
 	private privateSetter, state stateSetter, diags *diag.Diagnostics) {
-	ctx = tflog.SetField(ctx, "host", plan.Host.ValueString())
+	host := plan.Host.ValueString()
+	ctx = tflog.SetField(ctx, "host", host)
 	if diags.HasError() {
 		return
 	}
-	c, unlock := r.lock(ctx, plan, diags)
-	if c == nil {
+	h := r.data.host(ctx, plan.connectionModel, diags)
+	if h == nil {
 		return
 	}
-	defer unlock()
-	// A changed file name: release the keys from the old files first.
-	if prior != nil && prior.paths() != plan.paths() {
-		if r.persist(ctx, c, prior, conntrack.Managed{}, prev, diags) == nil {
-			return
-		}
-		prev = conntrack.Managed{}
+	ch := converge.LimitsChange{Paths: plan.paths(), Want: want, Prev: prev, ApplyLive: plan.ApplyLive.ValueBool()}
+	if prior != nil {
+		old := prior.paths()
+		ch.OldPaths = &old
 	}
-	l := r.persist(ctx, c, plan, want, prev, diags)
+	res, err := converge.Limits(ctx, h, ch, takeRead[conntrack.Limits](r.data, plan.readKey(r.data)))
+	l := res.Read
 	if l == nil {
+		hostError(diags, host, err, limitsWording)
 		return
 	}
 	b, _ := json.Marshal(want)
 	diags.Append(private.SetKey(ctx, privateManaged, b)...)
-
-	if plan.ApplyLive.ValueBool() {
-		r.applyLive(ctx, c, plan, l, want, diags)
+	if err != nil {
+		hostError(diags, host, err, limitsWording)
+	}
+	for _, res := range res.Refused {
+		reason := res.Err
+		if reason == "" {
+			reason = fmt.Sprintf("the kernel kept %q (it accepted the write but rejected or clamped the value)", res.Now)
+		}
+		if l.Facts.InitialNetns != nil && !*l.Facts.InitialNetns {
+			reason += "; the session runs outside the initial network namespace, where global conntrack settings are read-only"
+		}
+		diags.AddError(fmt.Sprintf("Cannot set %s on %s", res.Path, host),
+			fmt.Sprintf("Writing %s to %s failed: %s.\n\nThe value is persisted and applies at the next boot or module load; "+
+				"set apply_live = false to only persist it.", res.Value, res.Path, reason))
 	}
 	// The state: declared values as applied; unmanaged ones as the host has them.
-	r.observe(ctx, plan, l, conntrack.Managed{}, diags)
+	plan.observe(ctx, l, conntrack.Managed{}, diags)
 	for short, v := range want.Sysctls {
 		if slices.Contains(namedSysctls, short) {
 			*plan.named(short) = intOrNull(&v)
@@ -578,102 +383,7 @@ func (r *limitsResource) converge(ctx context.Context, plan *limitsModel, want, 
 	diags.Append(state.Set(ctx, plan)...)
 }
 
-// lock serialises this process's edits of the resource's files on its host.
-func (r *limitsResource) lock(ctx context.Context, m *limitsModel, diags *diag.Diagnostics) (*sshx.Client, func()) {
-	c := r.data.client(ctx, m.connectionModel, diags)
-	if c == nil {
-		return nil, nil
-	}
-	p := m.paths()
-	unlocks := []func(){c.Lock(p.SysctlFile), c.Lock(p.ModprobeFile), c.Lock(p.ModulesLoadFile)}
-	return c, func() {
-		for _, u := range unlocks {
-			u()
-		}
-	}
-}
-
-// applyLive writes the running values and reports every key the kernel
-// did not take, naming it and why.
-func (r *limitsResource) applyLive(ctx context.Context, c *sshx.Client, plan *limitsModel, l *conntrack.Limits, want conntrack.Managed, diags *diag.Diagnostics) {
-	host := plan.Host.ValueString()
-	var writes []conntrack.LiveWrite
-	// max before buckets, so a growing table never has more buckets than entries.
-	order := slices.Sorted(maps.Keys(want.Sysctls))
-	sort.SliceStable(order, func(i, j int) bool { return order[i] == "max" && order[j] != "max" })
-	for _, short := range order {
-		writes = append(writes, conntrack.LiveWrite{Path: conntrack.ProcPath(l.Key(short)), Value: want.Sysctls[short]})
-	}
-	if want.Buckets != "" {
-		writes = append(writes, conntrack.LiveWrite{Path: conntrack.HashsizePath(l.Facts.Naming), Value: want.Buckets})
-	}
-	if len(writes) == 0 {
-		return
-	}
-	script, args := conntrack.LiveScript(writes)
-	out, err := c.Script(ctx, "apply conntrack limits", script, nil, args...)
-	if err != nil {
-		diags.AddError(fmt.Sprintf("Cannot apply conntrack limits on %s", host), detail(err))
-		return
-	}
-	for _, res := range conntrack.ParseLive(string(out), writes) {
-		if res.OK() {
-			continue
-		}
-		reason := res.Err
-		if reason == "" {
-			reason = fmt.Sprintf("the kernel kept %q (it accepted the write but rejected or clamped the value)", res.Now)
-		}
-		if l.Facts.InitialNetns != nil && !*l.Facts.InitialNetns {
-			reason += "; the session runs outside the initial network namespace, where global conntrack settings are read-only"
-		}
-		diags.AddError(fmt.Sprintf("Cannot set %s on %s", res.Path, host),
-			fmt.Sprintf("Writing %s to %s failed: %s.\n\nThe value is persisted and applies at the next boot or module load; "+
-				"set apply_live = false to only persist it.", res.Value, res.Path, reason))
-	}
-}
-
-// persist reads the files named by m and rewrites those that change so
-// that they hold what want manages and no longer what only prev managed. A
-// file edited by someone else between the read and the write is not
-// overwritten: the read and edit start again (up to three times). It
-// returns the read it edited, or nil after adding an error.
-func (r *limitsResource) persist(ctx context.Context, c *sshx.Client, m *limitsModel, want, prev conntrack.Managed, diags *diag.Diagnostics) *conntrack.Limits {
-	for attempt := 1; ; attempt++ {
-		// The plan of this walk has just read the host: start from that read
-		// (a write checks the file is unchanged since, else reads again).
-		var l *conntrack.Limits
-		if attempt == 1 {
-			l, _ = r.data.take(limitsReadKey(m.Host.ValueString(), m.paths())).(*conntrack.Limits)
-		}
-		if l == nil {
-			if _, l = r.read(ctx, m, diags); l == nil {
-				return nil
-			}
-		}
-		err := writeChanged(ctx, c, l, l.EditFiles(want, prev))
-		if errors.Is(err, sshx.ErrConflict) && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			diags.AddError(fmt.Sprintf("Cannot persist conntrack limits on %s", m.Host.ValueString()), detail(err))
-			return nil
-		}
-		return l
-	}
-}
-
-// writeChanged writes each changed file atomically, with a backup, only if
-// it still has the content it was read with.
-func writeChanged(ctx context.Context, c *sshx.Client, l *conntrack.Limits, changed []conntrack.File) error {
-	read := map[string]conntrack.File{l.Sysctl.Path: l.Sysctl, l.Modprobe.Path: l.Modprobe, l.ModulesLoad.Path: l.ModulesLoad}
-	for _, f := range changed {
-		if err := writeOver(ctx, c, read[f.Path], f.Content, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+var limitsWording = wording{write: "Cannot persist conntrack limits on %s"}
 
 func (r *limitsResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var m limitsModel
@@ -682,12 +392,15 @@ func (r *limitsResource) Delete(ctx context.Context, req resource.DeleteRequest,
 		return
 	}
 	prev := loadManaged(ctx, req.Private, &resp.Diagnostics)
-	c, unlock := r.lock(ctx, &m, &resp.Diagnostics)
-	if c == nil {
+	host := m.Host.ValueString()
+	h := r.data.host(ctx, m.connectionModel, &resp.Diagnostics)
+	if h == nil {
 		return
 	}
-	defer unlock()
-	r.persist(ctx, c, &m, conntrack.Managed{}, prev, &resp.Diagnostics)
+	ch := converge.LimitsChange{Paths: m.paths(), Prev: prev}
+	if _, err := converge.Limits(tflog.SetField(ctx, "host", host), h, ch, nil); err != nil {
+		hostError(&resp.Diagnostics, host, err, limitsWording)
+	}
 }
 
 // ImportState takes the host name as the ID; the files are the defaults.

@@ -2,8 +2,6 @@ package provider
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,7 +26,7 @@ import (
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/modprobe"
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
-	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/converge"
 )
 
 var (
@@ -39,7 +37,6 @@ var (
 
 const (
 	defaultBlacklistFile = "/etc/modprobe.d/blacklist.conf"
-	disabledCommand      = "/bin/false"
 )
 
 // NewModuleBlacklistResource is the conntrack_module_blacklist resource.
@@ -117,7 +114,7 @@ func (r *blacklistResource) Schema(_ context.Context, _ resource.SchemaRequest, 
 			MarkdownDescription: "The modprobe.d file for the `blacklist` and `install` lines. Only those lines of the listed modules change; " +
 				"every other byte stays. Changing it replaces the resource: the lines move from the old file to the new one. Defaults to `" + defaultBlacklistFile + "`."},
 		"disable": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true),
-			MarkdownDescription: "Also write `install <module> " + disabledCommand + "`. `blacklist` alone only stops loading by alias (hardware " +
+			MarkdownDescription: "Also write `install <module> " + conntrack.DisabledCommand + "`. `blacklist` alone only stops loading by alias (hardware " +
 				"autoload): a module is still loaded by name (`modprobe nf_conntrack`) or as a dependency (an iptables rule with `-m state` loads " +
 				"`xt_state`, which loads `nf_conntrack`). The `install` line makes every such load fail. Defaults to `true`."},
 		"unload": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
@@ -149,41 +146,34 @@ func (r *blacklistResource) Configure(_ context.Context, req resource.ConfigureR
 	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-func (r *blacklistResource) read(ctx context.Context, c *sshx.Client, m *blacklistModel, diags *diag.Diagnostics) *conntrack.ModuleHost {
-	file := stringOr(m.File, "", defaultBlacklistFile)
-	script, args := conntrack.ModulesScript(file, m.modules(ctx))
-	out, err := c.Script(ctx, "read modules", script, nil, args...)
-	if err != nil {
-		diags.AddError(fmt.Sprintf("Cannot read the modules of %s", m.Host.ValueString()), detail(err))
+// readModules reads the model's file and modules, afresh (a refresh) or
+// for a plan (the walk's read when there is one).
+func (r *blacklistResource) readModules(ctx context.Context, m *blacklistModel, fresh bool, diags *diag.Diagnostics) *conntrack.ModuleHost {
+	read := readPlanned[conntrack.ModuleHost]
+	if fresh {
+		read = readFresh[conntrack.ModuleHost]
+	}
+	return read(ctx, r.data, m.connectionModel, m.readKey(r.data, ctx), blacklistWording, diags, func(h converge.Host) (*conntrack.ModuleHost, error) {
+		return converge.ReadModules(ctx, h, m.file(), m.modules(ctx))
+	})
+}
+
+var blacklistWording = wording{dirAttr: path.Root("file")}
+
+func (m *blacklistModel) file() string { return stringOr(m.File, "", defaultBlacklistFile) }
+
+// owned is what the model owns in its file.
+func (m *blacklistModel) owned(ctx context.Context) *conntrack.Blacklist {
+	if m == nil {
 		return nil
 	}
-	h, err := conntrack.ParseModules(string(out), file)
-	if err != nil {
-		diags.AddError(fmt.Sprintf("Unexpected answer from %s", m.Host.ValueString()), err.Error())
-		return nil
-	}
-	if h.File.IsDir {
-		diags.AddAttributeError(path.Root("file"), fmt.Sprintf("%s is a directory on %s", file, m.Host.ValueString()), "Name a file.")
-		return nil
-	}
-	return &h
+	return &conntrack.Blacklist{Modules: m.modules(ctx), Disable: m.Disable.ValueBool()}
 }
 
 // readKey names a resource's read in the per-walk cache: the plan after a
 // refresh reuses the refresh's read.
-func (m *blacklistModel) readKey(ctx context.Context) string {
-	return fmt.Sprintf("module_blacklist %s:%d %s %s", m.Host.ValueString(), m.Port.ValueInt64(),
-		stringOr(m.File, "", defaultBlacklistFile), strings.Join(m.modules(ctx), ","))
-}
-
-func builtins(h *conntrack.ModuleHost, modules []string) []string {
-	var out []string
-	for _, mod := range modules {
-		if h.Kind[mod] == "builtin" {
-			out = append(out, mod)
-		}
-	}
-	return out
+func (m *blacklistModel) readKey(pd *providerData, ctx context.Context) string {
+	return pd.readKey("module_blacklist", m.connectionModel, m.file(), strings.Join(m.modules(ctx), ","))
 }
 
 func (r *blacklistResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -192,15 +182,10 @@ func (r *blacklistResource) Read(ctx context.Context, req resource.ReadRequest, 
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	c := r.data.client(ctx, m.connectionModel, &resp.Diagnostics)
-	if c == nil {
-		return
-	}
-	h := r.read(ctx, c, &m, &resp.Diagnostics)
+	h := r.readModules(ctx, &m, true, &resp.Diagnostics)
 	if h == nil {
 		return
 	}
-	r.data.remember(m.readKey(ctx), h)
 	// modules reads as the modules whose lines are in place (and that are
 	// not loaded, with unload): a module that drifted drops out, so the plan
 	// shows it coming back.
@@ -212,10 +197,10 @@ func (r *blacklistResource) Read(ctx context.Context, req resource.ReadRequest, 
 		case !f.Blacklisted(mod):
 			resp.Diagnostics.AddWarning(fmt.Sprintf("%s is no longer blacklisted on %s", mod, m.Host.ValueString()),
 				fmt.Sprintf("%s has no `blacklist %s` line any more. Apply to write it again.", h.File.Path, mod))
-		case m.Disable.ValueBool() && (!hasInstall || cmd != disabledCommand):
+		case m.Disable.ValueBool() && (!hasInstall || cmd != conntrack.DisabledCommand):
 			resp.Diagnostics.AddWarning(fmt.Sprintf("%s is no longer disabled on %s", mod, m.Host.ValueString()),
-				fmt.Sprintf("%s has no `install %s %s` line any more, so the module loads by name or as a dependency. Apply to write it again.", h.File.Path, mod, disabledCommand))
-		case m.Unload.ValueBool() && h.Kind[mod] != "builtin" && isLoaded(h, mod):
+				fmt.Sprintf("%s has no `install %s %s` line any more, so the module loads by name or as a dependency. Apply to write it again.", h.File.Path, mod, conntrack.DisabledCommand))
+		case m.Unload.ValueBool() && h.Kind[mod] != "builtin" && h.IsLoaded(mod):
 			resp.Diagnostics.AddWarning(fmt.Sprintf("%s is loaded again on %s", mod, m.Host.ValueString()),
 				fmt.Sprintf("/proc/modules lists %s. Apply to unload it again.", mod))
 		default:
@@ -223,11 +208,11 @@ func (r *blacklistResource) Read(ctx context.Context, req resource.ReadRequest, 
 		}
 	}
 	m.Modules = stringSet(kept)
-	m.Builtin = stringSet(builtins(h, m.modules(ctx)))
+	m.Builtin = stringSet(h.Builtins(m.modules(ctx)))
 	// rebuild_initramfs reads false while the initramfs was not rebuilt from
 	// the file as it is now (a rebuild failed, or the file was edited since),
 	// so the plan shows the rebuild still to do.
-	if m.RebuildInitramfs.ValueBool() && lastBuild(ctx, req.Private) != buildOf(h.File.Path, h.File.Content) {
+	if m.RebuildInitramfs.ValueBool() && lastBuild(ctx, req.Private) != conntrack.BuildOf(h.File.Path, h.File.Content) {
 		resp.Diagnostics.AddWarning(fmt.Sprintf("The initramfs of %s is not rebuilt from %s", m.Host.ValueString(), h.File.Path),
 			fmt.Sprintf("%s changed since the initramfs was last rebuilt from it (a rebuild failed, or the file was edited), so early boot "+
 				"does not see its present lines. Apply to rebuild it.", h.File.Path))
@@ -236,11 +221,6 @@ func (r *blacklistResource) Read(ctx context.Context, req resource.ReadRequest, 
 	m.File = types.StringValue(h.File.Path)
 	m.ID = m.Host
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-func isLoaded(h *conntrack.ModuleHost, mod string) bool {
-	_, ok := h.Loaded[mod]
-	return ok
 }
 
 func (r *blacklistResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
@@ -252,23 +232,17 @@ func (r *blacklistResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 	if resp.Diagnostics.HasError() || plan.Host.IsUnknown() || plan.Modules.IsUnknown() || plan.File.IsUnknown() {
 		return
 	}
-	h, _ := r.data.take(plan.readKey(ctx)).(*conntrack.ModuleHost)
+	h := r.readModules(ctx, &plan, false, &resp.Diagnostics)
 	if h == nil {
-		c := r.data.client(ctx, plan.connectionModel, &resp.Diagnostics)
-		if c == nil {
-			return
-		}
-		if h = r.read(ctx, c, &plan, &resp.Diagnostics); h == nil {
-			return
-		}
+		return
 	}
 	mods := plan.modules(ctx)
-	if b := builtins(h, mods); len(b) > 0 {
+	if b := h.Builtins(mods); len(b) > 0 {
 		resp.Diagnostics.AddAttributeWarning(path.Root("modules"), fmt.Sprintf("Built-in modules on %s", plan.Host.ValueString()),
 			fmt.Sprintf("%s %s built into the kernel of %s: they cannot be blacklisted or unloaded, so connection tracking stays available. "+
 				"Their lines are still written, for a later kernel that has them as modules.", strings.Join(b, ", "), isAre(len(b)), plan.Host.ValueString()))
 	}
-	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("builtin"), stringSet(builtins(h, mods)))...)
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("builtin"), stringSet(h.Builtins(mods)))...)
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"), plan.Host)...)
 	if !plan.Unload.ValueBool() {
 		return
@@ -336,24 +310,14 @@ func (r *blacklistResource) Delete(ctx context.Context, req resource.DeleteReque
 // SHA-256 of its content, that the initramfs was last rebuilt from.
 const privateInitramfs = "initramfs"
 
-type initramfsBuild struct {
-	File   string `json:"file"`
-	SHA256 string `json:"sha256"`
-}
-
 type privateStore interface {
 	privateState
 	privateSetter
 }
 
-func buildOf(file string, content []byte) initramfsBuild {
-	sum := sha256.Sum256(content)
-	return initramfsBuild{File: file, SHA256: hex.EncodeToString(sum[:])}
-}
-
 // lastBuild is what the initramfs was last rebuilt from; zero if never.
-func lastBuild(ctx context.Context, private privateState) initramfsBuild {
-	var last initramfsBuild
+func lastBuild(ctx context.Context, private privateState) conntrack.InitramfsBuild {
+	var last conntrack.InitramfsBuild
 	if b, d := private.GetKey(ctx, privateInitramfs); !d.HasError() && len(b) > 0 {
 		_ = json.Unmarshal(b, &last)
 	}
@@ -361,14 +325,9 @@ func lastBuild(ctx context.Context, private privateState) initramfsBuild {
 }
 
 // converge writes plan's lines instead of prior's (none when plan is nil),
-// then unloads and rebuilds the initramfs as asked. A failed unload leaves
-// the file change in place and says which module failed and why.
-//
-// The initramfs is rebuilt when it was not last built from the file's
-// present content, not only when this apply changes the file: after a
-// failed rebuild the file already has its lines, and rebuild_initramfs may
-// be turned on after they were written; a retried or later apply still
-// rebuilds. Destroy rebuilds too, so early boot stops blacklisting as well.
+// then unloads and rebuilds the initramfs as asked (see converge.Blacklist).
+// A failed unload leaves the file change in place and says which module
+// failed and why.
 func (r *blacklistResource) converge(ctx context.Context, plan, prior *blacklistModel, private privateStore, diags *diag.Diagnostics) bool {
 	m := plan
 	if m == nil {
@@ -376,111 +335,53 @@ func (r *blacklistResource) converge(ctx context.Context, plan, prior *blacklist
 	}
 	host := m.Host.ValueString()
 	ctx = tflog.SetField(ctx, "host", host)
-	c := r.data.client(ctx, m.connectionModel, diags)
-	if c == nil {
+	h := r.data.host(ctx, m.connectionModel, diags)
+	if h == nil {
 		return false
 	}
-	file := stringOr(m.File, "", defaultBlacklistFile)
-	defer c.Lock(file)()
-	var h *conntrack.ModuleHost
-	var content []byte
-	for attempt := 1; ; attempt++ {
-		if h = r.read(ctx, c, m, diags); h == nil {
-			return false
-		}
-		content = editBlacklist(ctx, h.File.Content, plan, prior)
-		if string(content) == string(h.File.Content) {
-			break
-		}
-		err := writeOver(ctx, c, h.File, content, 0o644)
-		if errors.Is(err, sshx.ErrConflict) && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			diags.AddError(fmt.Sprintf("Cannot write %s on %s", file, host), detail(err))
-			return false
-		}
-		break
-	}
-	built := buildOf(file, content)
-	rebuild := func(done string) bool {
-		if !m.RebuildInitramfs.ValueBool() || lastBuild(ctx, private) == built {
-			return true
-		}
-		if _, err := c.Script(ctx, "rebuild initramfs", rebuildInitramfsScript, nil); err != nil {
-			diags.AddError(fmt.Sprintf("Cannot rebuild the initramfs of %s", host), detail(err)+"\n\n"+done)
-			return false
-		}
-		b, _ := json.Marshal(built)
+	file := m.file()
+	ch := converge.BlacklistChange{File: file, Plan: plan.owned(ctx), Prior: prior.owned(ctx),
+		Unload: m.Unload.ValueBool(), Force: m.Force.ValueBool(), Rebuild: m.RebuildInitramfs.ValueBool(), LastBuild: lastBuild(ctx, private)}
+	res, err := converge.Blacklist(ctx, h, ch, takeRead[conntrack.ModuleHost](r.data, m.readKey(r.data, ctx)))
+	if res.Built != nil {
+		b, _ := json.Marshal(*res.Built)
 		diags.Append(private.SetKey(ctx, privateInitramfs, b)...)
-		return true
 	}
-	if plan == nil {
-		return rebuild("The lines are removed from " + file + "; the initramfs still has them, for early boot only, until it is rebuilt. " +
+	var step *converge.StepError
+	switch {
+	case errors.As(err, &step) && step.Op == converge.OpRebuild && plan == nil:
+		diags.AddError(fmt.Sprintf("Cannot rebuild the initramfs of %s", host), detail(step.Err)+"\n\n"+
+			"The lines are removed from "+file+"; the initramfs still has them, for early boot only, until it is rebuilt. "+
 			"Apply the destroy again to retry.")
-	}
-	mods := plan.modules(ctx)
-	plan.Builtin = stringSet(builtins(h, mods))
-	plan.File = types.StringValue(file)
-	plan.ID = plan.Host
-	if plan.Unload.ValueBool() && !r.unload(ctx, c, plan, h, mods, diags) {
 		return false
-	}
-	return rebuild("The blacklist is written; it holds from the root file system on, but not in early boot until the initramfs is " +
-		"rebuilt. The next apply retries the rebuild.")
-}
-
-const rebuildInitramfsScript = `if command -v update-initramfs >/dev/null; then exec update-initramfs -u
-elif command -v dracut >/dev/null; then exec dracut -f
-else echo "neither update-initramfs nor dracut is installed" >&2; exit 1; fi`
-
-func (r *blacklistResource) unload(ctx context.Context, c *sshx.Client, plan *blacklistModel, h *conntrack.ModuleHost, mods []string, diags *diag.Diagnostics) bool {
-	host := plan.Host.ValueString()
-	order, holders := conntrack.UnloadOrder(h.Loaded, mods, plan.Force.ValueBool())
-	if len(holders) > 0 && !plan.Force.ValueBool() {
+	case errors.As(err, &step) && step.Op == converge.OpRebuild:
+		diags.AddError(fmt.Sprintf("Cannot rebuild the initramfs of %s", host), detail(step.Err)+"\n\n"+
+			"The blacklist is written; it holds from the root file system on, but not in early boot until the initramfs is "+
+			"rebuilt. The next apply retries the rebuild.")
+		return false
+	case err != nil:
+		hostError(diags, host, err, blacklistWording)
+		return false
+	case len(res.Holders) > 0:
 		diags.AddError(fmt.Sprintf("The conntrack modules of %s are in use", host),
-			"Cannot unload: "+describeHolders(holders)+". The blacklist is written; set force = true, or remove the rules that hold them.")
+			"Cannot unload: "+describeHolders(res.Holders)+". The blacklist is written; set force = true, or remove the rules that hold them.")
 		return false
 	}
-	if len(order) == 0 {
-		return true
-	}
-	out, err := c.Script(ctx, "unload modules", conntrack.UnloadScript(), nil, order...)
-	if err != nil {
-		diags.AddError(fmt.Sprintf("Cannot unload modules on %s", host), detail(err))
-		return false
-	}
-	failed := conntrack.ParseFailures(string(out))
-	for _, mod := range order {
-		if reason, ok := failed[mod]; ok {
+	for _, mod := range res.Unloaded {
+		if reason, ok := res.Failed[mod]; ok {
 			diags.AddError(fmt.Sprintf("Cannot unload %s on %s", mod, host),
 				fmt.Sprintf("rmmod said: %s\n\nThe blacklist is written, so the module will not load again at boot.", reason))
 		}
 	}
-	return len(failed) == 0
-}
-
-// editBlacklist replaces prior's lines with plan's in a modprobe.d file.
-// Only install lines that say /bin/false are the resource's to remove.
-func editBlacklist(ctx context.Context, content []byte, plan, prior *blacklistModel) []byte {
-	f := modprobe.Parse(content)
-	if prior != nil {
-		for _, mod := range prior.modules(ctx) {
-			f.SetBlacklist(mod, false)
-			if cmd, ok := f.Install(mod); ok && cmd == disabledCommand {
-				f.DeleteInstall(mod)
-			}
-		}
+	if len(res.Failed) > 0 {
+		return false
 	}
 	if plan != nil {
-		for _, mod := range plan.modules(ctx) {
-			f.SetBlacklist(mod, true)
-			if plan.Disable.ValueBool() {
-				f.SetInstall(mod, disabledCommand)
-			}
-		}
+		plan.Builtin = stringSet(res.Read.Builtins(plan.modules(ctx)))
+		plan.File = types.StringValue(file)
+		plan.ID = plan.Host
 	}
-	return f.Bytes()
+	return true
 }
 
 // ImportState takes the host; modules become those of the classic family

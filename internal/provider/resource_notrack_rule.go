@@ -2,9 +2,7 @@ package provider
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -30,9 +28,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
-	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/iptables"
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
-	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/converge"
 )
 
 var (
@@ -225,67 +222,40 @@ func (r *notrackResource) Configure(_ context.Context, req resource.ConfigureReq
 	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-// readFirewall runs the one remote read of a notrack rule, and keeps it
-// for the apply of this walk.
-func (r *notrackResource) readFirewall(ctx context.Context, c *sshx.Client, m *notrackModel, diags *diag.Diagnostics) *conntrack.Firewall {
-	declared := ""
-	if !m.RulesFile.IsNull() && !m.RulesFile.IsUnknown() {
-		declared = m.RulesFile.ValueString()
+// readFirewall reads the model's rules file and running rules, afresh (a
+// refresh) or for a plan (the walk's read when there is one).
+func (r *notrackResource) readFirewall(ctx context.Context, m *notrackModel, fresh bool, diags *diag.Diagnostics) *conntrack.Firewall {
+	read := readPlanned[conntrack.Firewall]
+	if fresh {
+		read = readFresh[conntrack.Firewall]
 	}
-	version := int(m.IPVersion.ValueInt64())
-	script, args := conntrack.FirewallScript(declared, version)
-	out, err := c.Script(ctx, "read firewall", script, nil, args...)
-	if err != nil {
-		diags.AddError(fmt.Sprintf("Cannot read the firewall of %s", m.Host.ValueString()), detail(err))
-		return nil
-	}
-	fw, err := conntrack.ParseFirewall(string(out), declared, version)
-	if err != nil {
-		diags.AddError(fmt.Sprintf("Unexpected answer from %s", m.Host.ValueString()), err.Error())
-		return nil
-	}
-	if fw.Rules.IsDir {
-		diags.AddAttributeError(path.Root("rules_file"), fmt.Sprintf("%s is a directory on %s", fw.Rules.Path, m.Host.ValueString()), "Name a file.")
-		return nil
-	}
-	r.data.remember(firewallReadKey(m), &fw)
-	return &fw
+	return read(ctx, r.data, m.connection(), m.readKey(r.data), notrackWording, diags, func(h converge.Host) (*conntrack.Firewall, error) {
+		return converge.ReadFirewall(ctx, h, m.declaredRulesFile(), int(m.IPVersion.ValueInt64()))
+	})
 }
 
-// firewallReadKey names a firewall read in the walk's cache: rules of one
-// IP version on one host.
-func firewallReadKey(m *notrackModel) string {
-	return fmt.Sprintf("firewall %s %d", m.Host.ValueString(), m.IPVersion.ValueInt64())
+var notrackWording = wording{dirAttr: path.Root("rules_file"),
+	writeHint: "The directory of the rules file does not exist: on Debian install iptables-persistent, or set rules_file."}
+
+// readKey names a firewall read in the walk's cache: rules of one IP
+// version on one host.
+func (m *notrackModel) readKey(pd *providerData) string {
+	return pd.readKey("firewall", m.connection(), strconv.FormatInt(m.IPVersion.ValueInt64(), 10))
 }
 
-// presence says where each chain's rule of r exists.
-type presence struct {
-	live, file map[string]bool
-	comment    string // the comment found on the host (after the tag)
-	target     string
-}
-
-func observeRule(rule conntrack.NotrackRule, fw *conntrack.Firewall) presence {
-	p := presence{live: map[string]bool{}, file: map[string]bool{}, comment: rule.Comment, target: rule.Target}
-	id := rule.ID()
-	scan := func(rules []iptables.Rule, into map[string]bool) {
-		for _, ir := range rules {
-			parsed := conntrack.ParseRuleArgs(ir.Chain, ir.Args)
-			got, ok := conntrack.IDOfTag(parsed.Tag)
-			if !ok || got != id || !parsed.Notrack {
-				continue
-			}
-			probe := rule
-			probe.Comment = strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(parsed.Tag, conntrack.TagPrefix), id))
-			if probe.Matches(parsed, ir.Chain) {
-				into[ir.Chain] = true
-				p.comment = probe.Comment
-			}
-		}
+func (m *notrackModel) declaredRulesFile() string {
+	if m.RulesFile.IsNull() || m.RulesFile.IsUnknown() {
+		return ""
 	}
-	scan(iptables.Parse([]byte(fw.LiveRaw)).Rules("raw"), p.live)
-	scan(iptables.Parse(fw.Rules.Content).Rules("raw"), p.file)
-	return p
+	return m.RulesFile.ValueString()
+}
+
+// owned is what the model owns on the host.
+func (m *notrackModel) owned(ctx context.Context) *conntrack.OwnedRules {
+	if m == nil {
+		return nil
+	}
+	return &conntrack.OwnedRules{Rule: m.rule(ctx), AcceptUntracked: m.EnsureUntrackedAccept.ValueBool()}
 }
 
 func (r *notrackResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -295,17 +265,13 @@ func (r *notrackResource) Read(ctx context.Context, req resource.ReadRequest, re
 		return
 	}
 	ctx = tflog.SetField(ctx, "host", m.Host.ValueString())
-	c := r.data.client(ctx, m.connection(), &resp.Diagnostics)
-	if c == nil {
-		return
-	}
-	fw := r.readFirewall(ctx, c, &m, &resp.Diagnostics)
+	fw := r.readFirewall(ctx, &m, true, &resp.Diagnostics)
 	if fw == nil {
 		return
 	}
 	rule := m.rule(ctx)
-	p := observeRule(rule, fw)
-	if len(p.live) == 0 && len(p.file) == 0 {
+	p := conntrack.ObserveRule(rule, *fw)
+	if len(p.Live) == 0 && len(p.File) == 0 {
 		resp.Diagnostics.AddWarning(fmt.Sprintf("NOTRACK rule %s is gone from %s", rule.ID(), m.Host.ValueString()),
 			fmt.Sprintf("Neither the running raw table nor %s has it; the plan adds it again.", fw.Rules.Path))
 		resp.State.RemoveResource(ctx)
@@ -316,13 +282,13 @@ func (r *notrackResource) Read(ctx context.Context, req resource.ReadRequest, re
 	var both []attr.Value
 	for _, chain := range rule.Chains {
 		switch {
-		case p.live[chain] && p.file[chain]:
+		case p.Live[chain] && p.File[chain]:
 			both = append(both, types.StringValue(chain))
-		case p.file[chain]:
+		case p.File[chain]:
 			resp.Diagnostics.AddWarning(fmt.Sprintf("NOTRACK rule missing from the running firewall of %s", m.Host.ValueString()),
 				fmt.Sprintf("The %s rule %s is in %s but not in the running raw table (deleted by hand, or the firewall was restarted without the file). Apply to add it again.",
 					chain, rule.ID(), fw.Rules.Path))
-		case p.live[chain]:
+		case p.Live[chain]:
 			resp.Diagnostics.AddWarning(fmt.Sprintf("NOTRACK rule missing from %s on %s", fw.Rules.Path, m.Host.ValueString()),
 				fmt.Sprintf("The %s rule %s runs but is not in %s, so it would be gone after a reboot or a firewall restart. Apply to write it again.",
 					chain, rule.ID(), fw.Rules.Path))
@@ -332,8 +298,8 @@ func (r *notrackResource) Read(ctx context.Context, req resource.ReadRequest, re
 		}
 	}
 	m.Chains = types.SetValueMust(types.StringType, both)
-	if p.comment != "" {
-		m.Comment = types.StringValue(p.comment)
+	if p.Comment != "" {
+		m.Comment = types.StringValue(p.Comment)
 	}
 	m.RulesFile = types.StringValue(fw.Rules.Path)
 	m.RuleID = types.StringValue(rule.ID())
@@ -358,18 +324,14 @@ func (r *notrackResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	if !plan.RulesFile.IsUnknown() && !plan.EnsureUntrackedAccept.IsUnknown() && !req.State.Raw.IsNull() {
 		return // an existing rule: Read has just looked at the host
 	}
-	c := r.data.client(ctx, plan.connection(), &resp.Diagnostics)
-	if c == nil {
-		return
-	}
-	fw := r.readFirewall(ctx, c, &plan, &resp.Diagnostics)
+	fw := r.readFirewall(ctx, &plan, false, &resp.Diagnostics)
 	if fw == nil {
 		return
 	}
 	if plan.RulesFile.IsUnknown() {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("rules_file"), types.StringValue(fw.Rules.Path))...)
 	}
-	if !plan.EnsureUntrackedAccept.ValueBool() && dropsUntracked(fw.LiveFilter) {
+	if !plan.EnsureUntrackedAccept.ValueBool() && conntrack.DropsUntracked(fw.LiveFilter) {
 		resp.Diagnostics.AddWarning(fmt.Sprintf("Untracked packets will be dropped on %s", plan.Host.ValueString()),
 			"The filter table's INPUT chain drops or rejects by default and nothing accepts state UNTRACKED, so the packets this rule "+
 				"marks untracked match neither NEW nor ESTABLISHED and are dropped. Set ensure_untracked_accept = true, or accept them yourself "+
@@ -377,34 +339,8 @@ func (r *notrackResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	}
 }
 
-// dropsUntracked reports the classic trap: INPUT drops by default (policy
-// or a final catch-all DROP/REJECT) and no rule accepts UNTRACKED.
-func dropsUntracked(filter string) bool {
-	f := iptables.Parse([]byte(filter))
-	policy, _ := f.Policy("filter", "INPUT")
-	drops := policy == "DROP"
-	for _, rule := range f.Rules("filter") {
-		if rule.Chain != "INPUT" {
-			continue
-		}
-		joined := strings.Join(rule.Args, " ")
-		if strings.Contains(joined, "UNTRACKED") && strings.HasSuffix(joined, "-j ACCEPT") {
-			return false
-		}
-		if len(rule.Args) == 2 && rule.Args[0] == "-j" && (rule.Args[1] == "DROP" || rule.Args[1] == "REJECT") {
-			drops = true
-		}
-	}
-	return drops
-}
-
 func importID(host string, r conntrack.NotrackRule) string {
 	return strings.Join([]string{host, strconv.Itoa(r.IPVersion), r.Protocol, r.Port, r.Source, r.Destination}, ",")
-}
-
-// untrackedAccept is the filter rule ensure_untracked_accept owns.
-func untrackedAccept(rule conntrack.NotrackRule) []string {
-	return []string{"-m", "conntrack", "--ctstate", "UNTRACKED", "-m", "comment", "--comment", conntrack.TagPrefix + rule.ID() + " untracked", "-j", "ACCEPT"}
 }
 
 func (r *notrackResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -442,7 +378,7 @@ func (r *notrackResource) Delete(ctx context.Context, req resource.DeleteRequest
 
 // converge makes the host hold plan's rules (none when plan is nil) instead
 // of prior's: the rules file first, then the live rules under the
-// lock-out protection. It reports success.
+// lock-out protection (see converge.Notrack). It reports success.
 func (r *notrackResource) converge(ctx context.Context, plan, prior *notrackModel, diags *diag.Diagnostics) bool {
 	m := plan
 	if m == nil {
@@ -450,238 +386,51 @@ func (r *notrackResource) converge(ctx context.Context, plan, prior *notrackMode
 	}
 	host := m.Host.ValueString()
 	ctx = tflog.SetField(ctx, "host", host)
-	c := r.data.client(ctx, m.connection(), diags)
-	if c == nil {
+	h := r.data.host(ctx, m.connection(), diags)
+	if h == nil {
 		return false
 	}
-	var fw *conntrack.Firewall
-	var content []byte
-	for attempt := 1; ; attempt++ {
-		// The plan of this walk has just read the host: start from that read
-		// (the write checks the file is unchanged since, else reads again).
-		if attempt == 1 {
-			fw, _ = r.data.take(firewallReadKey(m)).(*conntrack.Firewall)
-		}
-		if fw == nil {
-			if fw = r.readFirewall(ctx, c, m, diags); fw == nil {
-				return false
-			}
-		}
-		if attempt == 1 {
-			defer c.Lock(fw.Rules.Path)()
-		}
-		content = editRules(ctx, fw.Rules.Content, plan, prior)
-		if string(content) == string(fw.Rules.Content) {
-			break
-		}
-		err := writeOver(ctx, c, fw.Rules, content, 0o600)
-		if errors.Is(err, sshx.ErrConflict) && attempt < 3 {
-			fw = nil
-			continue
-		}
-		if err != nil {
-			hint := ""
-			if errors.Is(err, sshx.ErrNotFound) {
-				hint = "\n\nThe directory of the rules file does not exist: on Debian install iptables-persistent, or set rules_file."
-			}
-			diags.AddError(fmt.Sprintf("Cannot write %s on %s", fw.Rules.Path, host), detail(err)+hint)
-			return false
-		}
-		break
-	}
-	if plan != nil {
-		plan.RulesFile = types.StringValue(fw.Rules.Path)
-	}
-	armed := time.Now()
-	switch r.applyLive(ctx, c, m, liveChanges(ctx, fw, plan, prior), diags) {
-	case liveApplied:
-		return true
-	case liveCutOff:
-		r.restoreAfterRollback(ctx, m, fw, content, armed, diags)
-	}
-	return false
-}
-
-// restoreAfterRollback waits until the host has restored its ruleset, then
-// puts the rules file back as it was, so that the next boot does not cut
-// SSH either.
-func (r *notrackResource) restoreAfterRollback(ctx context.Context, m *notrackModel, fw *conntrack.Firewall, written []byte, armed time.Time, diags *diag.Diagnostics) {
-	host := m.Host.ValueString()
-	wait := time.Until(armed.Add(time.Duration(m.RollbackTimeout.ValueInt64())*time.Second + 2*time.Second))
-	select {
-	case <-time.After(wait):
-	case <-ctx.Done():
-		return
-	}
-	c, err := r.data.pool.DialFresh(ctx, m.connection().endpoint())
+	seconds := m.RollbackTimeout.ValueInt64()
+	ch := converge.NotrackChange{Plan: plan.owned(ctx), Prior: prior.owned(ctx), RulesFile: m.declaredRulesFile(),
+		IPVersion: int(m.IPVersion.ValueInt64()), Rollback: time.Duration(seconds) * time.Second}
+	res, err := converge.Notrack(ctx, h, ch, takeRead[conntrack.Firewall](r.data, m.readKey(r.data)))
 	if err != nil {
-		diags.AddError(fmt.Sprintf("%s is still unreachable after the rollback", host), detail(err)+
-			fmt.Sprintf("\n\nThe rules file %s still holds the new rule: check the host from its console.", fw.Rules.Path))
-		return
-	}
-	defer c.Close()
-	err = c.WriteFileAtomic(ctx, fw.Rules.Path, fw.Rules.Content, sshx.WriteOptions{IfUnchanged: &written})
-	if !fw.Rules.Exists && err == nil {
-		_, err = c.Script(ctx, "remove "+fw.Rules.Path, `rm -f -- "$1"`, nil, fw.Rules.Path)
-	}
-	if err != nil {
-		diags.AddError(fmt.Sprintf("Cannot restore %s on %s", fw.Rules.Path, host), detail(err))
-		return
-	}
-	diags.AddWarning(fmt.Sprintf("%s restored on %s", fw.Rules.Path, host),
-		"The host is reachable again with its previous ruleset, and the rules file is back as it was.")
-}
-
-type liveOutcome int
-
-const (
-	liveApplied liveOutcome = iota
-	liveFailed
-	liveCutOff
-)
-
-// editRules rewrites the rules file's raw (and filter) rules of prior into
-// those of plan, keeping every other byte.
-func editRules(ctx context.Context, content []byte, plan, prior *notrackModel) []byte {
-	f := iptables.Parse(content)
-	for _, m := range []*notrackModel{prior, plan} {
-		if m == nil {
-			continue
-		}
-		id := m.rule(ctx).ID()
-		owned := func(ir iptables.Rule) bool {
-			got, ok := conntrack.IDOfTag(conntrack.ParseRuleArgs(ir.Chain, ir.Args).Tag)
-			return ok && got == id
-		}
-		f.DeleteRules("raw", owned)
-		f.DeleteRules("filter", owned)
+		hostError(diags, host, err, notrackWording)
+		return false
 	}
 	if plan != nil {
-		rule := plan.rule(ctx)
-		for _, chain := range rule.Chains {
-			f.AddRule("raw", chain, rule.Args(chain))
-		}
-		if plan.EnsureUntrackedAccept.ValueBool() {
-			f.InsertRule("filter", "INPUT", untrackedAccept(rule))
-		}
+		plan.RulesFile = types.StringValue(res.RulesFile)
 	}
-	return f.Bytes()
-}
-
-// liveChanges turns the difference between the running rules and plan into
-// iptables changes: delete what prior owned and plan does not declare (by
-// the exact arguments read from the host), add what is missing.
-func liveChanges(ctx context.Context, fw *conntrack.Firewall, plan, prior *notrackModel) []conntrack.Change {
-	var changes []conntrack.Change
-	want := map[string][]string{} // "table chain" -> args
-	if plan != nil {
-		rule := plan.rule(ctx)
-		for _, chain := range rule.Chains {
-			want["raw "+chain] = rule.Args(chain)
-		}
-		if plan.EnsureUntrackedAccept.ValueBool() {
-			want["filter INPUT"] = untrackedAccept(rule)
-		}
+	for chain, msg := range res.Refused {
+		diags.AddError(fmt.Sprintf("iptables refused a rule on %s", host), fmt.Sprintf("The %s change failed: %s", chain, msg))
 	}
-	ids := map[string]bool{}
-	for _, m := range []*notrackModel{prior, plan} {
-		if m != nil {
-			ids[m.rule(ctx).ID()] = true
-		}
-	}
-	present := map[string]bool{}
-	for table, live := range map[string]string{"raw": fw.LiveRaw, "filter": fw.LiveFilter} {
-		for _, ir := range iptables.Parse([]byte(live)).Rules(table) {
-			tag := conntrack.ParseRuleArgs(ir.Chain, ir.Args).Tag
-			id, ok := conntrack.IDOfTag(tag)
-			if !ok || !ids[id] {
-				continue
-			}
-			key := table + " " + ir.Chain
-			if w, ok := want[key]; ok && slices.Equal(w, ir.Args) || ok && sameNotrack(w, ir) {
-				present[key] = true
-				continue
-			}
-			changes = append(changes, conntrack.Change{Op: "del", Table: table, Chain: ir.Chain, Args: ir.Args})
-		}
-	}
-	for _, key := range slices.Sorted(maps.Keys(want)) {
-		if present[key] {
-			continue
-		}
-		table, chain, _ := strings.Cut(key, " ")
-		op := "add"
-		if table == "filter" {
-			op = "ins" // before any DROP or REJECT
-		}
-		changes = append(changes, conntrack.Change{Op: op, Table: table, Chain: chain, Args: want[key]})
-	}
-	return changes
-}
-
-// sameNotrack treats a running rule as the wanted one when it matches the
-// same traffic with the same tag, whatever target spelling the backend
-// prints (iptables-nft shows -j NOTRACK as -j CT --notrack).
-func sameNotrack(want []string, ir iptables.Rule) bool {
-	w := conntrack.ParseRuleArgs(ir.Chain, want)
-	g := conntrack.ParseRuleArgs(ir.Chain, ir.Args)
-	return w == g
-}
-
-// applyLive applies changes under the lock-out protection: the host saves
-// its ruleset and restores it after rollback_timeout unless a new SSH login
-// confirms, in time, that the host is still reachable.
-func (r *notrackResource) applyLive(ctx context.Context, c *sshx.Client, m *notrackModel, changes []conntrack.Change, diags *diag.Diagnostics) liveOutcome {
-	if len(changes) == 0 {
-		return liveApplied
-	}
-	host := m.Host.ValueString()
-	seconds := int(m.RollbackTimeout.ValueInt64())
 	if seconds == 0 {
 		seconds = 30
 	}
-	script, args := conntrack.RollbackScript(conntrack.IptablesCommand(int(m.IPVersion.ValueInt64())), seconds, changes)
-	// The change may cut this very connection: do not wait for it longer
-	// than half the rollback window.
-	applyCtx, cancel := context.WithTimeout(ctx, time.Duration(seconds)*time.Second/2)
-	out, err := c.Script(applyCtx, "apply notrack rules", script, nil, args...)
-	cancel()
-	res := conntrack.ParseRollback(string(out))
-	if err != nil && res.Snapshot == "" {
-		diags.AddError(fmt.Sprintf("Cannot apply NOTRACK rules on %s", host), detail(err))
-		return liveFailed
-	}
-	for chain, msg := range res.Failed {
-		diags.AddError(fmt.Sprintf("iptables refused a rule on %s", host), fmt.Sprintf("The %s change failed: %s", chain, msg))
-	}
-	// Prove that a new login still works, over a new connection.
-	confirmCtx, cancel := context.WithTimeout(ctx, time.Duration(seconds)*time.Second/2)
-	defer cancel()
-	state := "unreachable"
-	if fresh, err := r.data.pool.DialFresh(confirmCtx, m.connection().endpoint()); err == nil {
-		outc, err := fresh.Script(confirmCtx, "confirm firewall change", conntrack.ConfirmScript, nil, res.Snapshot)
-		fresh.Close()
-		if err == nil {
-			state = strings.TrimSpace(string(outc))
-		}
-	}
-	switch state {
-	case "confirmed":
-		if diags.HasError() {
-			return liveFailed
-		}
-		return liveApplied
-	case "fired":
+	switch res.Confirm {
+	case converge.NotApplied, converge.Confirmed:
+		return len(res.Refused) == 0
+	case converge.Fired:
 		diags.AddError(fmt.Sprintf("The firewall change on %s was rolled back", host),
 			"The change was confirmed too late: the host restored its previous ruleset. Raise rollback_timeout and apply again.")
-		return liveFailed
-	default:
-		diags.AddError(fmt.Sprintf("The firewall change cut SSH to %s and is being rolled back", host),
-			fmt.Sprintf("After the change no new SSH login to %s succeeded, so the host restores its previous ruleset %d seconds after the change "+
-				"(the saved copy is %s). Untracked packets are probably dropped by the filter table: set ensure_untracked_accept = true, "+
-				"or accept state UNTRACKED for SSH before adding this rule.", host, seconds, res.Snapshot))
+		return false
 	}
-	return liveCutOff
+	diags.AddError(fmt.Sprintf("The firewall change cut SSH to %s and is being rolled back", host),
+		fmt.Sprintf("After the change no new SSH login to %s succeeded, so the host restores its previous ruleset %d seconds after the change "+
+			"(the saved copy is %s). Untracked packets are probably dropped by the filter table: set ensure_untracked_accept = true, "+
+			"or accept state UNTRACKED for SSH before adding this rule.", host, seconds, res.Snapshot))
+	switch rs := res.Restore; {
+	case rs == nil:
+	case rs.Unreachable:
+		diags.AddError(fmt.Sprintf("%s is still unreachable after the rollback", host), detail(rs.Err)+
+			fmt.Sprintf("\n\nThe rules file %s still holds the new rule: check the host from its console.", res.RulesFile))
+	case rs.Err != nil:
+		diags.AddError(fmt.Sprintf("Cannot restore %s on %s", res.RulesFile, host), detail(rs.Err))
+	default:
+		diags.AddWarning(fmt.Sprintf("%s restored on %s", res.RulesFile, host),
+			"The host is reachable again with its previous ruleset, and the rules file is back as it was.")
+	}
+	return false
 }
 
 // ImportState takes host,ip_version,protocol,port,source,destination.

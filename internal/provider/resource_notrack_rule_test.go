@@ -337,20 +337,6 @@ func TestAccNotrack_ensureUntrackedAccept(t *testing.T) {
 	})
 }
 
-func TestDropsUntracked(t *testing.T) {
-	for filter, want := range map[string]bool{
-		"*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n":                                                      false,
-		"*filter\n:INPUT DROP [0:0]\n-A INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT\nCOMMIT\n": true,
-		"*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j REJECT\nCOMMIT\n":                                  true,
-		"*filter\n:INPUT DROP [0:0]\n-A INPUT -m conntrack --ctstate UNTRACKED -j ACCEPT\nCOMMIT\n":   false,
-		"": false,
-	} {
-		if got := dropsUntracked(filter); got != want {
-			t.Errorf("dropsUntracked(%q) = %v, want %v", filter, got, want)
-		}
-	}
-}
-
 // The plan warns about the UNTRACKED trap: a filter table that drops by
 // default and accepts by state drops what NOTRACK marks untracked.
 func TestAccNotrackRule_untrackedTrapWarning(t *testing.T) {

@@ -1,0 +1,165 @@
+package conntrack
+
+import (
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/iptables"
+)
+
+// OwnedRules is what one conntrack_notrack_rule owns on a host: its raw
+// rule in each chain and, with AcceptUntracked, the filter rule that
+// accepts state UNTRACKED first in INPUT.
+type OwnedRules struct {
+	Rule            NotrackRule
+	AcceptUntracked bool
+}
+
+// UntrackedAccept is the filter rule that AcceptUntracked owns.
+func UntrackedAccept(rule NotrackRule) []string {
+	return []string{"-m", "conntrack", "--ctstate", "UNTRACKED", "-m", "comment", "--comment", TagPrefix + rule.ID() + " untracked", "-j", "ACCEPT"}
+}
+
+// EditRules rewrites a rules file's raw (and filter) rules of prior into
+// those of plan (either may be nil), keeping every other byte.
+func EditRules(content []byte, plan, prior *OwnedRules) []byte {
+	f := iptables.Parse(content)
+	for _, o := range []*OwnedRules{prior, plan} {
+		if o == nil {
+			continue
+		}
+		id := o.Rule.ID()
+		owned := func(ir iptables.Rule) bool {
+			got, ok := IDOfTag(ParseRuleArgs(ir.Chain, ir.Args).Tag)
+			return ok && got == id
+		}
+		f.DeleteRules("raw", owned)
+		f.DeleteRules("filter", owned)
+	}
+	if plan != nil {
+		for _, chain := range plan.Rule.Chains {
+			f.AddRule("raw", chain, plan.Rule.Args(chain))
+		}
+		if plan.AcceptUntracked {
+			f.InsertRule("filter", "INPUT", UntrackedAccept(plan.Rule))
+		}
+	}
+	return f.Bytes()
+}
+
+// LiveChanges turns the difference between the running rules and plan into
+// iptables changes: delete what prior owned and plan does not declare (by
+// the exact arguments read from the host), add what is missing.
+func LiveChanges(fw Firewall, plan, prior *OwnedRules) []Change {
+	var changes []Change
+	want := map[string][]string{} // "table chain" -> args
+	if plan != nil {
+		for _, chain := range plan.Rule.Chains {
+			want["raw "+chain] = plan.Rule.Args(chain)
+		}
+		if plan.AcceptUntracked {
+			want["filter INPUT"] = UntrackedAccept(plan.Rule)
+		}
+	}
+	ids := map[string]bool{}
+	for _, o := range []*OwnedRules{prior, plan} {
+		if o != nil {
+			ids[o.Rule.ID()] = true
+		}
+	}
+	present := map[string]bool{}
+	for _, table := range []string{"raw", "filter"} {
+		live := fw.LiveRaw
+		if table == "filter" {
+			live = fw.LiveFilter
+		}
+		for _, ir := range iptables.Parse([]byte(live)).Rules(table) {
+			id, ok := IDOfTag(ParseRuleArgs(ir.Chain, ir.Args).Tag)
+			if !ok || !ids[id] {
+				continue
+			}
+			key := table + " " + ir.Chain
+			if w, ok := want[key]; ok && (slices.Equal(w, ir.Args) || sameNotrack(w, ir)) {
+				present[key] = true
+				continue
+			}
+			changes = append(changes, Change{Op: "del", Table: table, Chain: ir.Chain, Args: ir.Args})
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(want)) {
+		if present[key] {
+			continue
+		}
+		table, chain, _ := strings.Cut(key, " ")
+		op := "add"
+		if table == "filter" {
+			op = "ins" // before any DROP or REJECT
+		}
+		changes = append(changes, Change{Op: op, Table: table, Chain: chain, Args: want[key]})
+	}
+	return changes
+}
+
+// sameNotrack treats a running rule as the wanted one when it matches the
+// same traffic with the same tag, whatever target spelling the backend
+// prints (iptables-nft shows -j NOTRACK as -j CT --notrack).
+func sameNotrack(want []string, ir iptables.Rule) bool {
+	return ParseRuleArgs(ir.Chain, want) == ParseRuleArgs(ir.Chain, ir.Args)
+}
+
+// Presence says where each chain's rule of a NotrackRule exists.
+type Presence struct {
+	Live, File map[string]bool
+	Comment    string // the comment found on the host (after the tag)
+	Target     string
+}
+
+// ObserveRule finds rule's tagged rules in the running raw table and in
+// the rules file.
+func ObserveRule(rule NotrackRule, fw Firewall) Presence {
+	p := Presence{Live: map[string]bool{}, File: map[string]bool{}, Comment: rule.Comment, Target: rule.Target}
+	id := rule.ID()
+	scan := func(rules []iptables.Rule, into map[string]bool) {
+		for _, ir := range rules {
+			parsed := ParseRuleArgs(ir.Chain, ir.Args)
+			got, ok := IDOfTag(parsed.Tag)
+			if !ok || got != id || !parsed.Notrack {
+				continue
+			}
+			probe := rule
+			probe.Comment = strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(parsed.Tag, TagPrefix), id))
+			if probe.Matches(parsed, ir.Chain) {
+				into[ir.Chain] = true
+				p.Comment = probe.Comment
+			}
+		}
+	}
+	scan(iptables.Parse([]byte(fw.LiveRaw)).Rules("raw"), p.Live)
+	scan(iptables.Parse(fw.Rules.Content).Rules("raw"), p.File)
+	return p
+}
+
+// DropsUntracked reports the classic trap: INPUT drops by default (policy
+// or a final catch-all DROP/REJECT) and no rule accepts UNTRACKED.
+func DropsUntracked(filter string) bool {
+	f := iptables.Parse([]byte(filter))
+	policy, _ := f.Policy("filter", "INPUT")
+	drops := policy == "DROP"
+	for _, rule := range f.Rules("filter") {
+		if rule.Chain != "INPUT" {
+			continue
+		}
+		joined := strings.Join(rule.Args, " ")
+		if strings.Contains(joined, "UNTRACKED") && strings.HasSuffix(joined, "-j ACCEPT") {
+			return false
+		}
+		if len(rule.Args) == 2 && rule.Args[0] == "-j" && (rule.Args[1] == "DROP" || rule.Args[1] == "REJECT") {
+			drops = true
+		}
+	}
+	return drops
+}
+
+// RemoveFileScript removes the file $1, if it exists.
+const RemoveFileScript = `rm -f -- "$1"`

@@ -1,0 +1,55 @@
+package converge
+
+import (
+	"context"
+	"errors"
+	"os"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
+)
+
+// ReadFile reads one whole file; a missing file reads as not existing.
+func ReadFile(ctx context.Context, h Host, path string) (conntrack.File, error) {
+	f := conntrack.File{Path: path}
+	b, err := h.ReadFile(ctx, path)
+	switch {
+	case errors.Is(err, sshx.ErrNotFound):
+		return f, nil
+	case err != nil:
+		return f, &ReadError{Object: ObjFile, Path: path, Err: err}
+	}
+	f.Exists, f.Content = true, b
+	return f, nil
+}
+
+// EditFile rewrites path with change's result, under the host lock, when
+// it differs, retrying when someone else wrote the file in between. A new
+// file gets mode. It returns the content now on the host.
+func EditFile(ctx context.Context, h Host, path string, mode os.FileMode, change func([]byte) []byte) ([]byte, error) {
+	unlock, err := h.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var after []byte
+	_, err = edit(nil, func() (*conntrack.File, error) {
+		f, err := ReadFile(ctx, h, path)
+		return &f, err
+	}, func(f *conntrack.File) error {
+		after = change(f.Content)
+		if string(after) == string(f.Content) {
+			return nil
+		}
+		return writeOver(ctx, h, *f, after, mode)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return after, nil
+}
+
+// ReadFacts reads the host facts in one command that only reads files.
+func ReadFacts(ctx context.Context, h Host) (conntrack.Facts, error) {
+	return read(ctx, h, ObjFacts, "read host facts", conntrack.FactsScript(), nil, conntrack.ParseFacts)
+}

@@ -1,0 +1,80 @@
+package converge
+
+import (
+	"context"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
+)
+
+// ReadServices reads what the init systems say about services.
+func ReadServices(ctx context.Context, h Host, services []string) (*conntrack.ServiceHost, error) {
+	script, args := conntrack.ServicesScript(services)
+	s, err := read(ctx, h, ObjServices, "read firewall services", script, args, conntrack.ParseServices)
+	if err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// ServicesChange is a conntrack_firewall_service apply.
+type ServicesChange struct {
+	Services []string
+	// InitSystem is the declared init system; empty: the one the host runs.
+	InitSystem string
+	// Enabled and Running are the declared states; nil: unmanaged.
+	Enabled, Running *bool
+}
+
+// InitSystemOf is the declared init system, else the one the host runs.
+func InitSystemOf(declared string, h *conntrack.ServiceHost) string {
+	switch {
+	case declared != "":
+		return declared
+	case h.Systemd:
+		return conntrack.InitSystemd
+	}
+	return conntrack.InitSysV
+}
+
+// ServicesResult is what a firewall service apply did.
+type ServicesResult struct {
+	// Read is the services' state after the change.
+	Read       *conntrack.ServiceHost
+	InitSystem string
+	// Actions are the changes made; Failed maps "SERVICE ACTION" of each
+	// that failed to why.
+	Actions []conntrack.ServiceAction
+	Failed  map[string]string
+}
+
+// Services starts, stops, enables and disables the services as declared,
+// in one remote command, then reads them back (base is this walk's read).
+func Services(ctx context.Context, h Host, ch ServicesChange, base *conntrack.ServiceHost) (ServicesResult, error) {
+	sh := base
+	if sh == nil {
+		var err error
+		if sh, err = ReadServices(ctx, h, ch.Services); err != nil {
+			return ServicesResult{}, err
+		}
+	}
+	init := InitSystemOf(ch.InitSystem, sh)
+	res := ServicesResult{Read: sh, InitSystem: init}
+	res.Actions = conntrack.ServiceActions(ch.Services, sh.States(init), ch.Enabled, ch.Running)
+	if len(res.Actions) == 0 {
+		return res, nil
+	}
+	tool := init
+	if init == conntrack.InitSysV {
+		tool = sh.SysVTool
+	}
+	script, args := conntrack.ServiceApplyScript(tool, res.Actions)
+	out, err := h.Script(ctx, OpChangeServices, script, nil, args...)
+	if err != nil {
+		return res, &StepError{Op: OpChangeServices, Err: err}
+	}
+	res.Failed = conntrack.ParseFailures(string(out))
+	if res.Read, err = ReadServices(ctx, h, ch.Services); err != nil {
+		return res, err
+	}
+	return res, nil
+}

@@ -1,0 +1,206 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/converge"
+)
+
+// The conntrack_limits model and its mapping to and from what the
+// converge layer reads and writes.
+
+type limitsModel struct {
+	connectionModel
+	ID                    types.String `tfsdk:"id"`
+	Max                   types.Int64  `tfsdk:"max"`
+	Buckets               types.Int64  `tfsdk:"buckets"`
+	TCPTimeoutEstablished types.Int64  `tfsdk:"tcp_timeout_established"`
+	TCPTimeoutCloseWait   types.Int64  `tfsdk:"tcp_timeout_close_wait"`
+	TCPTimeoutFinWait     types.Int64  `tfsdk:"tcp_timeout_fin_wait"`
+	TCPTimeoutTimeWait    types.Int64  `tfsdk:"tcp_timeout_time_wait"`
+	Sysctls               types.Map    `tfsdk:"sysctls"`
+	SysctlFile            types.String `tfsdk:"sysctl_file"`
+	ModprobeFile          types.String `tfsdk:"modprobe_file"`
+	ApplyLive             types.Bool   `tfsdk:"apply_live"`
+	LoadModuleAtBoot      types.Bool   `tfsdk:"load_module_at_boot"`
+}
+
+// named returns the attribute of a named sysctl.
+func (m *limitsModel) named(short string) *types.Int64 {
+	switch short {
+	case "max":
+		return &m.Max
+	case "tcp_timeout_established":
+		return &m.TCPTimeoutEstablished
+	case "tcp_timeout_close_wait":
+		return &m.TCPTimeoutCloseWait
+	case "tcp_timeout_fin_wait":
+		return &m.TCPTimeoutFinWait
+	case "tcp_timeout_time_wait":
+		return &m.TCPTimeoutTimeWait
+	}
+	panic("unknown named sysctl " + short)
+}
+
+func (m *limitsModel) paths() conntrack.LimitsPaths {
+	return conntrack.LimitsPaths{
+		SysctlFile:      stringOr(m.SysctlFile, "", defaultSysctlFile),
+		ModprobeFile:    stringOr(m.ModprobeFile, "", defaultModprobeFile),
+		ModulesLoadFile: defaultModulesLoadFile,
+	}
+}
+
+// mapSysctls returns the sysctls map as short name -> value.
+func (m *limitsModel) mapSysctls(ctx context.Context, diags *diag.Diagnostics) map[string]int64 {
+	out := map[string]int64{}
+	if m.Sysctls.IsNull() || m.Sysctls.IsUnknown() {
+		return out
+	}
+	diags.Append(m.Sysctls.ElementsAs(ctx, &out, false)...)
+	return out
+}
+
+// managed is what a configuration declares: the settings it sets (a
+// computed value in the plan of an unset attribute is the host's, not ours),
+// and whether the module is loaded at boot as planned.
+func (m *limitsModel) managed(ctx context.Context, plan *limitsModel, diags *diag.Diagnostics) conntrack.Managed {
+	want := conntrack.Managed{Sysctls: map[string]string{}, LoadModule: plan.LoadModuleAtBoot.ValueBool()}
+	for _, short := range namedSysctls {
+		if v := m.named(short); known(*v) {
+			want.Sysctls[short] = strconv.FormatInt(v.ValueInt64(), 10)
+		}
+	}
+	for short, v := range m.mapSysctls(ctx, diags) {
+		want.Sysctls[short] = strconv.FormatInt(v, 10)
+	}
+	if known(m.Buckets) {
+		want.Buckets = strconv.FormatInt(m.Buckets.ValueInt64(), 10)
+	}
+	return want
+}
+
+// readKey names the model's read in the walk's cache.
+func (m *limitsModel) readKey(pd *providerData) string {
+	p := m.paths()
+	return pd.readKey("limits", m.connectionModel, p.SysctlFile, p.ModprobeFile, p.ModulesLoadFile)
+}
+
+// readLimits is a read of the model's host and files, for a plan (fresh
+// false: the walk's read when there is one) or a refresh.
+func (r *limitsResource) readLimits(ctx context.Context, m *limitsModel, fresh bool, diags *diag.Diagnostics) *conntrack.Limits {
+	read := readPlanned[conntrack.Limits]
+	if fresh {
+		read = readFresh[conntrack.Limits]
+	}
+	return read(ctx, r.data, m.connectionModel, m.readKey(r.data), wording{}, diags, func(h converge.Host) (*conntrack.Limits, error) {
+		return converge.ReadLimits(ctx, h, m.paths())
+	})
+}
+
+// privateManaged is the private-state key that remembers which settings
+// this resource manages, so that Read can tell drift of a managed value
+// (compared with running and persisted) from an unmanaged one (running only).
+const privateManaged = "managed"
+
+type privateState interface {
+	GetKey(ctx context.Context, key string) ([]byte, diag.Diagnostics)
+}
+
+func loadManaged(ctx context.Context, p privateState, diags *diag.Diagnostics) conntrack.Managed {
+	var m conntrack.Managed
+	b, d := p.GetKey(ctx, privateManaged)
+	diags.Append(d...)
+	if len(b) > 0 {
+		_ = json.Unmarshal(b, &m)
+	}
+	return m
+}
+
+// observe sets the model to what the host has. A managed value is the
+// declared one only when both the running kernel (with apply_live) and the
+// file agree with it; otherwise it is the drifted value, and a warning says
+// which side drifted, so the plan shows an update.
+func (m *limitsModel) observe(ctx context.Context, l *conntrack.Limits, managed conntrack.Managed, diags *diag.Diagnostics) {
+	host := m.Host.ValueString()
+	live := m.ApplyLive.IsNull() || m.ApplyLive.ValueBool()
+	settle := func(short, key, prior string, running *string, persisted string, persistedOK bool) types.Int64 {
+		if prior == "" { // unmanaged: what the kernel runs with
+			return intOrNull(running)
+		}
+		switch {
+		case live && running != nil && *running != prior:
+			diags.AddWarning(fmt.Sprintf("%s drifted on %s (running value)", key, host),
+				fmt.Sprintf("The running kernel has %s = %s; the declared value is %s (someone ran sysctl -w, or the module reloaded). Apply to set it again.", key, *running, prior))
+			return intOrNull(running)
+		case !persistedOK:
+			diags.AddWarning(fmt.Sprintf("%s drifted on %s (persisted value)", key, host),
+				fmt.Sprintf("%s no longer sets %s (the line or the file was removed), so the value would be lost at reboot. Apply to write it again.", l.Sysctl.Path, key))
+			return types.Int64Null()
+		case persisted != prior:
+			diags.AddWarning(fmt.Sprintf("%s drifted on %s (persisted value)", key, host),
+				fmt.Sprintf("The persisted file sets %s = %s; the declared value is %s. Apply to write it again.", key, persisted, prior))
+			return intOrNull(&persisted)
+		}
+		return intOrNull(&prior)
+	}
+	for _, short := range namedSysctls {
+		running := optional(l.Running, short)
+		persisted, ok := l.PersistedSysctl(short)
+		*m.named(short) = settle(short, l.Key(short), managed.Sysctls[short], running, persisted, ok)
+	}
+	var running *string
+	if l.Hashsize != nil {
+		s := strconv.FormatInt(*l.Hashsize, 10)
+		running = &s
+	}
+	persisted, ok := l.PersistedBuckets()
+	if managed.Buckets != "" && !ok {
+		// The hashsize lives in the modprobe file, not the sysctl file.
+		diags.AddWarning(fmt.Sprintf("buckets drifted on %s (persisted value)", host),
+			fmt.Sprintf("%s no longer sets `options %s hashsize`. Apply to write it again.", l.Modprobe.Path, conntrack.ModuleName(l.Facts.Naming)))
+		m.Buckets = types.Int64Null()
+	} else {
+		m.Buckets = settle("buckets", "buckets (hashsize)", managed.Buckets, running, persisted, ok)
+	}
+
+	if !m.Sysctls.IsNull() {
+		values := map[string]attr.Value{}
+		for short := range m.mapSysctls(ctx, diags) {
+			running := optional(l.Running, short)
+			persisted, ok := l.PersistedSysctl(short)
+			values[short] = settle(short, l.Key(short), managed.Sysctls[short], running, persisted, ok)
+		}
+		mv, d := types.MapValue(types.Int64Type, values)
+		diags.Append(d...)
+		m.Sysctls = mv
+	}
+	m.LoadModuleAtBoot = types.BoolValue(l.ModuleLoadedAtBoot())
+	m.ID = m.Host
+}
+
+func optional(values map[string]string, key string) *string {
+	if v, ok := values[key]; ok {
+		return &v
+	}
+	return nil
+}
+
+func intOrNull(s *string) types.Int64 {
+	if s == nil {
+		return types.Int64Null()
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(*s), 10, 64)
+	if err != nil {
+		return types.Int64Null()
+	}
+	return types.Int64Value(n)
+}
