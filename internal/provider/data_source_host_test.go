@@ -1,11 +1,9 @@
 package provider
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,26 +18,6 @@ import (
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/testhost"
 )
 
-// hostValue reads one value on the test host itself, the ground truth the
-// data source must match.
-func hostValue(t *testing.T, h *testhost.Host, script string) string {
-	t.Helper()
-	out, err := h.Exec(context.Background(), script)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(out)
-}
-
-func hostInt(t *testing.T, h *testhost.Host, script string) int64 {
-	t.Helper()
-	n, err := strconv.ParseInt(hostValue(t, h, script), 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 // hostDataSourceConfig reads h with the default provider settings.
 func hostDataSourceConfig(t *testing.T, h *testhost.Host) string {
 	return providerBlock(t, []*testhost.Host{h}, "") + fmt.Sprintf(`
@@ -52,6 +30,8 @@ func TestAccHostDataSource_matchesProc(t *testing.T) {
 	h := testhost.New(t, testhost.Options{})
 	mem := 1024 * hostInt(t, h, "awk '/^MemTotal:/ {print $2}' /proc/meminfo")
 	ctMax := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_max")
+	facts := expectedFacts(t, h)
+	rec := mem / 16384 / (facts.archBits / 32)
 	addr := "data.conntrack_host.h"
 	check := func(attr string, v knownvalue.Check) statecheck.StateCheck {
 		return statecheck.ExpectKnownValue(addr, tfjsonpath.New(attr), v)
@@ -62,20 +42,20 @@ func TestAccHostDataSource_matchesProc(t *testing.T) {
 			Config: hostDataSourceConfig(t, h),
 			ConfigStateChecks: []statecheck.StateCheck{
 				check("kernel_release", knownvalue.StringExact(hostValue(t, h, "uname -r"))),
-				check("arch_bits", knownvalue.Int64Exact(64)),
+				check("arch_bits", knownvalue.Int64Exact(facts.archBits)),
 				check("memory_bytes", knownvalue.Int64Exact(mem)),
-				check("os_family", knownvalue.StringExact("debian")),
-				check("file_layout", knownvalue.StringExact("debian")),
+				check("os_family", knownvalue.StringExact(facts.osFamily)),
+				check("file_layout", knownvalue.StringExact(facts.fileLayout)),
 				// A namespace host is not the initial network namespace.
 				check("initial_netns", knownvalue.Bool(false)),
-				check("conntrack_module", knownvalue.StringExact("builtin")),
+				check("conntrack_module", knownvalue.StringExact(facts.conntrackModule)),
 				check("conntrack_naming", knownvalue.StringExact("nf_conntrack")),
 				check("conntrack_count", knownvalue.Int64Exact(hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_count"))),
 				check("conntrack_max", knownvalue.Int64Exact(ctMax)),
 				check("buckets", knownvalue.Int64Exact(hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_buckets"))),
-				check("recommended_max", knownvalue.Int64Exact(mem/16384/2)),
-				check("recommended_buckets", knownvalue.Int64Exact(mem/16384/2/8)),
-				check("recommended_buckets_max", knownvalue.Int64Exact(mem/16384/2/2)),
+				check("recommended_max", knownvalue.Int64Exact(rec)),
+				check("recommended_buckets", knownvalue.Int64Exact(rec/8)),
+				check("recommended_buckets_max", knownvalue.Int64Exact(rec/2)),
 				check("stats", knownvalue.ObjectExact(map[string]knownvalue.Check{
 					"found": knownvalue.Int64Exact(0), "invalid": knownvalue.Int64Exact(0), "insert_failed": knownvalue.Int64Exact(0),
 					"drop": knownvalue.Int64Exact(0), "early_drop": knownvalue.Int64Exact(0), "search_restart": knownvalue.Int64Exact(0),

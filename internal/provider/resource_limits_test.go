@@ -1,10 +1,7 @@
 package provider
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -42,50 +39,6 @@ const convergedSysctl = "# fleet defaults, managed by hand\n" +
 	"net.netfilter.nf_conntrack_udp_timeout = 45\n"
 
 const foreignModprobe = "# iptables modules\r\noptions nf_conntrack nf_conntrack_helper=0\r\nblacklist nf_nat_sip\r\n"
-
-func writeHostFile(t *testing.T, h *testhost.Host, path, content string) {
-	t.Helper()
-	f := t.TempDir() + "/content"
-	if err := os.WriteFile(f, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	hostValue(t, h, fmt.Sprintf("cat %s > %s", f, path))
-}
-
-func hostFile(t *testing.T, h *testhost.Host, path string) string {
-	t.Helper()
-	out, err := h.Exec(context.Background(), "cat "+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func expectFile(h *testhost.Host, path, want string) resource.TestCheckFunc {
-	return func(*terraform.State) error {
-		got, err := h.Exec(context.Background(), "cat "+path)
-		if err != nil {
-			return err
-		}
-		if got != want {
-			return fmt.Errorf("%s on the host:\n%q\nwant:\n%q", path, got, want)
-		}
-		return nil
-	}
-}
-
-func expectProc(h *testhost.Host, key string, want int64) resource.TestCheckFunc {
-	return func(*terraform.State) error {
-		out, err := h.Exec(context.Background(), "cat /proc/sys/"+strings.ReplaceAll(key, ".", "/"))
-		if err != nil {
-			return err
-		}
-		if got, _ := strconv.ParseInt(strings.TrimSpace(out), 10, 64); got != want {
-			return fmt.Errorf("running %s = %d, want %d", key, got, want)
-		}
-		return nil
-	}
-}
 
 func limitsConfig(t *testing.T, h *testhost.Host, body string) string {
 	return providerBlock(t, []*testhost.Host{h}, "") + fmt.Sprintf(`

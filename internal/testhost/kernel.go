@@ -436,6 +436,7 @@ func freePort() (int, error) {
 // never silently skipped.
 func NewKernel(t testing.TB, opts KernelOptions) *KernelHost {
 	t.Helper()
+	SkipUnlessAcc(t)
 	start := time.Now()
 	h, err := StartKernel(context.Background(), opts)
 	if err != nil {

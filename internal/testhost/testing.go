@@ -8,9 +8,12 @@ import (
 	"testing"
 )
 
-// New starts a host for a test and removes it when the test ends, pass or fail.
+// New starts a host for a test and removes it when the test ends, pass or
+// fail. Without TF_ACC=1 it skips the test before starting anything: host
+// tests need root, and `make unit` runs without either.
 func New(t testing.TB, opts Options) *Host {
 	t.Helper()
+	SkipUnlessAcc(t)
 	h, err := Start(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("start test host: %v", err)
@@ -49,4 +52,12 @@ func KnownHostsFile(t testing.TB, hosts ...*Host) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// SkipUnlessAcc skips a test that needs test hosts unless TF_ACC is set.
+func SkipUnlessAcc(t testing.TB) {
+	t.Helper()
+	if os.Getenv("TF_ACC") == "" {
+		t.Skip("host tests need TF_ACC=1 and root (make test)")
+	}
 }

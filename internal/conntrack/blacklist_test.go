@@ -1,0 +1,90 @@
+package conntrack
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestEditBlacklist(t *testing.T) {
+	const own = "# mine\ninstall nf_nat /usr/local/bin/guard\n"
+	for _, tc := range []struct {
+		name        string
+		content     string
+		plan, prior *Blacklist
+		want        string
+	}{
+		{"create with disable", own, &Blacklist{Modules: []string{"nf_conntrack"}, Disable: true}, nil,
+			own + "blacklist nf_conntrack\ninstall nf_conntrack /bin/false\n"},
+		{"create without disable", "", &Blacklist{Modules: []string{"nf_conntrack"}}, nil, "blacklist nf_conntrack\n"},
+		{"destroy keeps others' install lines", own + "blacklist nf_nat\nblacklist nf_conntrack\ninstall nf_conntrack /bin/false\n",
+			nil, &Blacklist{Modules: []string{"nf_conntrack", "nf_nat"}, Disable: true}, own},
+		{"update swaps modules", "blacklist a\ninstall a /bin/false\n", &Blacklist{Modules: []string{"b"}, Disable: true},
+			&Blacklist{Modules: []string{"a"}, Disable: true}, "blacklist b\ninstall b /bin/false\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(EditBlacklist([]byte(tc.content), tc.plan, tc.prior)); got != tc.want {
+				t.Errorf("got\n%q\nwant\n%q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestBuiltinsAndBuildOf(t *testing.T) {
+	h := ModuleHost{Kind: map[string]string{"nf_conntrack": "builtin", "nf_nat": "module"}, Loaded: map[string]LoadedModule{"nf_nat": {}}}
+	if got := h.Builtins([]string{"nf_conntrack", "nf_nat", "x"}); !slices.Equal(got, []string{"nf_conntrack"}) {
+		t.Errorf("Builtins = %v", got)
+	}
+	if !h.IsLoaded("nf_nat") || h.IsLoaded("nf_conntrack") {
+		t.Error("IsLoaded reads /proc/modules only")
+	}
+	if BuildOf("f", []byte("a")) == BuildOf("f", []byte("b")) || BuildOf("f", []byte("a")) != BuildOf("f", []byte("a")) {
+		t.Error("BuildOf must follow the content")
+	}
+}
+
+func TestServiceActions(t *testing.T) {
+	on, off := true, false
+	states := map[string]ServiceState{
+		"iptables":  {Installed: true, Enabled: true, Running: true},
+		"ip6tables": {Installed: true},
+		"firewalld": {},
+	}
+	for _, tc := range []struct {
+		name             string
+		services         []string
+		enabled, running *bool
+		want             []ServiceAction
+	}{
+		{"unmanaged: nothing", []string{"iptables"}, nil, nil, nil},
+		{"stop before disable", []string{"iptables"}, &off, &off,
+			[]ServiceAction{{"iptables", "stop"}, {"iptables", "disable"}}},
+		{"enable before start", []string{"ip6tables"}, &on, &on,
+			[]ServiceAction{{"ip6tables", "enable"}, {"ip6tables", "start"}}},
+		{"only what differs", []string{"iptables", "ip6tables"}, nil, &on, []ServiceAction{{"ip6tables", "start"}}},
+		{"nothing to stop when not installed", []string{"firewalld"}, &off, &off, nil},
+		{"start asked of a missing service is tried", []string{"firewalld"}, nil, &on, []ServiceAction{{"firewalld", "start"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ServiceActions(tc.services, states, tc.enabled, tc.running); !slices.Equal(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLiveWrites(t *testing.T) {
+	l := Limits{Facts: Facts{Naming: NamingModern}}
+	got := l.LiveWrites(Managed{Sysctls: map[string]string{"udp_timeout": "30", "max": "262144", "buckets_x": "1"}, Buckets: "32768"})
+	var paths []string
+	for _, w := range got {
+		paths = append(paths, w.Path)
+	}
+	want := []string{"/proc/sys/net/netfilter/nf_conntrack_max", "/proc/sys/net/netfilter/nf_conntrack_buckets_x",
+		"/proc/sys/net/netfilter/nf_conntrack_udp_timeout", HashsizePath(NamingModern)}
+	if !slices.Equal(paths, want) {
+		t.Errorf("writes %v, want max first and hashsize last: %v", paths, want)
+	}
+	if len(l.LiveWrites(Managed{})) != 0 {
+		t.Error("nothing managed: nothing to write")
+	}
+}

@@ -1,0 +1,356 @@
+package converge
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
+)
+
+// stubHost is a Host whose files live in a map and whose scripts answer
+// from a table by op, as k0sproject/rig tests remotefs against a stub
+// runner: converging is tested for what it asks of the host and what it
+// makes of the answers.
+type stubHost struct {
+	mu      sync.Mutex
+	files   map[string]string
+	answers map[string]func(args []string) (string, error)
+	// conflicts makes the next n writes fail as if someone else had
+	// written the file in between; each also changes the file (edit).
+	conflicts int
+	edit      func(string) string
+	ops       []string // every script and write, in order
+	locked    int      // Lock calls
+	held      bool
+	fresh     int // DialFresh calls
+	dialErr   error
+	writeErr  error
+}
+
+func newStub() *stubHost {
+	return &stubHost{files: map[string]string{}, answers: map[string]func([]string) (string, error){}}
+}
+
+func (s *stubHost) Script(_ context.Context, op, _ string, _ []byte, args ...string) ([]byte, error) {
+	s.mu.Lock()
+	s.ops = append(s.ops, op)
+	answer := s.answers[op]
+	s.mu.Unlock()
+	if answer == nil {
+		return nil, errors.New("stub: no answer for " + op)
+	}
+	out, err := answer(args)
+	return []byte(out), err
+}
+
+func (s *stubHost) ReadFile(_ context.Context, path string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ops = append(s.ops, "read "+path)
+	b, ok := s.files[path]
+	if !ok {
+		return nil, sshx.ErrNotFound
+	}
+	return []byte(b), nil
+}
+
+func (s *stubHost) WriteFile(_ context.Context, path string, data []byte, opts sshx.WriteOptions) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ops = append(s.ops, "write "+path)
+	if s.writeErr != nil {
+		return s.writeErr
+	}
+	if s.conflicts > 0 {
+		s.conflicts--
+		if s.edit != nil {
+			s.files[path] = s.edit(s.files[path])
+		}
+		return sshx.ErrConflict
+	}
+	now, exists := s.files[path]
+	switch {
+	case opts.IfUnchanged == sshx.Absent && exists, opts.IfUnchanged != nil && opts.IfUnchanged != sshx.Absent && string(*opts.IfUnchanged) != now:
+		return sshx.ErrConflict
+	}
+	s.files[path] = string(data)
+	return nil
+}
+
+func (s *stubHost) Lock(context.Context) (func(), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held {
+		panic("stub: lock taken twice")
+	}
+	s.locked++
+	s.held = true
+	return func() { s.mu.Lock(); s.held = false; s.mu.Unlock() }, nil
+}
+
+func (s *stubHost) DialFresh(context.Context) (Host, func(), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fresh++
+	if s.dialErr != nil {
+		return nil, nil, s.dialErr
+	}
+	return s, func() {}, nil
+}
+
+// sections renders a read script's answer.
+func sections(kv ...string) string {
+	var b strings.Builder
+	b.WriteString("\n@@ctfacts:begin")
+	for i := 0; i+1 < len(kv); i += 2 {
+		b.WriteString("\n@@ctfacts:" + kv[i] + "\n" + kv[i+1])
+	}
+	b.WriteString("\n@@ctfacts:end\n")
+	return b.String()
+}
+
+// fileSection is how a read script reports a file.
+func fileSection(content string, exists bool) string {
+	if !exists {
+		return "none"
+	}
+	return "file\n" + content + "x"
+}
+
+func TestEditFileRetriesConflicts(t *testing.T) {
+	h := newStub()
+	h.files["/etc/f"] = "A=1\n"
+	h.conflicts, h.edit = 2, func(s string) string { return s + "B=2\n" }
+	got, err := EditFile(context.Background(), h, "/etc/f", 0o600, func(b []byte) []byte { return append(b, "C=3\n"...) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "A=1\nB=2\nB=2\nC=3\n"; string(got) != want || h.files["/etc/f"] != want {
+		t.Fatalf("content %q, file %q, want %q: the edit must start again from the other writer's file", got, h.files["/etc/f"], want)
+	}
+	if h.locked != 1 || h.held {
+		t.Fatalf("locked %d times, held after: %v", h.locked, h.held)
+	}
+}
+
+func TestEditFileGivesUpAfterThreeConflicts(t *testing.T) {
+	h := newStub()
+	h.conflicts = 3
+	_, err := EditFile(context.Background(), h, "/etc/f", 0o600, func(b []byte) []byte { return []byte("x") })
+	var we *WriteError
+	if !errors.As(err, &we) || !errors.Is(err, sshx.ErrConflict) || we.Path != "/etc/f" {
+		t.Fatalf("err = %v, want a WriteError of /etc/f wrapping ErrConflict", err)
+	}
+	if n := strings.Count(strings.Join(h.ops, ","), "write"); n != 3 {
+		t.Fatalf("%d writes, want 3", n)
+	}
+}
+
+func TestEditFileUnchangedWritesNothing(t *testing.T) {
+	h := newStub()
+	h.files["/etc/f"] = "same"
+	if _, err := EditFile(context.Background(), h, "/etc/f", 0o600, func(b []byte) []byte { return b }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(strings.Join(h.ops, ","), "write") {
+		t.Fatalf("an unchanged file was written: %v", h.ops)
+	}
+}
+
+func TestReadErrorsSayWhat(t *testing.T) {
+	h := newStub()
+	h.answers["read host facts"] = func([]string) (string, error) { return "garbage", nil }
+	_, err := ReadFacts(context.Background(), h)
+	var re *ReadError
+	if !errors.As(err, &re) || !re.Answer || re.Object != ObjFacts {
+		t.Fatalf("unparsable answer: %#v", err)
+	}
+	h.answers["read firewall services"] = func([]string) (string, error) { return "", sshx.ErrUnreachable }
+	_, err = ReadServices(context.Background(), h, []string{"iptables"})
+	if !errors.As(err, &re) || re.Answer || re.Object != ObjServices || !errors.Is(err, sshx.ErrUnreachable) {
+		t.Fatalf("failed command: %#v", err)
+	}
+}
+
+var rule = conntrack.NotrackRule{IPVersion: 4, Protocol: "udp", Port: "53", Chains: []string{"OUTPUT", "PREROUTING"}, Target: "CT"}
+
+// firewallStub answers the firewall read from its rules file and the
+// running raw table in *raw.
+func firewallStub(raw *string) *stubHost {
+	h := newStub()
+	h.answers["read firewall"] = func(args []string) (string, error) {
+		content, ok := h.files["/etc/rules"]
+		return sections("file_rules_rhel", fileSection(content, ok), "live_raw", *raw), nil
+	}
+	return h
+}
+
+func TestNotrackWritesAppliesAndConfirms(t *testing.T) {
+	raw := ""
+	h := firewallStub(&raw)
+	var applied []string
+	h.answers[OpApplyNotrack] = func(args []string) (string, error) {
+		applied = args
+		return "@@snap\t/run/snap\n", nil
+	}
+	h.answers["confirm firewall change"] = func([]string) (string, error) { return "confirmed\n", nil }
+	res, err := Notrack(context.Background(), h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4, Rollback: 30 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Confirm != Confirmed || res.RulesFile != "/etc/rules" || res.Restore != nil {
+		t.Fatalf("result %+v", res)
+	}
+	if !strings.Contains(h.files["/etc/rules"], "--dport 53") {
+		t.Fatalf("rules file not written: %q", h.files["/etc/rules"])
+	}
+	if len(applied) < 4 || applied[0] != "iptables" || applied[1] != "30" {
+		t.Fatalf("rollback script arguments %q", applied)
+	}
+	if h.fresh != 1 {
+		t.Fatalf("confirmed over %d fresh connections, want 1", h.fresh)
+	}
+}
+
+func TestNotrackNothingToDo(t *testing.T) {
+	raw := ""
+	h := firewallStub(&raw)
+	res, err := Notrack(context.Background(), h, NotrackChange{RulesFile: "/etc/rules", IPVersion: 4}, nil)
+	if err != nil || res.Confirm != NotApplied {
+		t.Fatalf("res %+v, err %v", res, err)
+	}
+	if got := strings.Join(h.ops, ","); got != "read firewall" {
+		t.Fatalf("ops %s: nothing to write or apply", got)
+	}
+}
+
+func TestNotrackCutOffRestoresTheFile(t *testing.T) {
+	raw := ""
+	h := firewallStub(&raw)
+	h.files["/etc/rules"] = "*raw\nCOMMIT\n"
+	h.answers[OpApplyNotrack] = func([]string) (string, error) { return "@@snap\t/run/snap\n", nil }
+	h.answers["confirm firewall change"] = func([]string) (string, error) { return "unknown\n", nil }
+	ctx := context.Background()
+	start := time.Now()
+	// A one-second window: the restore waits for it plus two seconds.
+	res, err := Notrack(ctx, h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4, Rollback: time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Confirm != Unreachable || res.Restore == nil || res.Restore.Err != nil || res.Snapshot != "/run/snap" {
+		t.Fatalf("result %+v restore %+v", res, res.Restore)
+	}
+	if h.files["/etc/rules"] != "*raw\nCOMMIT\n" {
+		t.Fatalf("rules file not restored: %q", h.files["/etc/rules"])
+	}
+	if took := time.Since(start); took < 3*time.Second {
+		t.Fatalf("restored after %s, before the host's rollback", took)
+	}
+}
+
+func TestNotrackRefusedAndDirectory(t *testing.T) {
+	raw := ""
+	h := firewallStub(&raw)
+	h.answers[OpApplyNotrack] = func([]string) (string, error) {
+		return "@@snap\t/run/snap\n@@fail\tOUTPUT\tNo chain/target/match by that name.\n@@done\n", nil
+	}
+	h.answers["confirm firewall change"] = func([]string) (string, error) { return "confirmed", nil }
+	res, err := Notrack(context.Background(), h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4}, nil)
+	if err != nil || res.Refused["OUTPUT"] == "" {
+		t.Fatalf("res %+v err %v: want OUTPUT refused", res, err)
+	}
+	h.answers["read firewall"] = func([]string) (string, error) { return sections("file_rules_rhel", "dir"), nil }
+	_, err = Notrack(context.Background(), h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4}, nil)
+	var de *DirError
+	if !errors.As(err, &de) || de.Path != "/etc/rules" {
+		t.Fatalf("err %v, want a DirError", err)
+	}
+}
+
+// modulesStub answers the modules read from its file and the loaded
+// modules.
+func modulesStub(procModules string) *stubHost {
+	h := newStub()
+	h.answers["read modules"] = func(args []string) (string, error) {
+		content, ok := h.files[args[0]]
+		return sections("file_blacklist", fileSection(content, ok), "proc_modules_all", procModules,
+			"module_kind", "nf_conntrack module\nnf_nat module"), nil
+	}
+	return h
+}
+
+func TestBlacklistUnloadAndRebuild(t *testing.T) {
+	h := modulesStub("nf_nat 1 0 - Live 0x0\nnf_conntrack 1 1 nf_nat, Live 0x0\n")
+	var unloaded []string
+	h.answers[OpUnload] = func(args []string) (string, error) { unloaded = args; return "", nil }
+	h.answers[OpRebuild] = func([]string) (string, error) { return "", nil }
+	plan := &conntrack.Blacklist{Modules: []string{"nf_conntrack"}, Disable: true}
+	ch := BlacklistChange{File: "/etc/modprobe.d/b.conf", Plan: plan, Unload: true, Rebuild: true}
+
+	res, err := Blacklist(context.Background(), h, ch, nil)
+	if err == nil && len(res.Holders) == 0 {
+		t.Fatalf("nf_nat holds nf_conntrack: the unload must stop without force: %+v", res)
+	}
+	if res.Built != nil || unloaded != nil {
+		t.Fatalf("stopped unload must neither unload nor rebuild: %+v %v", res, unloaded)
+	}
+
+	ch.Force = true
+	res, err = Blacklist(context.Background(), h, ch, nil)
+	if err != nil || strings.Join(unloaded, " ") != "nf_nat nf_conntrack" {
+		t.Fatalf("err %v, unloaded %v: holders first", err, unloaded)
+	}
+	if res.Built == nil || *res.Built != conntrack.BuildOf(ch.File, []byte(h.files[ch.File])) {
+		t.Fatalf("rebuild not recorded: %+v", res.Built)
+	}
+	// Built from this content already: no second rebuild.
+	ch.LastBuild, ch.Unload = *res.Built, false
+	h.ops = nil
+	if res, err = Blacklist(context.Background(), h, ch, nil); err != nil || res.Built != nil {
+		t.Fatalf("rebuilt again: %+v %v", res, err)
+	}
+}
+
+func TestBlacklistFailedUnloadSkipsRebuild(t *testing.T) {
+	h := modulesStub("nf_conntrack 1 0 - Live 0x0\n")
+	h.answers[OpUnload] = func([]string) (string, error) { return "@@fail\tnf_conntrack\tModule is in use\n", nil }
+	ch := BlacklistChange{File: "/etc/b.conf", Plan: &conntrack.Blacklist{Modules: []string{"nf_conntrack"}}, Unload: true, Rebuild: true}
+	res, err := Blacklist(context.Background(), h, ch, nil)
+	if err != nil || res.Failed["nf_conntrack"] != "Module is in use" || res.Built != nil {
+		t.Fatalf("res %+v err %v", res, err)
+	}
+	if strings.Contains(strings.Join(h.ops, ","), OpRebuild) {
+		t.Fatal("rebuilt after a failed unload")
+	}
+}
+
+func TestServicesChangeThenReadBack(t *testing.T) {
+	h := newStub()
+	running := "yes"
+	h.answers["read firewall services"] = func([]string) (string, error) {
+		return sections("systemd", "yes", "units", "Id=iptables.service\nLoadState=loaded\nUnitFileState=enabled\nActiveState="+
+			map[string]string{"yes": "active", "no": "inactive"}[running]), nil
+	}
+	var actions []string
+	h.answers[OpChangeServices] = func(args []string) (string, error) {
+		actions = args
+		running = "no"
+		return "", nil
+	}
+	off := false
+	res, err := Services(context.Background(), h, ServicesChange{Services: []string{"iptables"}, Running: &off}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.InitSystem != conntrack.InitSystemd || len(res.Actions) != 1 || res.Actions[0].Action != "stop" {
+		t.Fatalf("result %+v", res)
+	}
+	if len(actions) == 0 || res.Read.Units["iptables"].Running {
+		t.Fatalf("not stopped, or not read back: %v %+v", actions, res.Read.Units)
+	}
+}
