@@ -58,11 +58,24 @@ func (w *walkReads) get(key string, forget bool) any {
 	return read
 }
 
-// readFresh connects, reads and remembers the read; nil after adding an
-// error (worded by what). A read that also failed keeps a partial result
-// out of the cache.
-func readFresh[T any](ctx context.Context, pd *providerData, conn connectionModel, key string, w wording, diags *diag.Diagnostics,
-	read func(converge.Host) (*T, error)) *T {
+// readMode says which read a caller wants.
+type readMode bool
+
+const (
+	// refresh reads afresh (Read).
+	refresh readMode = true
+	// planned starts from the walk's read when there is one (ModifyPlan).
+	planned readMode = false
+)
+
+// readHost connects, reads and remembers the read, or (planned) returns
+// the walk's read of key when there is one; nil after adding an error
+// worded by w.
+func readHost[T any](ctx context.Context, pd *providerData, conn connectionModel, key string, mode readMode, w wording,
+	diags *diag.Diagnostics, read func(converge.Host) (*T, error)) *T {
+	if v, ok := pd.reads.get(key, false).(*T); ok && mode == planned {
+		return v
+	}
 	h := pd.host(ctx, conn, diags)
 	if h == nil {
 		return nil
@@ -74,15 +87,6 @@ func readFresh[T any](ctx context.Context, pd *providerData, conn connectionMode
 	}
 	pd.reads.remember(key, v)
 	return v
-}
-
-// readPlanned is the remembered read for a plan, else a fresh one.
-func readPlanned[T any](ctx context.Context, pd *providerData, conn connectionModel, key string, w wording, diags *diag.Diagnostics,
-	read func(converge.Host) (*T, error)) *T {
-	if v, ok := pd.reads.get(key, false).(*T); ok {
-		return v
-	}
-	return readFresh(ctx, pd, conn, key, w, diags, read)
 }
 
 // takeRead is the remembered read for an apply's first attempt, or nil.

@@ -132,12 +132,8 @@ func (r *firewallServiceResource) Configure(_ context.Context, req resource.Conf
 
 // readServices reads the services' state, afresh (a refresh) or for a
 // plan (the walk's read when there is one).
-func (r *firewallServiceResource) readServices(ctx context.Context, m *firewallServiceModel, fresh bool, diags *diag.Diagnostics) *conntrack.ServiceHost {
-	read := readPlanned[conntrack.ServiceHost]
-	if fresh {
-		read = readFresh[conntrack.ServiceHost]
-	}
-	return read(ctx, r.data, m.connectionModel, m.readKey(r.data, ctx), wording{}, diags, func(h converge.Host) (*conntrack.ServiceHost, error) {
+func (r *firewallServiceResource) readServices(ctx context.Context, m *firewallServiceModel, mode readMode, diags *diag.Diagnostics) *conntrack.ServiceHost {
+	return readHost(ctx, r.data, m.connectionModel, m.readKey(r.data, ctx), mode, wording{}, diags, func(h converge.Host) (*conntrack.ServiceHost, error) {
 		return converge.ReadServices(ctx, h, m.services(ctx))
 	})
 }
@@ -184,7 +180,7 @@ func (r *firewallServiceResource) Read(ctx context.Context, req resource.ReadReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	h := r.readServices(ctx, &m, true, &resp.Diagnostics)
+	h := r.readServices(ctx, &m, refresh, &resp.Diagnostics)
 	if h == nil {
 		return
 	}
@@ -240,7 +236,7 @@ func (r *firewallServiceResource) ModifyPlan(ctx context.Context, req resource.M
 			}
 		}
 	}
-	h := r.readServices(ctx, &plan, false, &resp.Diagnostics)
+	h := r.readServices(ctx, &plan, planned, &resp.Diagnostics)
 	if h == nil {
 		return
 	}

@@ -194,7 +194,7 @@ func (r *limitsResource) Read(ctx context.Context, req resource.ReadRequest, res
 	}
 	ctx = tflog.SetField(ctx, "host", m.Host.ValueString())
 	managed := loadManaged(ctx, req.Private, &resp.Diagnostics)
-	l := r.readLimits(ctx, &m, true, &resp.Diagnostics)
+	l := r.readLimits(ctx, &m, refresh, &resp.Diagnostics)
 	if l == nil {
 		return
 	}
@@ -217,7 +217,7 @@ func (r *limitsResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 			fmt.Sprintf("More than one conntrack_limits resource names host %s. They would fight over the same keys; declare one conntrack_limits per host.", host))
 		return
 	}
-	l := r.readLimits(ctx, &plan, false, &resp.Diagnostics)
+	l := r.readLimits(ctx, &plan, planned, &resp.Diagnostics)
 	if l == nil {
 		return
 	}

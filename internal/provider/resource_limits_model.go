@@ -96,12 +96,8 @@ func (m *limitsModel) readKey(pd *providerData) string {
 
 // readLimits is a read of the model's host and files, for a plan (fresh
 // false: the walk's read when there is one) or a refresh.
-func (r *limitsResource) readLimits(ctx context.Context, m *limitsModel, fresh bool, diags *diag.Diagnostics) *conntrack.Limits {
-	read := readPlanned[conntrack.Limits]
-	if fresh {
-		read = readFresh[conntrack.Limits]
-	}
-	return read(ctx, r.data, m.connectionModel, m.readKey(r.data), wording{}, diags, func(h converge.Host) (*conntrack.Limits, error) {
+func (r *limitsResource) readLimits(ctx context.Context, m *limitsModel, mode readMode, diags *diag.Diagnostics) *conntrack.Limits {
+	return readHost(ctx, r.data, m.connectionModel, m.readKey(r.data), mode, wording{}, diags, func(h converge.Host) (*conntrack.Limits, error) {
 		return converge.ReadLimits(ctx, h, m.paths())
 	})
 }

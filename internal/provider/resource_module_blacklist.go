@@ -148,12 +148,8 @@ func (r *blacklistResource) Configure(_ context.Context, req resource.ConfigureR
 
 // readModules reads the model's file and modules, afresh (a refresh) or
 // for a plan (the walk's read when there is one).
-func (r *blacklistResource) readModules(ctx context.Context, m *blacklistModel, fresh bool, diags *diag.Diagnostics) *conntrack.ModuleHost {
-	read := readPlanned[conntrack.ModuleHost]
-	if fresh {
-		read = readFresh[conntrack.ModuleHost]
-	}
-	return read(ctx, r.data, m.connectionModel, m.readKey(r.data, ctx), blacklistWording, diags, func(h converge.Host) (*conntrack.ModuleHost, error) {
+func (r *blacklistResource) readModules(ctx context.Context, m *blacklistModel, mode readMode, diags *diag.Diagnostics) *conntrack.ModuleHost {
+	return readHost(ctx, r.data, m.connectionModel, m.readKey(r.data, ctx), mode, blacklistWording, diags, func(h converge.Host) (*conntrack.ModuleHost, error) {
 		return converge.ReadModules(ctx, h, m.file(), m.modules(ctx))
 	})
 }
@@ -182,7 +178,7 @@ func (r *blacklistResource) Read(ctx context.Context, req resource.ReadRequest, 
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	h := r.readModules(ctx, &m, true, &resp.Diagnostics)
+	h := r.readModules(ctx, &m, refresh, &resp.Diagnostics)
 	if h == nil {
 		return
 	}
@@ -232,7 +228,7 @@ func (r *blacklistResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 	if resp.Diagnostics.HasError() || plan.Host.IsUnknown() || plan.Modules.IsUnknown() || plan.File.IsUnknown() {
 		return
 	}
-	h := r.readModules(ctx, &plan, false, &resp.Diagnostics)
+	h := r.readModules(ctx, &plan, planned, &resp.Diagnostics)
 	if h == nil {
 		return
 	}

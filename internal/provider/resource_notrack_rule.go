@@ -224,12 +224,8 @@ func (r *notrackResource) Configure(_ context.Context, req resource.ConfigureReq
 
 // readFirewall reads the model's rules file and running rules, afresh (a
 // refresh) or for a plan (the walk's read when there is one).
-func (r *notrackResource) readFirewall(ctx context.Context, m *notrackModel, fresh bool, diags *diag.Diagnostics) *conntrack.Firewall {
-	read := readPlanned[conntrack.Firewall]
-	if fresh {
-		read = readFresh[conntrack.Firewall]
-	}
-	return read(ctx, r.data, m.connection(), m.readKey(r.data), notrackWording, diags, func(h converge.Host) (*conntrack.Firewall, error) {
+func (r *notrackResource) readFirewall(ctx context.Context, m *notrackModel, mode readMode, diags *diag.Diagnostics) *conntrack.Firewall {
+	return readHost(ctx, r.data, m.connection(), m.readKey(r.data), mode, notrackWording, diags, func(h converge.Host) (*conntrack.Firewall, error) {
 		return converge.ReadFirewall(ctx, h, m.declaredRulesFile(), int(m.IPVersion.ValueInt64()))
 	})
 }
@@ -265,7 +261,7 @@ func (r *notrackResource) Read(ctx context.Context, req resource.ReadRequest, re
 		return
 	}
 	ctx = tflog.SetField(ctx, "host", m.Host.ValueString())
-	fw := r.readFirewall(ctx, &m, true, &resp.Diagnostics)
+	fw := r.readFirewall(ctx, &m, refresh, &resp.Diagnostics)
 	if fw == nil {
 		return
 	}
@@ -324,7 +320,7 @@ func (r *notrackResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	if !plan.RulesFile.IsUnknown() && !plan.EnsureUntrackedAccept.IsUnknown() && !req.State.Raw.IsNull() {
 		return // an existing rule: Read has just looked at the host
 	}
-	fw := r.readFirewall(ctx, &plan, false, &resp.Diagnostics)
+	fw := r.readFirewall(ctx, &plan, planned, &resp.Diagnostics)
 	if fw == nil {
 		return
 	}
