@@ -150,38 +150,6 @@ func (r *notrackResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 
 var rulesFilePattern = regexp.MustCompile(`^/etc/[A-Za-z0-9_.+/-]+$`)
 
-// portValidator checks "80" and "1000:2000".
-type portValidator struct{}
-
-func (portValidator) Description(context.Context) string {
-	return "a port 1-65535 or a range low:high"
-}
-func (v portValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
-func (portValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	if err := conntrack.ValidatePort(req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid port", err.Error()+".")
-	}
-}
-
-// commentValidator keeps comments safe for iptables, shells and files.
-type commentValidator struct{}
-
-func (commentValidator) Description(context.Context) string {
-	return "letters, digits, spaces and _ . , : / + = @ -"
-}
-func (v commentValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
-func (commentValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	if err := conntrack.ValidateComment(req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid comment", "The comment must "+err.Error()+".")
-	}
-}
-
 func (r *notrackResource) ConfigValidators(context.Context) []resource.ConfigValidator {
 	return []resource.ConfigValidator{notrackConfigValidator{}}
 }
