@@ -88,3 +88,22 @@ func TestLiveWrites(t *testing.T) {
 		t.Error("nothing managed: nothing to write")
 	}
 }
+
+func TestSetShellVars(t *testing.T) {
+	const conf = "# iptables-config\nIPTABLES_MODULES=\"nf_conntrack_ftp\"\nIPTABLES_SAVE_ON_STOP=\"no\"\n"
+	got, added := SetShellVars([]byte(conf), map[string]string{"IPTABLES_MODULES": "", "IPTABLES_MODULES_UNLOAD": "no"}, []string{"IPTABLES_SYSCTL_LOAD_LIST"})
+	if want := "# iptables-config\nIPTABLES_MODULES=\"\"\nIPTABLES_SAVE_ON_STOP=\"no\"\nIPTABLES_MODULES_UNLOAD=\"no\"\n"; string(got) != want {
+		t.Errorf("content\n%q\nwant\n%q", got, want)
+	}
+	// MODULES was there before: not ours to remove; SYSCTL_LOAD_LIST is no
+	// longer wanted: no longer ours either.
+	if !slices.Equal(added, []string{"IPTABLES_MODULES_UNLOAD"}) {
+		t.Errorf("added %v", added)
+	}
+	if again, added2 := SetShellVars(got, map[string]string{"IPTABLES_MODULES": "", "IPTABLES_MODULES_UNLOAD": "no"}, added); string(again) != string(got) || !slices.Equal(added2, added) {
+		t.Errorf("not idempotent: %q %v", again, added2)
+	}
+	if back := DeleteShellVars(got, added); string(back) != "# iptables-config\nIPTABLES_MODULES=\"\"\nIPTABLES_SAVE_ON_STOP=\"no\"\n" {
+		t.Errorf("delete left %q", back)
+	}
+}

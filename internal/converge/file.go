@@ -53,3 +53,22 @@ func EditFile(ctx context.Context, h Host, path string, mode os.FileMode, change
 func ReadFacts(ctx context.Context, h Host) (conntrack.Facts, error) {
 	return read(ctx, h, ObjFacts, "read host facts", conntrack.FactsScript(), nil, conntrack.ParseFacts)
 }
+
+// ShellVars sets want (key -> value) in the shell-variables file at path
+// (iptables-config). added are the keys the resource added earlier; it
+// returns the content now on the host and the keys the resource added.
+func ShellVars(ctx context.Context, h Host, path string, want map[string]string, added []string) ([]byte, []string, error) {
+	var now []string
+	content, err := EditFile(ctx, h, path, 0o600, func(b []byte) []byte {
+		var out []byte
+		out, now = conntrack.SetShellVars(b, want, added)
+		return out
+	})
+	return content, now, err
+}
+
+// DeleteShellVars removes keys from the shell-variables file at path.
+func DeleteShellVars(ctx context.Context, h Host, path string, keys []string) error {
+	_, err := EditFile(ctx, h, path, 0o600, func(b []byte) []byte { return conntrack.DeleteShellVars(b, keys) })
+	return err
+}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
@@ -277,43 +275,45 @@ func (r *iptablesConfigResource) write(ctx context.Context, planIn, configIn sta
 		diags.Append(d...)
 		_ = json.Unmarshal(b, &added)
 	}
-	content, ok := r.edit(ctx, &plan, diags, func(f *shellvars.File) {
-		// A key no longer declared is left as it is, and no longer ours.
-		added = slices.DeleteFunc(added, func(name string) bool { _, still := want[name]; return !still })
-		for _, name := range slices.Sorted(maps.Keys(want)) {
-			key := plan.prefix() + settingKey(name)
-			if _, had := f.Get(key); !had && !slices.Contains(added, name) {
-				added = append(added, name)
-			}
-			f.Set(key, want[name])
-		}
-	})
-	if !ok {
+	h := r.data.host(ctx, plan.connectionModel, diags)
+	if h == nil {
 		return
 	}
+	keys := map[string]string{}
+	for name, v := range want {
+		keys[plan.prefix()+settingKey(name)] = v
+	}
+	content, addedKeys, err := converge.ShellVars(ctx, h, plan.path(), keys, plan.keys(added))
+	if err != nil {
+		hostError(diags, plan.Host.ValueString(), err, wording{})
+		return
+	}
+	added = plan.names(addedKeys)
 	b, _ := json.Marshal(added)
 	diags.Append(private.SetKey(ctx, privateAdded, b)...)
 	plan.observe(content, diags)
 	diags.Append(state.Set(ctx, &plan)...)
 }
 
-// edit applies change to the file on the host. It returns the content
-// now on the host; ok is false after an error.
-func (r *iptablesConfigResource) edit(ctx context.Context, m *iptablesConfigModel, diags *diag.Diagnostics, change func(*shellvars.File)) (content []byte, ok bool) {
-	h := r.data.host(ctx, m.connectionModel, diags)
-	if h == nil {
-		return nil, false
+// keys are the file's keys of attribute names; names the reverse.
+func (m *iptablesConfigModel) keys(names []string) []string {
+	keys := make([]string, len(names))
+	for i, name := range names {
+		keys[i] = m.prefix() + settingKey(name)
 	}
-	content, err := converge.EditFile(ctx, h, m.path(), 0o600, func(b []byte) []byte {
-		f := shellvars.Parse(b)
-		change(f)
-		return f.Bytes()
-	})
-	if err != nil {
-		hostError(diags, m.Host.ValueString(), err, wording{})
-		return nil, false
+	return keys
+}
+
+func (m *iptablesConfigModel) names(keys []string) []string {
+	names := make([]string, 0, len(keys))
+	for _, key := range keys {
+		for _, s := range iptablesSettings {
+			if m.prefix()+s.key == key {
+				names = append(names, s.attr)
+			}
+		}
 	}
-	return content, true
+	return names
 }
 
 func (r *iptablesConfigResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -326,11 +326,13 @@ func (r *iptablesConfigResource) Delete(ctx context.Context, req resource.Delete
 	if resp.Diagnostics.HasError() || len(added) == 0 {
 		return
 	}
-	r.edit(ctx, &m, &resp.Diagnostics, func(f *shellvars.File) {
-		for _, name := range added {
-			f.Delete(m.prefix() + settingKey(name))
-		}
-	})
+	h := r.data.host(ctx, m.connectionModel, &resp.Diagnostics)
+	if h == nil {
+		return
+	}
+	if err := converge.DeleteShellVars(ctx, h, m.path(), m.keys(added)); err != nil {
+		hostError(&resp.Diagnostics, m.Host.ValueString(), err, wording{})
+	}
 }
 
 // ImportState takes "host" (IPv4) or "host,6".
