@@ -81,8 +81,11 @@ const (
 	ObjServices Object = "services"
 	ObjFacts    Object = "facts"
 	ObjFile     Object = "file"
-	attemptsMax        = 3
 )
+
+// attemptsMax is how many times a read -> edit -> write starts over when
+// someone else writes the file in between.
+const attemptsMax = 3
 
 // ReadError is a failed read: the command failed, or (Answer) the host's
 // answer could not be parsed.
