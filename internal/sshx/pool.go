@@ -47,6 +47,16 @@ type Options struct {
 	ConnectTimeout     time.Duration
 	CommandTimeout     time.Duration
 	MaxSessionsPerHost int
+	// SFTPServer is the remote sftp-server program to run through sudo (or
+	// instead of the sftp subsystem); empty finds it from sshd_config or the
+	// usual locations.
+	SFTPServer string
+	// Backup allows writes to keep backups of the files they replace
+	// (provider `backup`, default off).
+	Backup bool
+	// LockOwner describes this process in the host lock's holder record
+	// (default: program, pid and machine).
+	LockOwner string
 	// Trace, when set, is told of every remote command before it runs
 	// (for logs and the benchmark's commands-per-read count).
 	Trace func(ctx context.Context, e Endpoint, op string)
