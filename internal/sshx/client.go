@@ -41,9 +41,15 @@ type Client struct {
 	broken atomic.Bool
 }
 
-// keepAliveInterval keeps idle connections (and NAT entries on the way)
-// alive during long runs, and notices dead ones.
-const keepAliveInterval = 30 * time.Second
+// Keepalives keep idle connections (and NAT entries on the way) alive
+// during long runs, and notice dead ones: a keepalive without a reply within
+// the timeout (a half-open connection, a host that froze) marks the
+// connection broken and closes it, so every command on it fails at once and
+// the pool dials afresh.
+const (
+	defaultKeepAliveInterval = 30 * time.Second
+	defaultKeepAliveTimeout  = 15 * time.Second
+)
 
 func newClient(e Endpoint, conn *ssh.Client, opts Options) *Client {
 	c := &Client{
@@ -59,16 +65,28 @@ func newClient(e Endpoint, conn *ssh.Client, opts Options) *Client {
 		sftpServer: opts.SFTPServer,
 		lockOwner:  opts.LockOwner,
 	}
-	go c.keepAlive()
+	go c.keepAlive(opts.KeepAliveInterval, opts.KeepAliveTimeout)
 	return c
 }
 
-func (c *Client) keepAlive() {
-	t := time.NewTicker(keepAliveInterval)
+func (c *Client) keepAlive(interval, timeout time.Duration) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for range t.C {
-		if _, _, err := c.conn.SendRequest("keepalive@openssh.com", true, nil); err != nil {
+		reply := make(chan error, 1)
+		go func() {
+			_, _, err := c.conn.SendRequest("keepalive@openssh.com", true, nil)
+			reply <- err
+		}()
+		select {
+		case err := <-reply:
+			if err != nil {
+				c.broken.Store(true)
+				return
+			}
+		case <-time.After(timeout):
 			c.broken.Store(true)
+			c.conn.Close()
 			return
 		}
 	}

@@ -47,6 +47,11 @@ type Options struct {
 	ConnectTimeout     time.Duration
 	CommandTimeout     time.Duration
 	MaxSessionsPerHost int
+	// KeepAliveInterval and KeepAliveTimeout: a keepalive every interval,
+	// and a connection whose keepalive gets no reply within the timeout is
+	// broken (defaults 30s and 15s).
+	KeepAliveInterval time.Duration
+	KeepAliveTimeout  time.Duration
 	// SFTPServer is the remote sftp-server program to run through sudo (or
 	// instead of the sftp subsystem); empty finds it from sshd_config or the
 	// usual locations.
@@ -105,6 +110,12 @@ func NewPool(opts Options) (*Pool, error) {
 	}
 	if opts.CommandTimeout <= 0 {
 		opts.CommandTimeout = 5 * time.Minute
+	}
+	if opts.KeepAliveInterval <= 0 {
+		opts.KeepAliveInterval = defaultKeepAliveInterval
+	}
+	if opts.KeepAliveTimeout <= 0 {
+		opts.KeepAliveTimeout = defaultKeepAliveTimeout
 	}
 	if opts.MaxSessionsPerHost <= 0 {
 		opts.MaxSessionsPerHost = 8
