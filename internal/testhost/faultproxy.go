@@ -81,6 +81,13 @@ func (p *FaultProxy) CutAfter(n int64) {
 	p.cutAt = p.sent + n
 }
 
+// ClearCut forgets a planned cut that has not happened.
+func (p *FaultProxy) ClearCut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cutAt = -1
+}
+
 // Cut closes every open connection now.
 func (p *FaultProxy) Cut() {
 	p.mu.Lock()
