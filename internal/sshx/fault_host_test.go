@@ -3,6 +3,7 @@ package sshx_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math/rand"
 	"os"
 	"slices"
@@ -157,6 +158,52 @@ func TestWriteFileAtomicSurvivesACutAnywhere(t *testing.T) {
 			// adjustments), so a cut planned near the end may not be reached.
 			if cuts < swept-1 {
 				t.Fatalf("only %d of %d planned cuts happened", cuts, swept)
+			}
+		})
+	}
+}
+
+// Cancelling a write (Ctrl-C, a cancelled CI job, command_timeout) while its
+// bytes are on the way returns promptly and leaves the old file and no temp
+// file, on both paths.
+func TestWriteFileAtomicCancelledMidTransfer(t *testing.T) {
+	requireHosts(t)
+	big := bytes.Repeat([]byte("net.netfilter.nf_conntrack_tcp_timeout_established = 7200\n"), 4000) // ~230 KB
+	for _, tc := range []struct {
+		name   string
+		noSFTP bool
+	}{{"sftp", false}, {"shell", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := testhost.New(t, testhost.Options{NoSFTP: tc.noSFTP})
+			proxy := testhost.NewFaultProxy(t, h)
+			o := rootOptions(t, h)
+			o.HostKeys = sshx.HostKeys{Pinned: ssh.FingerprintSHA256(h.HostKey)}
+			c := mustGet(t, pool(t, o), sshx.Endpoint{Host: proxy.Host, Port: proxy.Port})
+			if _, err := c.SFTP(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			hostOut(t, h, "printf 'old\\n' > /etc/ctt-cancel.conf")
+			proxy.Slow(20 << 10) // 20 KB/s: the transfer takes seconds
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			start := time.Now()
+			err := c.WriteFileAtomic(ctx, "/etc/ctt-cancel.conf", big, sshx.WriteOptions{})
+			if !errors.Is(err, sshx.ErrTimeout) {
+				t.Fatalf("cancelled write: %v", err)
+			}
+			if d := time.Since(start); d > 7*time.Second {
+				t.Fatalf("cancelled write returned after %s", d)
+			}
+			proxy.Slow(0)
+			var got string
+			for i := 0; i < 100; i++ {
+				if got = hostOut(t, h, "cat /etc/ctt-cancel.conf; find /etc -maxdepth 1 -name '.conntrack-tf.*' | wc -l"); got == "old\n0" {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if got != "old\n0" {
+				t.Fatalf("after a cancelled write: %q", got)
 			}
 		})
 	}

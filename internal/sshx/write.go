@@ -188,13 +188,17 @@ func (c *Client) WriteFileAtomic(ctx context.Context, path string, data []byte, 
 	select {
 	case r = <-done:
 	case <-ctx.Done():
-		// The script is never killed: with its stdin closed it removes the
-		// temp file if the swap has not begun, or finishes the swap if it
-		// has. Either way the target is old or new. Give it a moment, so the
+		// The script is never killed: with its stdin closed (and, on the
+		// shell path, the rest of the bytes cut off) it removes the temp
+		// file if the swap has not begun, or finishes the swap if it has. Either way the target is old or new. Give it a moment, so the
 		// caller returns to a tidy host.
-		stdin.Close()
 		if sc != nil {
+			stdin.Close()
 			c.dropSFTP(sc)
+		} else {
+			// Stop the bytes still on their way: closing the channel ends
+			// the script's stdin short of the promised length.
+			session.Close()
 		}
 		select {
 		case <-done:
