@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -38,6 +39,9 @@ import (
 // followed, so the file it points to is replaced and the link kept. The temp
 // file is removed on every failure. SIGPIPE and SIGHUP are ignored, so a
 // client that goes away mid-swap cannot kill the script between its steps.
+// A watchdog ends the wait for the bytes after $8 seconds (command_timeout):
+// a half-open connection, which sshd may not notice for hours, cannot keep
+// the temp file alive.
 const writeFileScript = `set -eu
 trap '' PIPE HUP
 f=$(readlink -f -- "$1") || f=$1
@@ -45,14 +49,24 @@ d=$(dirname -- "$f")
 [ -d "$d" ] || { echo "directory $d: No such file" >&2; exit 44; }
 [ ! -d "$f" ] || { echo "$f is a directory" >&2; exit 45; }
 t=$(mktemp "$d/.conntrack-tf.XXXXXX")
+c=
 trap 'rm -f -- "$t"' EXIT
+trap '[ -z "$c" ] || kill "$c" 2>/dev/null; echo "the new content did not arrive within $8 s; $f is unchanged" >&2; exit 47' TERM
+(sleep "$8" & s=$!; trap 'kill "$s"; exit 0' TERM; wait "$s" && kill -TERM "$$") </dev/null >/dev/null 2>&1 &
+w=$!
 if [ "$5" = sftp ]; then
 	printf '%s\000' "$t"
 	IFS= read -r go || go=
 	[ "$go" = go ] || { echo "the client went away before the new content was complete; $f is unchanged" >&2; exit 47; }
 else
-	cat > "$t"
+	exec 8<&0
+	cat <&8 > "$t" &
+	c=$!
+	wait "$c"
+	c=
 fi
+trap '' TERM
+kill "$w" 2>/dev/null || true
 n=$(wc -c < "$t"); n=$((n))
 [ "$n" = "$6" ] || { echo "received $n of $6 bytes; $f is unchanged" >&2; exit 47; }
 s=$(sha256sum < "$t"); s=${s%% *}
@@ -147,7 +161,7 @@ func (c *Client) WriteFileAtomic(ctx context.Context, path string, data []byte, 
 	}
 	sum := sha256.Sum256(data)
 	argv := c.privileged([]string{"sh", "-c", writeFileScript, "sh", path, fmt.Sprintf("%04o", mode.Perm()), backup, expect,
-		via, strconv.Itoa(len(data)), hex.EncodeToString(sum[:])})
+		via, strconv.Itoa(len(data)), hex.EncodeToString(sum[:]), strconv.Itoa(int(math.Ceil(c.timeout.Seconds())))})
 
 	session, err := c.conn.NewSession()
 	if err != nil {

@@ -5,12 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runWriteScript runs the remote write script with the local sh, as sshd
@@ -18,10 +20,15 @@ import (
 // away). It returns the exit status and stderr.
 func runWriteScript(t *testing.T, target string, stdin []byte, via string, newContent []byte, backup string) (int, string) {
 	t.Helper()
+	return runWriteScriptFrom(t, target, bytes.NewReader(stdin), via, newContent, backup, "300")
+}
+
+func runWriteScriptFrom(t *testing.T, target string, stdin io.Reader, via string, newContent []byte, backup, timeout string) (int, string) {
+	t.Helper()
 	sum := sha256.Sum256(newContent)
 	cmd := exec.Command("sh", "-c", writeFileScript, "sh", target, "0644", backup, "", via,
-		strconv.Itoa(len(newContent)), hex.EncodeToString(sum[:]))
-	cmd.Stdin = bytes.NewReader(stdin)
+		strconv.Itoa(len(newContent)), hex.EncodeToString(sum[:]), timeout)
+	cmd.Stdin = stdin
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -121,5 +128,41 @@ func TestWriteScriptPrunesBackups(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "other.conf.conntrack-20190101T000000.bak")); err != nil {
 		t.Fatalf("another file's backup was pruned: %v", err)
+	}
+}
+
+// A half-open connection (the client is gone, sshd has not noticed) keeps
+// the script's stdin open without data: the watchdog ends the wait after the
+// timeout, and the temp file goes.
+func TestWriteScriptGivesUpOnAStalledClient(t *testing.T) {
+	newContent := []byte("new\n")
+	for _, via := range []string{"stdin", "sftp"} {
+		t.Run(via, func(t *testing.T) {
+			dir := t.TempDir()
+			target := filepath.Join(dir, "sysctl.conf")
+			os.WriteFile(target, []byte("old\n"), 0o644)
+			// An *os.File, so the child holds the pipe itself (exec would
+			// otherwise wait for its copier, which never ends).
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			defer w.Close()
+			if via == "stdin" {
+				go w.Write(newContent[:2]) // part of the bytes, then silence
+			}
+			start := time.Now()
+			status, stderr := runWriteScriptFrom(t, target, r, via, newContent, "0", "1")
+			if status != exitIncomplete || time.Since(start) > 10*time.Second {
+				t.Fatalf("exit %d after %s: %s", status, time.Since(start), stderr)
+			}
+			if got, _ := os.ReadFile(target); string(got) != "old\n" {
+				t.Fatalf("target %q", got)
+			}
+			if left := tempFiles(t, dir); len(left) != 0 {
+				t.Fatalf("temp files left: %v", left)
+			}
+		})
 	}
 }
