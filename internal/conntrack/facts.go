@@ -85,12 +85,16 @@ const marker = "@@ctfacts:"
 // test, uname and getconf; nothing that may autoload a module (sysctl -a,
 // the packet filter tools, modprobe...), since merely touching conntrack
 // through them would change the host we are inspecting. stderr goes to
-// /dev/null and the last command always succeeds. No single quotes, so a
+// /dev/null and the last command always succeeds, but a file that exists
+// and cannot be read adds an "unreadable:PATH" section with the reason, which
+// splitSections turns into an *UnreadableError: a file the read cannot open
+// is an error, never an empty file. No single quotes, so a
 // transport can wrap it in '...' verbatim.
 const factsScript = `exec 2>/dev/null
 r=$(uname -r)
 s() { printf "\n@@ctfacts:%s\n" "$1"; }
-f() { if [ -e "$2" ]; then s "$1"; cat "$2"; fi; }
+u() { s "unreadable:$1"; cat -- "$1" 2>&1 >/dev/null | head -n 1; }
+f() { if [ -e "$2" ]; then s "$1"; cat "$2" || u "$2"; fi; }
 ct() {
 	f "${1}_count" "${2}_count"
 	f "${1}_max" "${2}_max"
@@ -126,7 +130,8 @@ s end
 const readPrelude = `exec 2>/dev/null
 r=$(uname -r)
 s() { printf "\n@@ctfacts:%s\n" "$1"; }
-f() { if [ -e "$2" ]; then s "$1"; cat "$2"; fi; }
+u() { s "unreadable:$1"; cat -- "$1" 2>&1 >/dev/null | head -n 1; }
+f() { if [ -e "$2" ]; then s "$1"; cat "$2" || u "$2"; fi; }
 s begin
 if [ -e /etc/os-release ]; then f os_release /etc/os-release; else f os_release /usr/lib/os-release; fi
 s exists
@@ -189,7 +194,36 @@ func splitSections(out string) (sections, error) {
 	if !ended {
 		return nil, errors.New("conntrack facts: output has no " + marker + "end marker; truncated")
 	}
+	var unreadable []error
+	for name, body := range sec {
+		if path, ok := strings.CutPrefix(name, "unreadable:"); ok {
+			reason, _, _ := strings.Cut(strings.TrimSpace(body), "\n")
+			unreadable = append(unreadable, &UnreadableError{Path: path, Reason: strings.TrimSpace(reason)})
+		}
+	}
+	if len(unreadable) > 0 {
+		slices.SortFunc(unreadable, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+		return nil, errors.Join(unreadable...)
+	}
 	return sec, nil
+}
+
+// UnreadableError is a file that exists on the host and that the read could
+// not read: an error, never an empty or absent file.
+type UnreadableError struct {
+	Path   string
+	Reason string // cat's message, e.g. "Permission denied"
+}
+
+func (e *UnreadableError) Error() string {
+	reason := e.Reason
+	if i := strings.LastIndex(reason, ": "); i >= 0 {
+		reason = reason[i+2:]
+	}
+	if reason == "" {
+		reason = "read failed"
+	}
+	return fmt.Sprintf("cannot read %s: %s", e.Path, reason)
 }
 
 func (s sections) has(name string) bool { _, ok := s[name]; return ok }

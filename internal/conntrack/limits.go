@@ -102,7 +102,7 @@ const bootFiles = "/etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/local/lib/sysc
 // fileProbe defines fx NAME PATH: a file section ending in an "x" right
 // after the last byte, so that exact bytes (no trailing newline, CRLF)
 // survive the section format.
-const fileProbe = `fx() { s "file_$1"; if [ -d "$2" ]; then echo dir; elif [ -e "$2" ]; then echo file; cat "$2"; echo x; else echo none; fi; }
+const fileProbe = `fx() { s "file_$1"; if [ -d "$2" ]; then echo dir; elif [ -e "$2" ]; then echo file; cat "$2" || u "$2"; echo x; else echo none; fi; }
 `
 
 // LimitsScript returns the script for one conntrack_limits read and the

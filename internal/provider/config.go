@@ -51,6 +51,8 @@ func buildOptions(cfg providerModel, diags *diag.Diagnostics) sshx.Options {
 		ConnectTimeout:     durationOr(cfg.ConnectTimeout, envConnectTimeout, defaultConnectTimeout),
 		CommandTimeout:     durationOr(cfg.CommandTimeout, "", defaultCommandTimeout),
 		MaxSessionsPerHost: int(intOr(cfg.MaxSessionsPerHost, "", defaultMaxSessions, diags, path.Root("max_sessions_per_host"))),
+		Backup:             cfg.Backup.ValueBool(),
+		SFTPServer:         cfg.SFTPServer.ValueString(),
 		Credentials: credentials(credentialInputs{
 			key: stringOr(cfg.PrivateKey, envPrivateKey, ""), keyFile: stringOr(cfg.PrivateKeyFile, envPrivateKeyFile, ""),
 			passphrase: stringOr(cfg.PrivateKeyPassphrase, envPassphrase, ""), password: stringOr(cfg.Password, envPassword, ""),

@@ -61,6 +61,8 @@ type providerModel struct {
 	ConnectTimeout        types.String  `tfsdk:"connect_timeout"`
 	CommandTimeout        types.String  `tfsdk:"command_timeout"`
 	MaxSessionsPerHost    types.Int64   `tfsdk:"max_sessions_per_host"`
+	Backup                types.Bool    `tfsdk:"backup"`
+	SFTPServer            types.String  `tfsdk:"sftp_server"`
 	Bastion               *bastionModel `tfsdk:"bastion"`
 }
 
@@ -122,6 +124,10 @@ func (p *conntrackProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 				MarkdownDescription: "Longest time one remote command may run, as a Go duration. Defaults to `" + defaultCommandTimeout + "`."},
 			"max_sessions_per_host": schema.Int64Attribute{Optional: true, Validators: []validator.Int64{int64validator.Between(1, 64)},
 				MarkdownDescription: "Most SSH sessions (concurrent commands) on one host's shared connection. Keep it at or below the server's `MaxSessions` (10 by default). Defaults to `8`."},
+			"backup": schema.BoolAttribute{Optional: true,
+				MarkdownDescription: "Keep the previous content of every file the provider replaces as `FILE.conntrack-<time>.bak` beside it; only the newest 3 backups per file are kept, older ones are removed. Defaults to `false` (as Ansible's `backup: no`)."},
+			"sftp_server": schema.StringAttribute{Optional: true,
+				MarkdownDescription: "Path of the host's `sftp-server` program, run through `sudo -n` when `sudo` is on, to send file contents. Defaults to the host's `Subsystem sftp` line in /etc/ssh/sshd_config, then /usr/lib/openssh/sftp-server or /usr/libexec/openssh/sftp-server; without `sudo` the server's own sftp subsystem is used. Hosts with no SFTP server (dropbear, BusyBox) get file contents over the command's input, checked by length and sha256 before they are installed."},
 		},
 		Blocks: map[string]schema.Block{
 			"bastion": schema.SingleNestedBlock{

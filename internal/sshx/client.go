@@ -3,16 +3,15 @@ package sshx
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -25,6 +24,15 @@ type Client struct {
 	sudo     bool
 	timeout  time.Duration
 	trace    func(context.Context, Endpoint, string)
+	// backup allows the backups that writes ask for (provider `backup`).
+	backup     bool
+	sftpServer string
+	lockOwner  string
+
+	sftpMu      sync.Mutex
+	sftp        *sftp.Client
+	sftpSession *ssh.Session
+	sftpNone    bool // the host has no SFTP server: writes use the shell path
 
 	locksMu sync.Mutex
 	locks   map[string]*sync.Mutex
@@ -33,9 +41,15 @@ type Client struct {
 	broken atomic.Bool
 }
 
-// keepAliveInterval keeps idle connections (and NAT entries on the way)
-// alive during long runs, and notices dead ones.
-const keepAliveInterval = 30 * time.Second
+// Keepalives keep idle connections (and NAT entries on the way) alive
+// during long runs, and notice dead ones: a keepalive without a reply within
+// the timeout (a half-open connection, a host that froze) marks the
+// connection broken and closes it, so every command on it fails at once and
+// the pool dials afresh.
+const (
+	defaultKeepAliveInterval = 30 * time.Second
+	defaultKeepAliveTimeout  = 15 * time.Second
+)
 
 func newClient(e Endpoint, conn *ssh.Client, opts Options) *Client {
 	c := &Client{
@@ -46,17 +60,33 @@ func newClient(e Endpoint, conn *ssh.Client, opts Options) *Client {
 		timeout:  opts.CommandTimeout,
 		trace:    opts.Trace,
 		locks:    map[string]*sync.Mutex{},
+
+		backup:     opts.Backup,
+		sftpServer: opts.SFTPServer,
+		lockOwner:  opts.LockOwner,
 	}
-	go c.keepAlive()
+	go c.keepAlive(opts.KeepAliveInterval, opts.KeepAliveTimeout)
 	return c
 }
 
-func (c *Client) keepAlive() {
-	t := time.NewTicker(keepAliveInterval)
+func (c *Client) keepAlive(interval, timeout time.Duration) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for range t.C {
-		if _, _, err := c.conn.SendRequest("keepalive@openssh.com", true, nil); err != nil {
+		reply := make(chan error, 1)
+		go func() {
+			_, _, err := c.conn.SendRequest("keepalive@openssh.com", true, nil)
+			reply <- err
+		}()
+		select {
+		case err := <-reply:
+			if err != nil {
+				c.broken.Store(true)
+				return
+			}
+		case <-time.After(timeout):
 			c.broken.Store(true)
+			c.conn.Close()
 			return
 		}
 	}
@@ -69,7 +99,10 @@ func (c *Client) Broken() bool { return c.broken.Load() }
 func (c *Client) Endpoint() Endpoint { return c.endpoint }
 
 // Close closes the connection.
-func (c *Client) Close() error { return c.conn.Close() }
+func (c *Client) Close() error {
+	c.closeSFTP()
+	return c.conn.Close()
+}
 
 // Command is one remote program run.
 type Command struct {
@@ -93,12 +126,11 @@ func (c *Client) Run(ctx context.Context, cmd Command) ([]byte, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	select {
-	case c.sessions <- struct{}{}:
-		defer func() { <-c.sessions }()
-	case <-ctx.Done():
-		return nil, c.fail(op, ErrTimeout, fmt.Errorf("waiting for a free SSH session: %w", ctx.Err()), "")
+	release, err := c.acquire(ctx, op)
+	if err != nil {
+		return nil, err
 	}
+	defer release()
 	session, err := c.conn.NewSession()
 	if err != nil {
 		c.broken.Store(true)
@@ -107,11 +139,14 @@ func (c *Client) Run(ctx context.Context, cmd Command) ([]byte, error) {
 	defer session.Close()
 
 	argv := cmd.Argv
-	if cmd.Privileged && c.sudo {
-		argv = append([]string{"sudo", "-n", "--"}, argv...)
+	if cmd.Privileged {
+		argv = c.privileged(argv)
 	}
-	var stdout, stderr lockedBuffer
-	session.Stdout, session.Stderr = &stdout, &stderr
+	// Output beyond maxOutput ends the command: a runaway read is an error,
+	// not unbounded memory.
+	overflow := func() { session.Close() }
+	stdout, stderr := newLimitedBuffer(maxOutput, overflow), newLimitedBuffer(maxOutput, overflow)
+	session.Stdout, session.Stderr = stdout, stderr
 	if cmd.Stdin != nil {
 		session.Stdin = bytes.NewReader(cmd.Stdin)
 	}
@@ -130,6 +165,9 @@ func (c *Client) Run(ctx context.Context, cmd Command) ([]byte, error) {
 	}
 	var exit *ssh.ExitError
 	switch {
+	case stdout.Overflowed() || stderr.Overflowed():
+		return nil, c.fail(op, ErrCommand, fmt.Errorf("the command's output exceeds %d MiB", maxOutput>>20),
+			"The path names something far larger than a configuration file (a device, or a runaway log); name the file itself.")
 	case err == nil:
 		return stdout.Bytes(), nil
 	case errors.As(err, &exit):
@@ -146,7 +184,32 @@ const (
 	exitNotFound    = 44
 	exitIsDirectory = 45
 	exitConflict    = 46
+	// exitIncomplete: the new content did not arrive whole; nothing changed.
+	exitIncomplete = 47
+	// exitLockTimeout: the host lock was held by someone else for too long.
+	exitLockTimeout = 48
 )
+
+// maxOutput bounds what one remote command may print (stdout and stderr each).
+var maxOutput = 16 << 20
+
+// acquire takes one of the connection's session slots.
+func (c *Client) acquire(ctx context.Context, op string) (func(), error) {
+	select {
+	case c.sessions <- struct{}{}:
+		return func() { <-c.sessions }, nil
+	case <-ctx.Done():
+		return nil, c.fail(op, ErrTimeout, fmt.Errorf("waiting for a free SSH session: %w", ctx.Err()), "")
+	}
+}
+
+// privileged decorates argv with `sudo -n --` when this client uses sudo.
+func (c *Client) privileged(argv []string) []string {
+	if !c.sudo {
+		return argv
+	}
+	return append([]string{"sudo", "-n", "--"}, argv...)
+}
 
 func (c *Client) exitError(op string, status int, stderr string, privileged bool) error {
 	cause := &ExitError{Status: status, Stderr: stderr}
@@ -167,6 +230,8 @@ func (c *Client) exitError(op string, status int, stderr string, privileged bool
 		return c.fail(op, ErrNotFound, cause, "")
 	case status == exitConflict:
 		return c.fail(op, ErrConflict, cause, "Another process changed the file at the same time; run again.")
+	case status == exitIncomplete:
+		return c.fail(op, ErrUnreachable, cause, "The new content did not arrive whole and nothing was changed; run again.")
 	case status == exitIsDirectory:
 		return c.fail(op, ErrConfig, cause, "The path names a directory; name a file instead.")
 	default:
@@ -194,81 +259,6 @@ func (c *Client) ReadFile(ctx context.Context, path string) ([]byte, error) {
 	return c.Script(ctx, "read "+path, readFileScript, nil, path)
 }
 
-// writeFileScript replaces $1 atomically: a temp file in the same directory
-// (mktemp: exclusive create, mode 0600), the new bytes from stdin, the old
-// file's owner, group, mode and SELinux label (or mode $2 for a new file),
-// fsync, rename over, fsync the directory. A symlink is followed, so the file
-// it points to is replaced and the link kept. Unchanged content is left
-// alone. With $3 = 1 the old content is kept as $1.conntrack-<time>.bak.
-// With $4 set, the file must still hash to it ("absent": must not exist)
-// just before the rename, or nothing changes (exit 46): someone else wrote
-// it since it was read. The temp file is removed on every failure.
-const writeFileScript = `set -eu
-f=$(readlink -f -- "$1") || f=$1
-d=$(dirname -- "$f")
-[ -d "$d" ] || { echo "directory $d: No such file" >&2; exit 44; }
-[ ! -d "$f" ] || { echo "$f is a directory" >&2; exit 45; }
-t=$(mktemp "$d/.conntrack-tf.XXXXXX")
-trap 'rm -f -- "$t"' EXIT
-cat > "$t"
-if [ -n "$4" ]; then
-	if [ -e "$f" ]; then now=$(sha256sum < "$f"); now=${now%% *}; else now=absent; fi
-	[ "$now" = "$4" ] || { echo "$f changed since it was read" >&2; exit 46; }
-fi
-if [ -e "$f" ]; then
-	if cmp -s -- "$t" "$f"; then exit 0; fi
-	chown --reference="$f" -- "$t"
-	chmod --reference="$f" -- "$t"
-	if command -v chcon >/dev/null 2>&1; then chcon --reference="$f" -- "$t" 2>/dev/null || true; fi
-	if [ "$3" = 1 ]; then cp -p -- "$f" "$f.conntrack-$(date +%Y%m%dT%H%M%S).bak"; fi
-else
-	chmod "$2" -- "$t"
-fi
-sync -- "$t" 2>/dev/null || sync
-mv -f -- "$t" "$f"
-trap - EXIT
-sync -- "$d" 2>/dev/null || true`
-
-// WriteOptions shape WriteFileAtomic.
-type WriteOptions struct {
-	// Mode of a newly created file; an existing file keeps its own.
-	Mode os.FileMode
-	// Backup keeps the previous content beside the file when it changes.
-	Backup bool
-	// IfUnchanged, when set, is the content the change was computed from
-	// (Absent for a file that did not exist): the write fails with
-	// ErrConflict instead of overwriting someone else's edit made since.
-	IfUnchanged *[]byte
-}
-
-// Absent is IfUnchanged for a file that did not exist when it was read.
-var Absent = &[]byte{}
-
-// ErrConflict: the file changed between read and write.
-var ErrConflict = errors.New("file changed concurrently")
-
-// WriteFileAtomic replaces path with data so that readers see either the old
-// or the new file, never a mix, whatever fails.
-func (c *Client) WriteFileAtomic(ctx context.Context, path string, data []byte, opts WriteOptions) error {
-	mode := opts.Mode
-	if mode == 0 {
-		mode = 0o644
-	}
-	backup := "0"
-	if opts.Backup {
-		backup = "1"
-	}
-	expect := ""
-	switch {
-	case opts.IfUnchanged == Absent:
-		expect = "absent"
-	case opts.IfUnchanged != nil:
-		expect = fmt.Sprintf("%x", sha256.Sum256(*opts.IfUnchanged))
-	}
-	_, err := c.Script(ctx, "write "+path, writeFileScript, data, path, fmt.Sprintf("%04o", mode.Perm()), backup, expect)
-	return err
-}
-
 // Lock serialises this process's edits of one remote path; callers hold it
 // across read-modify-write. It returns the unlock function.
 func (c *Client) Lock(path string) func() {
@@ -283,26 +273,53 @@ func (c *Client) Lock(path string) func() {
 	return m.Unlock
 }
 
-// lockedBuffer is a bytes.Buffer that the session's copier may still be
-// writing while a timed-out Run reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+// limitedBuffer is a bytes.Buffer that the session's copier may still be
+// writing while a timed-out Run reads it, and that refuses to grow beyond
+// max bytes: it then calls overflow once (which ends the session) and fails
+// the write.
+type limitedBuffer struct {
+	mu       sync.Mutex
+	buf      bytes.Buffer
+	max      int
+	overflow func()
+	over     bool
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func newLimitedBuffer(max int, overflow func()) *limitedBuffer {
+	return &limitedBuffer{max: max, overflow: overflow}
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
+	if b.buf.Len()+len(p) > b.max {
+		first := !b.over
+		b.over = true
+		b.mu.Unlock()
+		if first && b.overflow != nil {
+			b.overflow()
+		}
+		return 0, errOutputLimit
+	}
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) Bytes() []byte {
+var errOutputLimit = errors.New("output limit exceeded")
+
+// Overflowed reports whether output was refused.
+func (b *limitedBuffer) Overflowed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.over
+}
+
+func (b *limitedBuffer) Bytes() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return bytes.Clone(b.buf.Bytes())
 }
 
-func (b *lockedBuffer) String() string { return string(b.Bytes()) }
+func (b *limitedBuffer) String() string { return string(b.Bytes()) }
 
 func containsAny(s string, subs ...string) bool {
 	for _, sub := range subs {

@@ -47,6 +47,21 @@ type Options struct {
 	ConnectTimeout     time.Duration
 	CommandTimeout     time.Duration
 	MaxSessionsPerHost int
+	// KeepAliveInterval and KeepAliveTimeout: a keepalive every interval,
+	// and a connection whose keepalive gets no reply within the timeout is
+	// broken (defaults 30s and 15s).
+	KeepAliveInterval time.Duration
+	KeepAliveTimeout  time.Duration
+	// SFTPServer is the remote sftp-server program to run through sudo (or
+	// instead of the sftp subsystem); empty finds it from sshd_config or the
+	// usual locations.
+	SFTPServer string
+	// Backup allows writes to keep backups of the files they replace
+	// (provider `backup`, default off).
+	Backup bool
+	// LockOwner describes this process in the host lock's holder record
+	// (default: program, pid and machine).
+	LockOwner string
 	// Trace, when set, is told of every remote command before it runs
 	// (for logs and the benchmark's commands-per-read count).
 	Trace func(ctx context.Context, e Endpoint, op string)
@@ -95,6 +110,12 @@ func NewPool(opts Options) (*Pool, error) {
 	}
 	if opts.CommandTimeout <= 0 {
 		opts.CommandTimeout = 5 * time.Minute
+	}
+	if opts.KeepAliveInterval <= 0 {
+		opts.KeepAliveInterval = defaultKeepAliveInterval
+	}
+	if opts.KeepAliveTimeout <= 0 {
+		opts.KeepAliveTimeout = defaultKeepAliveTimeout
 	}
 	if opts.MaxSessionsPerHost <= 0 {
 		opts.MaxSessionsPerHost = 8

@@ -131,7 +131,9 @@ func TestWriteFileAtomicKeepsModeOwnerAndLinks(t *testing.T) {
 	requireHosts(t)
 	ctx := context.Background()
 	h := testhost.New(t, testhost.Options{})
-	c := mustGet(t, pool(t, rootOptions(t, h)), endpoint(h))
+	o := rootOptions(t, h)
+	o.Backup = true // the provider's backup setting
+	c := mustGet(t, pool(t, o), endpoint(h))
 
 	// A new file gets the requested mode.
 	if err := c.WriteFileAtomic(ctx, "/etc/ctt-new.conf", []byte("one\n"), sshx.WriteOptions{Mode: 0o640}); err != nil {
@@ -148,6 +150,14 @@ func TestWriteFileAtomicKeepsModeOwnerAndLinks(t *testing.T) {
 	if got := hostOut(t, h, "stat -c '%a %U %G' /etc/ctt-old.conf; cat /etc/ctt-old.conf; cat /etc/ctt-old.conf.conntrack-*.bak"); got != "604 nobody nogroup\nnew\nold" {
 		t.Fatalf("existing file: %q", got)
 	}
+	// Without the provider's backup setting, a write that asks for a backup makes none.
+	noBackup := mustGet(t, pool(t, rootOptions(t, h)), endpoint(h))
+	if err := noBackup.WriteFileAtomic(ctx, "/etc/ctt-old.conf", []byte("newer\n"), sshx.WriteOptions{Backup: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := hostOut(t, h, "cat /etc/ctt-old.conf; ls /etc/ctt-old.conf.conntrack-*.bak | wc -l"); got != "newer\n1" {
+		t.Fatalf("backup off: %q", got)
+	}
 	// A symlink stays a symlink; its target is replaced.
 	hostOut(t, h, "mkdir -p /etc/ctt.d && echo a > /etc/ctt.d/real.conf && ln -s ctt.d/real.conf /etc/ctt-link.conf")
 	if err := c.WriteFileAtomic(ctx, "/etc/ctt-link.conf", []byte("b\n"), sshx.WriteOptions{}); err != nil {
@@ -157,7 +167,7 @@ func TestWriteFileAtomicKeepsModeOwnerAndLinks(t *testing.T) {
 		t.Fatalf("symlink: %q", got)
 	}
 	// Reading back, a missing file, a directory.
-	if b, err := c.ReadFile(ctx, "/etc/ctt-old.conf"); err != nil || string(b) != "new\n" {
+	if b, err := c.ReadFile(ctx, "/etc/ctt-old.conf"); err != nil || string(b) != "newer\n" {
 		t.Fatalf("ReadFile: %q, %v", b, err)
 	}
 	if _, err := c.ReadFile(ctx, "/etc/ctt-missing"); !errors.Is(err, sshx.ErrNotFound) {

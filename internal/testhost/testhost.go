@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,6 +67,10 @@ type Options struct {
 	// still private, but iptables and sysctls are the machine's own, so a
 	// test must restore what it changes.
 	HostNetwork bool
+	// NoSFTP makes a host without an SFTP server, as dropbear or BusyBox
+	// hosts are: sshd has no Subsystem line and the sftp-server program is
+	// hidden.
+	NoSFTP bool
 }
 
 // Host is a running namespace test host.
@@ -114,8 +119,14 @@ func (h *Host) KnownHostsLine() string {
 // ClientKeyFile is the path of ClientKeyPEM on disk (mode 0600).
 func (h *Host) ClientKeyFile() string { return filepath.Join(h.Dir, "client_key") }
 
-// LogFile is the sshd log; every successful login adds an "Accepted" line.
+// LogFile is the sshd log (LogLevel VERBOSE: logins, and every session
+// with its kind, "Starting session: subsystem 'sftp'").
 func (h *Host) LogFile() string { return filepath.Join(h.Dir, "sshd.log") }
+
+// acceptedLogin is sshd's line for a successful login ("Accepted publickey
+// for root from ..."); at LogLevel VERBOSE sshd also logs "Accepted key ...
+// found at", which is not a login.
+var acceptedLogin = regexp.MustCompile(`(?m)^Accepted \S+ for `)
 
 // Logins counts successful SSH logins so far.
 func (h *Host) Logins() (int, error) {
@@ -123,7 +134,7 @@ func (h *Host) Logins() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return bytes.Count(b, []byte("Accepted ")), nil
+	return len(acceptedLogin.FindAll(b, -1)), nil
 }
 
 // Exec runs a shell command inside the host (its network and mount
@@ -189,7 +200,7 @@ func (h *Host) start(ctx context.Context, opts Options) error {
 	if err := os.WriteFile(filepath.Join(sshDir, "ctt_host_ed25519_key"), hostPEM, 0o600); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(sshDir, "ctt_sshd_config"), []byte(sshdConfig(h.Addr)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(sshDir, "ctt_sshd_config"), []byte(sshdConfig(h.Addr, !opts.NoSFTP)), 0o644); err != nil {
 		return err
 	}
 
@@ -258,6 +269,9 @@ func (h *Host) setupScript(opts Options) string {
 		b.WriteString("mount -t tmpfs -o ro,size=4k none /proc/sys/net/netfilter\n")
 	}
 	b.WriteString("mkdir -p /run/sshd\n")
+	if opts.NoSFTP {
+		b.WriteString("mount -t tmpfs -o ro,size=4k none /usr/lib/openssh\n")
+	}
 	// A private /run/lock (/var/lock), where SysV init scripts keep the
 	// lock file that says a service runs.
 	b.WriteString("mount -t tmpfs -o size=1m none /run/lock\n")
@@ -283,7 +297,11 @@ func (h *Host) setupScript(opts Options) string {
 	return b.String()
 }
 
-func sshdConfig(addr string) string {
+func sshdConfig(addr string, sftp bool) string {
+	subsystem := "Subsystem sftp internal-sftp\n"
+	if !sftp {
+		subsystem = ""
+	}
 	return fmt.Sprintf(`# conntrack test host
 Port 22
 ListenAddress %s
@@ -298,12 +316,11 @@ AuthorizedKeysFile /etc/ssh/ctt_authorized_keys/%%u
 StrictModes no
 UseDNS no
 PrintMotd no
-LogLevel INFO
+LogLevel VERBOSE
 MaxSessions 64
 MaxStartups 200:30:400
 AllowTcpForwarding yes
-Subsystem sftp internal-sftp
-`, addr)
+%s`, addr, subsystem)
 }
 
 func userNames(users []User) []string {

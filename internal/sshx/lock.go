@@ -1,0 +1,141 @@
+package sshx
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// LockFile is the host lock that every change to a host holds, whichever
+// process or machine makes it.
+const LockFile = "/run/lock/terraform-provider-conntrack.lock"
+
+// ErrLocked: the host lock was held by someone else for longer than the wait.
+var ErrLocked = errors.New("host is locked by another run")
+
+// lockScript takes an flock on $1 for as long as its stdin stays open, then
+// exits, which releases it; the kernel releases it too if the script dies
+// (kill -9, a dropped connection). It waits at most $2 seconds, and stops
+// waiting as soon as its stdin closes (the client gave up). The holder
+// writes who it is ($3, its pid, since when) into the lock file, which
+// changes nothing about the lock itself; a waiter that gives up prints that
+// record and exits 48.
+const lockScript = `l=$1
+[ -d "${l%/*}" ] || mkdir -p -- "${l%/*}"
+exec 9>>"$l" || exit 1
+exec 8<&0
+if ! flock -n 9; then
+	flock -w "$2" 9 &
+	p=$!
+	(read -r _ <&8; kill "$p" 2>/dev/null) &
+	k=$!
+	wait "$p"
+	r=$?
+	kill "$k" 2>/dev/null
+	[ "$r" = 0 ] || { echo "held by $(cat -- "$l" 2>/dev/null)" >&2; exit 48; }
+fi
+printf 'pid %s (%s) since %s\n' "$$" "$3" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$l"
+echo locked
+read -r _
+exit 0`
+
+// LockHost takes the host lock (LockFile): an flock held by a remote process
+// for as long as the caller holds it. It waits at most wait for another
+// holder to let go and returns at once when ctx ends; a lock that cannot be
+// had in time is an ErrLocked error naming the host, the lock file and the
+// holder (pid, owner, since when). release lets go (closing the connection,
+// or the death of either side, does too). The lock is an exec session of its
+// own, outside MaxSessionsPerHost.
+func (c *Client) LockHost(ctx context.Context, wait time.Duration) (release func() error, err error) {
+	op := "lock " + LockFile
+	if c.trace != nil {
+		c.trace(ctx, c.endpoint, op)
+	}
+	owner := c.lockOwner
+	if owner == "" {
+		host, _ := os.Hostname()
+		owner = fmt.Sprintf("terraform-provider-conntrack pid %d on %s", os.Getpid(), host)
+	}
+	owner += " as " + c.endpoint.User
+	secs := strconv.FormatFloat(max(wait, 0).Seconds(), 'f', 3, 64)
+	session, err := c.conn.NewSession()
+	if err != nil {
+		c.broken.Store(true)
+		return nil, c.fail(op, ErrUnreachable, fmt.Errorf("open session: %w", err), "")
+	}
+	stdin, err1 := session.StdinPipe()
+	stdout, err2 := session.StdoutPipe()
+	if err := errors.Join(err1, err2); err != nil {
+		session.Close()
+		return nil, c.fail(op, ErrUnreachable, err, "")
+	}
+	stderr := newLimitedBuffer(maxOutput, nil)
+	session.Stderr = stderr
+	if err := session.Start(Join(c.privileged([]string{"sh", "-c", lockScript, "sh", LockFile, secs, owner}))); err != nil {
+		session.Close()
+		return nil, c.fail(op, ErrUnreachable, fmt.Errorf("start: %w", err), "")
+	}
+	exited := make(chan error, 1)
+	locked := make(chan bool, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		locked <- line == "locked\n"
+		_, _ = io.Copy(io.Discard, stdout)
+		exited <- session.Wait()
+	}()
+	// The remote flock gives up after wait; this margin covers the round trip.
+	timer := time.NewTimer(wait + c.timeout)
+	defer timer.Stop()
+	select {
+	case ok := <-locked:
+		if ok {
+			return func() error {
+				stdin.Close()
+				defer session.Close()
+				select {
+				case err := <-exited:
+					if err != nil {
+						// The holder was gone already (connection cut, killed):
+						// the lock was released then.
+						return c.fail("unlock "+LockFile, ErrUnreachable, err, "")
+					}
+					return nil
+				case <-time.After(5 * time.Second):
+					return c.fail("unlock "+LockFile, ErrTimeout, errors.New("the holder did not exit; closing the session releases the lock"), "")
+				}
+			}, nil
+		}
+	case <-ctx.Done():
+		stdin.Close()
+		session.Close()
+		return nil, c.fail(op, ErrTimeout, fmt.Errorf("gave up waiting for the host lock: %w", ctx.Err()), "")
+	case <-timer.C:
+		stdin.Close()
+		session.Close()
+		return nil, c.fail(op, ErrTimeout, fmt.Errorf("no answer within %s", wait+c.timeout), "")
+	}
+	werr := <-exited
+	session.Close()
+	var exit *ssh.ExitError
+	switch {
+	case errors.As(werr, &exit) && exit.ExitStatus() == exitLockTimeout:
+		holder := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(stderr.String()), "held by"))
+		if holder == "" {
+			holder = "an unknown holder"
+		}
+		return nil, c.fail(op, ErrLocked, fmt.Errorf("%s is held by %s, for longer than %s", LockFile, holder, wait),
+			"Another Terraform run (or CI job) is changing this host; wait for it to finish and run again. If no run is active, the holder pid on the host shows what holds the lock.")
+	case errors.As(werr, &exit):
+		return nil, c.exitError(op, exit.ExitStatus(), strings.TrimSpace(stderr.String()), true)
+	default:
+		return nil, c.fail(op, ErrUnreachable, errors.New("the connection closed while taking the host lock"), "")
+	}
+}

@@ -1,0 +1,163 @@
+package sshx_test
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/testhost"
+)
+
+// Two pools are two provider processes (two CI jobs) on one host.
+func lockClient(t *testing.T, h *testhost.Host, owner string) *sshx.Client {
+	t.Helper()
+	o := rootOptions(t, h)
+	o.LockOwner = owner
+	return mustGet(t, pool(t, o), endpoint(h))
+}
+
+func TestLockHostExcludesAnotherProcess(t *testing.T) {
+	requireHosts(t)
+	ctx := context.Background()
+	h := testhost.New(t, testhost.Options{})
+	a, b := lockClient(t, h, "job-A"), lockClient(t, h, "job-B")
+
+	releaseA, err := a.LockHost(ctx, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// B cannot have it while A holds it; the error names host, file and holder.
+	start := time.Now()
+	_, err = b.LockHost(ctx, time.Second)
+	took := time.Since(start)
+	if !errors.Is(err, sshx.ErrLocked) {
+		t.Fatalf("second holder: %v", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{h.Addr, sshx.LockFile, "job-A as root", "since 20"} {
+		if !strings.Contains(msg, want) {
+			t.Fatalf("error %q does not name %q", msg, want)
+		}
+	}
+	if !regexp.MustCompile(`held by pid [0-9]+ `).MatchString(msg) {
+		t.Fatalf("error %q does not name the holder's pid", msg)
+	}
+	if took < time.Second || took > 4*time.Second {
+		t.Fatalf("gave up after %s, want about the 1s wait", took)
+	}
+	// B waits, and gets it as soon as A lets go.
+	got := make(chan error, 1)
+	var releaseB func() error
+	go func() {
+		var err error
+		releaseB, err = b.LockHost(ctx, 20*time.Second)
+		got <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-got:
+		t.Fatalf("B got the lock while A held it: %v", err)
+	default:
+	}
+	releasedAt := time.Now()
+	if err := releaseA(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(releasedAt); d > 2*time.Second {
+		t.Fatalf("B got the lock %s after A released it", d)
+	}
+	if out := hostOut(t, h, "cat "+sshx.LockFile); !strings.Contains(out, "job-B") {
+		t.Fatalf("holder record %q", out)
+	}
+	releaseB()
+}
+
+// The kernel releases the lock when its holder dies: kill -9 of the remote
+// holder, or the holder's connection closing (the provider killed).
+func TestLockHostReleasedWhenTheHolderDies(t *testing.T) {
+	requireHosts(t)
+	ctx := context.Background()
+	h := testhost.New(t, testhost.Options{Users: []testhost.User{{Name: "ops", Sudo: true}}})
+	// B comes through sudo.
+	ob := rootOptions(t, h)
+	ob.Sudo, ob.LockOwner = true, "job-B"
+	b := mustGet(t, pool(t, ob), sshx.Endpoint{Host: h.Addr, User: "ops"})
+
+	// kill -9 of the process that holds the lock on the host.
+	a := lockClient(t, h, "job-A")
+	if _, err := a.LockHost(ctx, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	pid := regexp.MustCompile(`^pid ([0-9]+) `).FindStringSubmatch(hostOut(t, h, "cat "+sshx.LockFile))
+	if pid == nil {
+		t.Fatal("no holder pid in the lock file")
+	}
+	hostOut(t, h, "kill -9 "+pid[1])
+	release, err := b.LockHost(ctx, 5*time.Second)
+	if err != nil {
+		t.Fatalf("after kill -9 of the holder: %v", err)
+	}
+	release()
+
+	// The holder's SSH connection closes without a release.
+	o := rootOptions(t, h)
+	o.LockOwner = "job-C"
+	pc, err := sshx.NewPool(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := mustGet(t, pc, endpoint(h))
+	if _, err := c.LockHost(ctx, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.LockHost(ctx, 200*time.Millisecond); !errors.Is(err, sshx.ErrLocked) {
+		t.Fatalf("C holds the lock, yet: %v", err)
+	}
+	pc.Close()
+	release, err = b.LockHost(ctx, 5*time.Second)
+	if err != nil {
+		t.Fatalf("after the holder's connection closed: %v", err)
+	}
+	release()
+}
+
+// Cancelling the wait returns at once and leaves no waiter behind on the
+// host that would take the lock later.
+func TestLockHostHonoursCancellation(t *testing.T) {
+	requireHosts(t)
+	h := testhost.New(t, testhost.Options{})
+	a, b, c := lockClient(t, h, "job-A"), lockClient(t, h, "job-B"), lockClient(t, h, "job-C")
+	releaseA, err := a.LockHost(context.Background(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = b.LockHost(ctx, time.Minute)
+	if !errors.Is(err, sshx.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("cancelled wait: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("cancelled wait returned after %s", d)
+	}
+	releaseA()
+	// B's abandoned waiter must not have taken the lock (its holder record
+	// would show it).
+	time.Sleep(300 * time.Millisecond)
+	if out := hostOut(t, h, "cat "+sshx.LockFile); !strings.Contains(out, "job-A") {
+		t.Fatalf("an abandoned waiter took the lock: %q", out)
+	}
+	release, err := c.LockHost(context.Background(), 3*time.Second)
+	if err != nil {
+		t.Fatalf("after B gave up and A released: %v", err)
+	}
+	release()
+}
