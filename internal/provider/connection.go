@@ -76,5 +76,6 @@ func (pd *providerData) client(ctx context.Context, conn connectionModel, diags 
 		diags.AddError(fmt.Sprintf("Cannot connect to %s", conn.Host.ValueString()), detail(err))
 		return nil
 	}
+	pd.insecure.warn(c.Endpoint().Address(), diags)
 	return c
 }

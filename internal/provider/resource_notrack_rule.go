@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -133,10 +132,11 @@ func (r *notrackResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 			"comment": schema.StringAttribute{Optional: true, Validators: []validator.String{commentValidator{}},
 				MarkdownDescription: "Text added after the owner tag in the rule's comment."},
 			"rules_file": schema.StringAttribute{Optional: true, Computed: true, PlanModifiers: replace,
-				Validators: []validator.String{stringvalidator.RegexMatches(rulesFilePattern, "must be a file under /etc")},
+				Validators: []validator.String{rulesFileValidator},
 				MarkdownDescription: "Rules file the rule persists in. Defaults by the host's layout: `/etc/sysconfig/iptables` " +
 					"(`ip6tables` for IPv6) on RHEL-like hosts, `/etc/iptables/rules.v4` (`rules.v6`) on Debian-like hosts (iptables-persistent). " +
-					"The rule goes into the `*raw` table, created when missing; every other table, chain, rule, comment and counter stays byte for byte."},
+					"The rule goes into the `*raw` table, created when missing; every other table, chain, rule, comment and counter stays byte for byte. " +
+					"Must be an absolute path under `/etc`, canonical (no `.` or `..` parts, no doubled or trailing `/`)."},
 			"rollback_timeout": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(30),
 				Validators: []validator.Int64{int64validator.Between(5, 600)},
 				MarkdownDescription: "Seconds after which the host restores its previous ruleset unless a new SSH login after the change " +
@@ -150,8 +150,6 @@ func (r *notrackResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 		},
 	}
 }
-
-var rulesFilePattern = regexp.MustCompile(`^/etc/[A-Za-z0-9_.+/-]+$`)
 
 // portValidator checks "80" and "1000:2000".
 type portValidator struct{}
@@ -470,7 +468,12 @@ func (r *notrackResource) converge(ctx context.Context, plan, prior *notrackMode
 		if attempt == 1 {
 			defer c.Lock(fw.Rules.Path)()
 		}
-		content = editRules(ctx, fw.Rules.Content, plan, prior)
+		var editErr error
+		if content, editErr = editRules(ctx, fw.Rules.Content, plan, prior); editErr != nil {
+			diags.AddError(fmt.Sprintf("Cannot write the NOTRACK rule into %s on %s", fw.Rules.Path, host),
+				editErr.Error()+"\n\nNothing was changed. Plan-time validation should have refused this value: please report it.")
+			return false
+		}
 		if string(content) == string(fw.Rules.Content) {
 			break
 		}
@@ -541,8 +544,9 @@ const (
 )
 
 // editRules rewrites the rules file's raw (and filter) rules of prior into
-// those of plan, keeping every other byte.
-func editRules(ctx context.Context, content []byte, plan, prior *notrackModel) []byte {
+// those of plan, keeping every other byte. A rule iptables-restore could not
+// read back is an error, and nothing changes.
+func editRules(ctx context.Context, content []byte, plan, prior *notrackModel) ([]byte, error) {
 	f := iptables.Parse(content)
 	for _, m := range []*notrackModel{prior, plan} {
 		if m == nil {
@@ -559,13 +563,17 @@ func editRules(ctx context.Context, content []byte, plan, prior *notrackModel) [
 	if plan != nil {
 		rule := plan.rule(ctx)
 		for _, chain := range rule.Chains {
-			f.AddRule("raw", chain, rule.Args(chain))
+			if err := f.AddRule("raw", chain, rule.Args(chain)); err != nil {
+				return content, err
+			}
 		}
 		if plan.EnsureUntrackedAccept.ValueBool() {
-			f.InsertRule("filter", "INPUT", untrackedAccept(rule))
+			if err := f.InsertRule("filter", "INPUT", untrackedAccept(rule)); err != nil {
+				return content, err
+			}
 		}
 	}
-	return f.Bytes()
+	return f.Bytes(), nil
 }
 
 // liveChanges turns the difference between the running rules and plan into
@@ -686,6 +694,10 @@ func (r *notrackResource) applyLive(ctx context.Context, c *sshx.Client, m *notr
 
 // ImportState takes host,ip_version,protocol,port,source,destination.
 func (r *notrackResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	if err := checkNotrackImportID(req.ID); err != nil {
+		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("Import conntrack_notrack_rule as host,ip_version,protocol,port,source,destination: %v.", err))
+		return
+	}
 	parts := strings.Split(req.ID, ",")
 	if len(parts) != 6 {
 		resp.Diagnostics.AddError("Invalid import ID",
