@@ -283,6 +283,7 @@ func isSecret(name string) bool {
 
 type jsonDiag struct {
 	Severity, Summary, Detail string
+	Snippet                   *struct{ Code string }
 	Range                     *struct {
 		Filename string
 		Start    struct{ Line int }
@@ -381,6 +382,7 @@ func TestAccHostileInput(t *testing.T) {
 	type lineKey struct{ chunk, line int }
 	errLines := map[lineKey]bool{}
 	secretErrors := map[string]int{}
+	secretLines := map[lineKey]bool{} // where secrets' errors point
 	caseChunk := map[*hostileCase]int{}
 	var allDiags []jsonDiag
 	// Chunks of at most 40 blocks or about 24 kB of values (Terraform's
@@ -489,21 +491,24 @@ func TestAccHostileInput(t *testing.T) {
 			if strings.Contains(d.Summary, "plugin crashed") || strings.Contains(d.Detail, "panic") {
 				t.Fatalf("the provider panicked: %s: %s", d.Summary, d.Detail)
 			}
+			if name, ok := strings.CutSuffix(strings.TrimPrefix(d.Summary, "Invalid "), " in the conntrack provider"); ok && isSecret(name) {
+				secretErrors[name]++
+				for _, c := range cases {
+					if isSecret(c.ref.name) && len(c.value) >= 4 && !c.harmless &&
+						(strings.Contains(d.Detail, c.value) || d.Snippet != nil && strings.Contains(d.Snippet.Code, c.value)) {
+						t.Errorf("the error about %s shows the secret value of %s", name, c.ref.name)
+					}
+				}
+				if d.Range != nil {
+					secretLines[lineKey{chunkIndex, d.Range.Start.Line}] = true
+				}
+				continue
+			}
 			if d.Range != nil {
 				errLines[lineKey{chunkIndex, d.Range.Start.Line}] = true
 				continue
 			}
-			named := false
-			for _, c := range cases {
-				if isSecret(c.ref.name) && strings.Contains(d.Detail, "`"+c.ref.name+"`") {
-					secretErrors[c.ref.name]++
-					named = true
-					break
-				}
-			}
-			if !named {
-				t.Errorf("an error without a source range names no secret setting: %s: %s", d.Summary, d.Detail)
-			}
+			t.Errorf("an error points at no attribute: %s: %s", d.Summary, d.Detail)
 		}
 	}
 	wantSecret := map[string]int{}
@@ -522,19 +527,11 @@ func TestAccHostileInput(t *testing.T) {
 	for _, c := range cases {
 		if isSecret(c.ref.name) {
 			c.refused = !c.harmless && secretErrors[c.ref.name] == wantSecret[c.ref.name]
-			if errLines[lineKey{caseChunk[c], c.line}] {
-				t.Errorf("an error about the secret %s shows its configuration line (and so the secret)", c.ref.name)
+			if k := (lineKey{caseChunk[c], c.line}); errLines[k] || secretLines[k] {
+				t.Errorf("an error points at the line of the secret %s (Terraform would print it)", c.ref.name)
 			}
 		}
 	}
-	for _, d := range allDiags {
-		for _, c := range cases {
-			if isSecret(c.ref.name) && len(c.value) >= 4 && !c.harmless && strings.Contains(d.Detail, c.value) {
-				t.Errorf("a diagnostic shows the value of the secret %s", c.ref.name)
-			}
-		}
-	}
-
 	// Tally, and fail for every value refused where it should pass or
 	// passed where it should be refused.
 	var tried, refused, harmlessAccepted int
