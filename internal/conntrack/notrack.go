@@ -179,18 +179,23 @@ func ValidatePort(s string) error {
 	return nil
 }
 
-// ValidateCIDR checks an address or prefix of the given IP version.
+// ValidateCIDR checks an address or prefix of the given IP version. An IPv6
+// zone ("fe80::1%eth0") is refused: iptables cannot match one, and the zone
+// text would reach the rule's arguments unchecked.
 func ValidateCIDR(s string, ipVersion int) error {
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
 		a, aerr := netip.ParseAddr(s)
 		if aerr != nil {
-			return fmt.Errorf("%q is not an address or CIDR prefix", s)
+			return fmt.Errorf("%s is not an address or CIDR prefix", quoteShort(s))
+		}
+		if a.Zone() != "" {
+			return fmt.Errorf("%s has an IPv6 zone (%%...): iptables matches addresses without zones; write %s", quoteShort(s), a.WithZone(""))
 		}
 		p = netip.PrefixFrom(a, a.BitLen())
 	}
 	if (ipVersion == 4) != p.Addr().Is4() {
-		return fmt.Errorf("%q is not an IPv%d address", s, ipVersion)
+		return fmt.Errorf("%s is not an IPv%d address", quoteShort(s), ipVersion)
 	}
 	return nil
 }
@@ -205,4 +210,13 @@ func ValidateComment(s string) error {
 		return fmt.Errorf("use at most 200 letters, digits, spaces and _ . , : / + = @ - (no quotes, newlines or shell characters)")
 	}
 	return nil
+}
+
+// quoteShort quotes s for a message, cut to its first 64 bytes so that a
+// hostile 10 kB value does not flood the diagnostics.
+func quoteShort(s string) string {
+	if len(s) > 64 {
+		return fmt.Sprintf("%q... (%d bytes)", s[:64], len(s))
+	}
+	return fmt.Sprintf("%q", s)
 }

@@ -22,8 +22,9 @@ func UntrackedAccept(rule NotrackRule) []string {
 }
 
 // EditRules rewrites a rules file's raw (and filter) rules of prior into
-// those of plan (either may be nil), keeping every other byte.
-func EditRules(content []byte, plan, prior *OwnedRules) []byte {
+// those of plan (either may be nil), keeping every other byte. A rule
+// iptables-restore could not read back is an error, and nothing changes.
+func EditRules(content []byte, plan, prior *OwnedRules) ([]byte, error) {
 	f := iptables.Parse(content)
 	for _, o := range []*OwnedRules{prior, plan} {
 		if o == nil {
@@ -39,13 +40,17 @@ func EditRules(content []byte, plan, prior *OwnedRules) []byte {
 	}
 	if plan != nil {
 		for _, chain := range plan.Rule.Chains {
-			f.AddRule("raw", chain, plan.Rule.Args(chain))
+			if err := f.AddRule("raw", chain, plan.Rule.Args(chain)); err != nil {
+				return content, err
+			}
 		}
 		if plan.AcceptUntracked {
-			f.InsertRule("filter", "INPUT", UntrackedAccept(plan.Rule))
+			if err := f.InsertRule("filter", "INPUT", UntrackedAccept(plan.Rule)); err != nil {
+				return content, err
+			}
 		}
 	}
-	return f.Bytes()
+	return f.Bytes(), nil
 }
 
 // LiveChanges turns the difference between the running rules and plan into

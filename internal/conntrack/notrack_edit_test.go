@@ -32,11 +32,21 @@ func ruleLine(r NotrackRule, chain string) string {
 	return "-A " + chain + " " + strings.Join(args, " ")
 }
 
+// mustEdit is EditRules for rules that are valid by construction.
+func mustEdit(t *testing.T, content []byte, plan, prior *OwnedRules) []byte {
+	t.Helper()
+	out, err := EditRules(content, plan, prior)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func TestEditRules(t *testing.T) {
 	other := "-A PREROUTING -p tcp -m tcp --dport 80 -j CT --notrack"
 	base := []byte(save("raw", other))
-	withRule := EditRules(base, &OwnedRules{Rule: udp53}, nil)
-	accept := EditRules(base, &OwnedRules{Rule: udp53, AcceptUntracked: true}, nil)
+	withRule := mustEdit(t, base, &OwnedRules{Rule: udp53}, nil)
+	accept := mustEdit(t, base, &OwnedRules{Rule: udp53, AcceptUntracked: true}, nil)
 	for _, tc := range []struct {
 		name        string
 		content     []byte
@@ -55,7 +65,7 @@ func TestEditRules(t *testing.T) {
 			&OwnedRules{Rule: udp53}, []string{"--dport 53"}, []string{"--sport 53"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := string(EditRules(tc.content, tc.plan, tc.prior))
+			got := string(mustEdit(t, tc.content, tc.plan, tc.prior))
 			for _, s := range tc.has {
 				if !strings.Contains(got, s) {
 					t.Errorf("no %q in\n%s", s, got)
@@ -68,7 +78,7 @@ func TestEditRules(t *testing.T) {
 			}
 		})
 	}
-	if again := EditRules(withRule, &OwnedRules{Rule: udp53}, &OwnedRules{Rule: udp53}); string(again) != string(withRule) {
+	if again := mustEdit(t, withRule, &OwnedRules{Rule: udp53}, &OwnedRules{Rule: udp53}); string(again) != string(withRule) {
 		t.Errorf("re-applying the same rule changed the file:\n%s\n->\n%s", withRule, again)
 	}
 }

@@ -90,7 +90,10 @@ func Notrack(ctx context.Context, h Host, ch NotrackChange, base *conntrack.Fire
 	var content []byte
 	fw, err := edit(base, func() (*conntrack.Firewall, error) { return ReadFirewall(ctx, h, ch.RulesFile, ch.IPVersion) },
 		func(fw *conntrack.Firewall) error {
-			content = conntrack.EditRules(fw.Rules.Content, ch.Plan, ch.Prior)
+			var err error
+			if content, err = conntrack.EditRules(fw.Rules.Content, ch.Plan, ch.Prior); err != nil {
+				return &StepError{Op: "edit the rules of " + fw.Rules.Path, Err: err}
+			}
 			if string(content) == string(fw.Rules.Content) {
 				return nil
 			}

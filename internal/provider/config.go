@@ -78,7 +78,9 @@ func buildOptions(cfg providerModel, diags *diag.Diagnostics) sshx.Options {
 			HostKeys: sshx.HostKeys{
 				KnownHostsFile: stringOr(b.KnownHostsFile, "", opts.HostKeys.KnownHostsFile),
 				Pinned:         b.HostKey.ValueString(),
-				InsecureIgnore: opts.HostKeys.InsecureIgnore,
+				// insecure_ignore_host_key is the targets' setting only: the
+				// bastion's key is always verified (issue #12).
+				InsecureIgnore: false,
 			},
 		}
 	}

@@ -22,6 +22,7 @@ func (pd *providerData) host(ctx context.Context, conn connectionModel, diags *d
 		diags.AddError(fmt.Sprintf("Cannot connect to %s", conn.Host.ValueString()), detail(err))
 		return nil
 	}
+	pd.insecure.warn(h.Endpoint().Address(), diags)
 	return h
 }
 

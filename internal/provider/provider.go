@@ -96,25 +96,27 @@ func (p *conntrackProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 			"port": schema.Int64Attribute{Optional: true, Validators: []validator.Int64{int64validator.Between(1, 65535)},
 				MarkdownDescription: envDoc("SSH port for every host unless a resource sets `port`. Defaults to `22`.", envPort)},
 			"private_key": schema.StringAttribute{Optional: true, Sensitive: true,
-				Validators:          []validator.String{stringvalidator.ConflictsWith(path.MatchRoot("private_key_file"))},
+				Validators:          []validator.String{stringvalidator.ConflictsWith(path.MatchRoot("private_key_file")), privateKeyValidator("private_key")},
 				MarkdownDescription: envDoc("Private key (PEM or OpenSSH format) to log in with. Conflicts with `private_key_file`.", envPrivateKey)},
-			"private_key_file": schema.StringAttribute{Optional: true,
-				MarkdownDescription: envDoc("Path of a private key file to log in with; a leading `~` is expanded.", envPrivateKeyFile)},
-			"private_key_passphrase": schema.StringAttribute{Optional: true, Sensitive: true,
+			"private_key_file": schema.StringAttribute{Optional: true, Validators: []validator.String{pathValidator(localFileRule)},
+				MarkdownDescription: envDoc("Path of a private key file to log in with; a leading `~/` is expanded."+localPathDoc, envPrivateKeyFile)},
+			"private_key_passphrase": schema.StringAttribute{Optional: true, Sensitive: true, Validators: []validator.String{secretText("private_key_passphrase")},
 				MarkdownDescription: envDoc("Passphrase of an encrypted private key.", envPassphrase)},
-			"password": schema.StringAttribute{Optional: true, Sensitive: true,
+			"password": schema.StringAttribute{Optional: true, Sensitive: true, Validators: []validator.String{secretText("password")},
 				MarkdownDescription: envDoc("Password for password or keyboard-interactive authentication. Prefer keys.", envPassword)},
 			"agent": schema.BoolAttribute{Optional: true,
 				MarkdownDescription: envDoc("Use the ssh-agent at `SSH_AUTH_SOCK`. Defaults to `true` when no key or password is set and `SSH_AUTH_SOCK` is set.", envAgent)},
-			"known_hosts_file": schema.StringAttribute{Optional: true,
+			"known_hosts_file": schema.StringAttribute{Optional: true, Validators: []validator.String{pathValidator(localFileRule)},
 				MarkdownDescription: envDoc("known_hosts file that host keys are verified against. Defaults to `"+defaultKnownHostsFile+"`. "+
-					"A host whose key is missing or different is refused with an error naming the host and the key's fingerprint.", envKnownHosts)},
+					"A host whose key is missing or different is refused with an error naming the host and the key's fingerprint."+localPathDoc, envKnownHosts)},
 			"host_key": schema.StringAttribute{Optional: true,
-				Validators: []validator.String{stringvalidator.ConflictsWith(path.MatchRoot("insecure_ignore_host_key"))},
+				Validators: []validator.String{stringvalidator.ConflictsWith(path.MatchRoot("insecure_ignore_host_key")), hostKeyValidator},
 				MarkdownDescription: envDoc("Pin the host key instead of using `known_hosts_file`: a public key line (`ssh-ed25519 AAAA...`) "+
 					"or its fingerprint (`SHA256:...`). Useful for a single host; every host must present this key.", envHostKey)},
 			"insecure_ignore_host_key": schema.BoolAttribute{Optional: true,
-				MarkdownDescription: "Accept any host key. **Insecure**: anyone on the network path can impersonate the hosts. Defaults to `false`; for throwaway test machines only."},
+				MarkdownDescription: "Accept any host key of the target hosts. **Insecure**: anyone on the network path can impersonate the hosts. " +
+					"Each host reached this way gets a warning the first time a plan or apply uses it. It does not apply to the `bastion`, " +
+					"whose key is always verified (its `host_key` or `known_hosts_file`). Defaults to `false`; for throwaway test machines only."},
 			"sudo": schema.BoolAttribute{Optional: true,
 				MarkdownDescription: envDoc("Run privileged steps through `sudo -n` when `user` is not `root`. sudo must not ask for a password (NOPASSWD). Defaults to `false`.", envSudo)},
 			"connect_timeout": schema.StringAttribute{Optional: true, Validators: []validator.String{durationValidator{}},
@@ -140,18 +142,20 @@ func (p *conntrackProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 					"user": schema.StringAttribute{Optional: true, Validators: []validator.String{userValidator},
 						MarkdownDescription: "Bastion user. Defaults to the provider's `user`."},
 					"private_key": schema.StringAttribute{Optional: true, Sensitive: true,
-						Validators:          []validator.String{stringvalidator.ConflictsWith(path.MatchRelative().AtParent().AtName("private_key_file"))},
+						Validators:          []validator.String{stringvalidator.ConflictsWith(path.MatchRelative().AtParent().AtName("private_key_file")), privateKeyValidator("bastion.private_key")},
 						MarkdownDescription: "Private key for the bastion. Conflicts with `private_key_file`."},
-					"private_key_file": schema.StringAttribute{Optional: true, MarkdownDescription: "Path of a private key file for the bastion."},
-					"private_key_passphrase": schema.StringAttribute{Optional: true, Sensitive: true,
+					"private_key_file": schema.StringAttribute{Optional: true, Validators: []validator.String{pathValidator(localFileRule)},
+						MarkdownDescription: "Path of a private key file for the bastion." + localPathDoc},
+					"private_key_passphrase": schema.StringAttribute{Optional: true, Sensitive: true, Validators: []validator.String{secretText("bastion.private_key_passphrase")},
 						MarkdownDescription: "Passphrase of the bastion's encrypted private key."},
-					"password": schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "Password for the bastion."},
+					"password": schema.StringAttribute{Optional: true, Sensitive: true, Validators: []validator.String{secretText("bastion.password")},
+						MarkdownDescription: "Password for the bastion."},
 					"agent": schema.BoolAttribute{Optional: true,
 						MarkdownDescription: "Use the ssh-agent at `SSH_AUTH_SOCK` for the bastion. Defaults as for the provider."},
-					"known_hosts_file": schema.StringAttribute{Optional: true,
-						MarkdownDescription: "known_hosts file for the bastion's key. Defaults to the provider's `known_hosts_file`."},
-					"host_key": schema.StringAttribute{Optional: true,
-						MarkdownDescription: "Pinned bastion host key (public key line or `SHA256:` fingerprint)."},
+					"known_hosts_file": schema.StringAttribute{Optional: true, Validators: []validator.String{pathValidator(localFileRule)},
+						MarkdownDescription: "known_hosts file for the bastion's key. Defaults to the provider's `known_hosts_file`." + localPathDoc},
+					"host_key": schema.StringAttribute{Optional: true, Validators: []validator.String{hostKeyValidator},
+						MarkdownDescription: "Pinned bastion host key (public key line or `SHA256:` fingerprint). The provider's `insecure_ignore_host_key` never replaces it."},
 				},
 			},
 		},
@@ -181,6 +185,7 @@ func (p *conntrackProvider) Configure(ctx context.Context, req provider.Configur
 		return
 	}
 	data := newProviderData(pool)
+	data.insecure = newInsecureHosts(opts.HostKeys.InsecureIgnore)
 	resp.DataSourceData = data
 	resp.ResourceData = data
 }
@@ -191,6 +196,8 @@ type providerData struct {
 	// reads is the walk's read cache (each provider configuration is one
 	// walk): see walkReads.
 	reads walkReads
+	// insecure warns once per host reached without host key verification.
+	insecure *insecureHosts
 
 	mu sync.Mutex
 	// limitsClaims counts the conntrack_limits resources planned per host

@@ -333,7 +333,10 @@ func (r *firewallServiceResource) ImportState(ctx context.Context, req resource.
 	if listed {
 		services = strings.Split(rest, ",")
 	}
-	err := hostValidatorCheck(host)
+	err := checkImportID(req.ID)
+	if err == nil {
+		err = hostValidatorCheck(host)
+	}
 	for _, svc := range services {
 		if err == nil && !slices.Contains(conntrack.FirewallServices, svc) {
 			err = fmt.Errorf("%q is not one of %s", svc, strings.Join(conntrack.FirewallServices, ", "))

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
-	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -137,12 +135,6 @@ func (r *iptablesConfigResource) Metadata(_ context.Context, req resource.Metada
 	resp.TypeName = req.ProviderTypeName + "_iptables_config"
 }
 
-var (
-	modulesPattern  = regexp.MustCompile(`^[A-Za-z0-9_-]*( [A-Za-z0-9_-]+)*$`)
-	sysctlListPattn = regexp.MustCompile(`^[A-Za-z0-9_./ -]*$`)
-	sysconfigPath   = regexp.MustCompile(`^/etc/[A-Za-z0-9_.+/-]+$`)
-)
-
 func (r *iptablesConfigResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	attrs := connectionResourceAttributes()
 	attrs["id"] = schema.StringAttribute{Computed: true, MarkdownDescription: "`host` for IPv4, `host,6` for IPv6: the import ID.",
@@ -152,9 +144,9 @@ func (r *iptablesConfigResource) Schema(_ context.Context, _ resource.SchemaRequ
 		PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
 		MarkdownDescription: "4 for `/etc/sysconfig/iptables-config` (`IPTABLES_*` keys), 6 for `ip6tables-config` (`IP6TABLES_*`). Defaults to `4`."}
 	attrs["file"] = schema.StringAttribute{Optional: true, Computed: true,
-		Validators:          []validator.String{stringvalidator.RegexMatches(sysconfigPath, "must be a file under /etc")},
+		Validators:          []validator.String{pathValidator(sysconfigFileRule)},
 		PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace(), stringplanmodifier.UseStateForUnknown()},
-		MarkdownDescription: "The file, when not the one `ip_version` names."}
+		MarkdownDescription: "The file, when not the one `ip_version` names. Must be an absolute path under `/etc/sysconfig`, canonical (no `.` or `..` parts, no doubled or trailing `/`)."}
 	unmanaged := " Unset means unmanaged: the state shows the file's value (null when the key is absent) and the key is left alone."
 	for _, s := range iptablesSettings {
 		desc := s.doc + " When the key is absent the service assumes " + "`" + s.absent + "`." + unmanaged
@@ -163,12 +155,12 @@ func (r *iptablesConfigResource) Schema(_ context.Context, _ resource.SchemaRequ
 				PlanModifiers: []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()}}
 			continue
 		}
-		pattern, what := modulesPattern, "module names separated by single spaces"
+		list := modulesListValidator
 		if s.attr == "sysctl_load_list" {
-			pattern, what = sysctlListPattn, "sysctl keys separated by spaces"
+			list = sysctlListValidator
 		}
 		attrs[s.attr] = schema.StringAttribute{Optional: true, Computed: true, MarkdownDescription: desc,
-			Validators:    []validator.String{stringvalidator.RegexMatches(pattern, "must be "+what+" (no quotes, newlines or shell characters)")},
+			Validators:    []validator.String{list},
 			PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}}
 	}
 	resp.Schema = schema.Schema{
@@ -338,7 +330,7 @@ func (r *iptablesConfigResource) Delete(ctx context.Context, req resource.Delete
 // ImportState takes "host" (IPv4) or "host,6".
 func (r *iptablesConfigResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	host, version, _ := strings.Cut(req.ID, ",")
-	if hostValidatorCheck(host) != nil || (version != "" && version != "4" && version != "6") {
+	if checkImportID(req.ID) != nil || hostValidatorCheck(host) != nil || (version != "" && version != "4" && version != "6") {
 		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("%q: import conntrack_iptables_config as `host` or `host,6`.", req.ID))
 		return
 	}

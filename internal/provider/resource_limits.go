@@ -97,12 +97,12 @@ func (r *limitsResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 				"`{ udp_timeout = 30, generic_timeout = 120, tcp_loose = 0 }`. Keys are checked against what the host exposes at plan time. " +
 				"Settings with an attribute of their own (`max`, `tcp_timeout_*`) and `buckets` are not allowed here. Keys not listed are unmanaged."},
 		"sysctl_file": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultSysctlFile),
-			Validators: []validator.String{stringvalidator.RegexMatches(sysctlFilePattern, "must be /etc/sysctl.conf or a /etc/sysctl.d/*.conf file")},
+			Validators: []validator.String{pathValidator(sysctlFileRule)},
 			MarkdownDescription: "File the sysctls persist in: `/etc/sysctl.conf` or a file under `/etc/sysctl.d/` ending in `.conf`. " +
 				"Only the managed keys change; duplicates of a managed key are removed so the declared value is the one applied; every other " +
 				"byte stays. A warning names any file read later at boot that sets a managed key to another value. Defaults to `" + defaultSysctlFile + "`."},
 		"modprobe_file": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultModprobeFile),
-			Validators:          []validator.String{stringvalidator.RegexMatches(modprobeFilePattern, "must be a /etc/modprobe.d/*.conf file")},
+			Validators:          []validator.String{pathValidator(modprobeFileRule)},
 			MarkdownDescription: "File under `/etc/modprobe.d/` that persists `buckets` as `options nf_conntrack hashsize=N`. Defaults to `" + defaultModprobeFile + "`."},
 		"apply_live": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true),
 			MarkdownDescription: "Also set the running kernel's values, and verify each by reading it back. When `false`, values are only " +
@@ -127,9 +127,7 @@ func (r *limitsResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 }
 
 var (
-	shortSysctlPattern  = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
-	sysctlFilePattern   = regexp.MustCompile(`^(/etc/sysctl\.conf|/etc/sysctl\.d/[A-Za-z0-9_.+-]+\.conf)$`)
-	modprobeFilePattern = regexp.MustCompile(`^/etc/modprobe\.d/[A-Za-z0-9_.+-]+\.conf$`)
+	shortSysctlPattern = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
 )
 
 func (r *limitsResource) ConfigValidators(context.Context) []resource.ConfigValidator {
@@ -405,7 +403,7 @@ func (r *limitsResource) Delete(ctx context.Context, req resource.DeleteRequest,
 
 // ImportState takes the host name as the ID; the files are the defaults.
 func (r *limitsResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	if err := hostValidatorCheck(req.ID); err != nil {
+	if err := importHostCheck(req.ID); err != nil {
 		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("Import conntrack_limits by host name or address, e.g. `terraform import conntrack_limits.web 10.0.0.11`: %v", err))
 		return
 	}

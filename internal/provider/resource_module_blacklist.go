@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/setvalidator"
-	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -109,10 +108,11 @@ func (r *blacklistResource) Schema(_ context.Context, _ resource.SchemaRequest, 
 				". `nf_conntrack_ipv4` and `nf_conntrack_ipv6` only exist before Linux 4.19 (they merged into `nf_conntrack`); listing them " +
 				"on a newer kernel is harmless."},
 		"file": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultBlacklistFile),
-			Validators:    []validator.String{stringvalidator.RegexMatches(modprobeFilePattern, "must be a /etc/modprobe.d/*.conf file")},
+			Validators:    []validator.String{pathValidator(modprobeFileRule)},
 			PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
 			MarkdownDescription: "The modprobe.d file for the `blacklist` and `install` lines. Only those lines of the listed modules change; " +
-				"every other byte stays. Changing it replaces the resource: the lines move from the old file to the new one. Defaults to `" + defaultBlacklistFile + "`."},
+				"every other byte stays. Changing it replaces the resource: the lines move from the old file to the new one. Must be a canonical " +
+				"`/etc/modprobe.d/*.conf` path. Defaults to `" + defaultBlacklistFile + "`."},
 		"disable": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true),
 			MarkdownDescription: "Also write `install <module> " + conntrack.DisabledCommand + "`. `blacklist` alone only stops loading by alias (hardware " +
 				"autoload): a module is still loaded by name (`modprobe nf_conntrack`) or as a dependency (an iptables rule with `-m state` loads " +
@@ -383,7 +383,7 @@ func (r *blacklistResource) converge(ctx context.Context, plan, prior *blacklist
 // ImportState takes the host; modules become those of the classic family
 // that the default file blacklists.
 func (r *blacklistResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	if err := hostValidatorCheck(req.ID); err != nil {
+	if err := importHostCheck(req.ID); err != nil {
 		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("Import conntrack_module_blacklist by host: %v", err))
 		return
 	}

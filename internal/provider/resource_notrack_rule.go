@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -130,10 +129,11 @@ func (r *notrackResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 			"comment": schema.StringAttribute{Optional: true, Validators: []validator.String{commentValidator{}},
 				MarkdownDescription: "Text added after the owner tag in the rule's comment."},
 			"rules_file": schema.StringAttribute{Optional: true, Computed: true, PlanModifiers: replace,
-				Validators: []validator.String{stringvalidator.RegexMatches(rulesFilePattern, "must be a file under /etc")},
+				Validators: []validator.String{rulesFileValidator},
 				MarkdownDescription: "Rules file the rule persists in. Defaults by the host's layout: `/etc/sysconfig/iptables` " +
 					"(`ip6tables` for IPv6) on RHEL-like hosts, `/etc/iptables/rules.v4` (`rules.v6`) on Debian-like hosts (iptables-persistent). " +
-					"The rule goes into the `*raw` table, created when missing; every other table, chain, rule, comment and counter stays byte for byte."},
+					"The rule goes into the `*raw` table, created when missing; every other table, chain, rule, comment and counter stays byte for byte. " +
+					"Must be an absolute path under `/etc`, canonical (no `.` or `..` parts, no doubled or trailing `/`)."},
 			"rollback_timeout": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(30),
 				Validators: []validator.Int64{int64validator.Between(5, 600)},
 				MarkdownDescription: "Seconds after which the host restores its previous ruleset unless a new SSH login after the change " +
@@ -147,8 +147,6 @@ func (r *notrackResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 		},
 	}
 }
-
-var rulesFilePattern = regexp.MustCompile(`^/etc/[A-Za-z0-9_.+/-]+$`)
 
 func (r *notrackResource) ConfigValidators(context.Context) []resource.ConfigValidator {
 	return []resource.ConfigValidator{notrackConfigValidator{}}
@@ -399,6 +397,10 @@ func (r *notrackResource) converge(ctx context.Context, plan, prior *notrackMode
 
 // ImportState takes host,ip_version,protocol,port,source,destination.
 func (r *notrackResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	if err := checkNotrackImportID(req.ID); err != nil {
+		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("Import conntrack_notrack_rule as host,ip_version,protocol,port,source,destination: %v.", err))
+		return
+	}
 	parts := strings.Split(req.ID, ",")
 	if len(parts) != 6 {
 		resp.Diagnostics.AddError("Invalid import ID",

@@ -3,33 +3,12 @@ package provider
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"time"
 
-	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
 )
-
-// Host names and users reach remote shells and sshd; only plain names pass.
-var (
-	hostValidator = stringvalidator.RegexMatches(hostPattern,
-		"must be a host name, an IPv4 address or an IPv6 address (no brackets, no port)")
-	userValidator = stringvalidator.RegexMatches(
-		regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,31}$`),
-		"must be a login name (letters, digits, _ . -)")
-)
-
-var hostPattern = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?)$`)
-
-// hostValidatorCheck applies the host rule outside a schema (import IDs).
-func hostValidatorCheck(host string) error {
-	if !hostPattern.MatchString(host) {
-		return fmt.Errorf("%q is not a host name, an IPv4 address or an IPv6 address", host)
-	}
-	return nil
-}
 
 // durationValidator accepts Go durations greater than zero ("10s", "1m30s").
 type durationValidator struct{}
@@ -44,10 +23,15 @@ func (v durationValidator) ValidateString(ctx context.Context, req validator.Str
 	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
 		return
 	}
-	d, err := time.ParseDuration(req.ConfigValue.ValueString())
+	s := req.ConfigValue.ValueString()
+	if err := checkText(s, 64); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid duration", fmt.Sprintf("%s %s: it %s.", req.Path, v.Description(ctx), err))
+		return
+	}
+	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
 		resp.Diagnostics.AddAttributeError(req.Path, "Invalid duration",
-			fmt.Sprintf("%q %s.", req.ConfigValue.ValueString(), v.Description(ctx)))
+			fmt.Sprintf("%s %s.", quoted(s), v.Description(ctx)))
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net"
 	"os"
+	"slices"
 	"strings"
+	"unicode"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -50,14 +52,7 @@ func newAuthenticator(c Credentials) (*authenticator, error) {
 	}
 	if c.Password != "" {
 		pw := c.Password
-		a.methods = append(a.methods, ssh.Password(pw),
-			ssh.KeyboardInteractive(func(_, _ string, questions []string, _ []bool) ([]string, error) {
-				answers := make([]string, len(questions))
-				for i := range answers {
-					answers[i] = pw
-				}
-				return answers, nil
-			}))
+		a.methods = append(a.methods, ssh.Password(pw), ssh.KeyboardInteractive(passwordChallenge(pw)))
 	}
 	if len(a.methods) == 0 {
 		return nil, &Error{Op: "configure credentials", Class: ErrConfig, Setting: "private_key",
@@ -65,6 +60,41 @@ func newAuthenticator(c Credentials) (*authenticator, error) {
 			Hint: "Set private_key, private_key_file, password, or agent = true (with SSH_AUTH_SOCK)."}
 	}
 	return a, nil
+}
+
+// passwordChallenge answers keyboard-interactive prompts: the password goes
+// only to a prompt that asks for a password with echo off ("Password:",
+// "root@host's password:"). Any other prompt (a one-time code, a question
+// shown with echo on, a server that asks something else to harvest the
+// password) gets an empty answer, so the password is never sent there.
+func passwordChallenge(pw string) ssh.KeyboardInteractiveChallenge {
+	return func(_, _ string, questions []string, echos []bool) ([]string, error) {
+		answers := make([]string, len(questions))
+		for i, q := range questions {
+			echo := i >= len(echos) || echos[i] // unknown echo counts as on
+			if !echo && isPasswordPrompt(q) {
+				answers[i] = pw
+			}
+		}
+		return answers, nil
+	}
+}
+
+// isPasswordPrompt reports a prompt that asks for the account's password:
+// it names a password and ends with a colon, and it is one line.
+func isPasswordPrompt(q string) bool {
+	p := strings.ToLower(strings.TrimSpace(q))
+	if strings.ContainsAny(p, "\r\n") || !strings.HasSuffix(p, ":") {
+		return false
+	}
+	words := strings.FieldsFunc(p, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '-' })
+	for _, w := range words {
+		switch w {
+		case "new", "retype", "again", "confirm", "one-time", "otp", "verification", "token", "passcode", "pin", "code":
+			return false
+		}
+	}
+	return slices.Contains(words, "password")
 }
 
 func (a *authenticator) close() {

@@ -38,7 +38,16 @@ func FuzzAddDelete(f *testing.F) {
 		table := fuzzTables[int(tableIndex)%len(fuzzTables)]
 		args := []string{"-p", "tcp", "-m", "comment", "--comment", text, "-j", "ACCEPT"}
 		if ValidRule(table, chain, args) != nil {
-			return // not a rule a caller may add
+			// Not a rule a caller may add: an error, never a panic, and
+			// the file stays byte for byte.
+			file := Parse(data)
+			if file.AddRule(table, chain, args) == nil || file.InsertRule(table, chain, args) == nil {
+				t.Fatalf("a rule ValidRule refuses was added: %q %q", chain, args)
+			}
+			if !bytes.Equal(file.Bytes(), data) {
+				t.Fatalf("a refused rule changed the file")
+			}
+			return
 		}
 		match := func(r Rule) bool { return r.Chain == chain && slices.Equal(r.Args, args) }
 		count := func(g *File) int {
@@ -57,7 +66,9 @@ func FuzzAddDelete(f *testing.F) {
 		before := others(file, table, match)
 
 		if insert {
-			file.InsertRule(table, chain, args)
+			if err := file.InsertRule(table, chain, args); err != nil {
+				t.Fatalf("InsertRule of a valid rule: %v", err)
+			}
 			var last block // the table's last block, where the rule goes
 			for _, b := range file.blocks() {
 				if b.table == table {
@@ -73,7 +84,9 @@ func FuzzAddDelete(f *testing.F) {
 				}
 			}
 		} else {
-			file.AddRule(table, chain, args)
+			if err := file.AddRule(table, chain, args); err != nil {
+				t.Fatalf("AddRule of a valid rule: %v", err)
+			}
 		}
 		for _, g := range []*File{file, Parse(file.Bytes())} {
 			if got := count(g); got != had+1 {

@@ -311,10 +311,11 @@ func ValidRule(table, chain string, args []string) error {
 //
 // New lines use the file's line ending (the most common one, LF on a tie or
 // an empty file); a final line without one gets one before a line is added
-// after it. AddRule panics if ValidRule rejects its input: a rule that cannot
-// be written is a caller's bug, to be caught by ValidRule at plan time.
-func (f *File) AddRule(table, chain string, args []string) {
-	f.add("AddRule", table, chain, args, false)
+// after it. If ValidRule rejects the input, AddRule returns its error and
+// leaves the file alone: plan-time validation should have refused the value,
+// but a provider never panics on input.
+func (f *File) AddRule(table, chain string, args []string) error {
+	return f.add("AddRule", table, chain, args, false)
 }
 
 // InsertRule is AddRule, except that the rule goes first among chain's
@@ -323,13 +324,13 @@ func (f *File) AddRule(table, chain string, args []string) {
 // "-A" line too, so Rules lists it and DeleteRules removes it. (A
 // hand-written "-I chain" line elsewhere in the block still ends up before it
 // when the file is restored.)
-func (f *File) InsertRule(table, chain string, args []string) {
-	f.add("InsertRule", table, chain, args, true)
+func (f *File) InsertRule(table, chain string, args []string) error {
+	return f.add("InsertRule", table, chain, args, true)
 }
 
-func (f *File) add(caller, table, chain string, args []string, first bool) {
+func (f *File) add(caller, table, chain string, args []string, first bool) error {
 	if err := ValidRule(table, chain, args); err != nil {
-		panic("iptables." + caller + ": " + err.Error())
+		return fmt.Errorf("iptables.%s: %w", caller, err)
 	}
 	eol := f.dominantEOL()
 	rule := "-A " + chain
@@ -355,7 +356,7 @@ func (f *File) add(caller, table, chain string, args []string, first bool) {
 			texts = append(texts, decl)
 		}
 		f.insert(len(f.lines), eol, append(texts, rule, "COMMIT")...)
-		return
+		return nil
 	}
 
 	at, lastDecl, declared, firstRule := last.commit, last.head, builtin, -1
@@ -386,6 +387,7 @@ func (f *File) add(caller, table, chain string, args []string, first bool) {
 		}
 	}
 	f.insert(at, eol, rule)
+	return nil
 }
 
 // DeleteRules removes every rule line of table for which match returns true,

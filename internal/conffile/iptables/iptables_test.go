@@ -518,13 +518,33 @@ func TestCorpusInsertRule(t *testing.T) {
 	}
 }
 
-func TestAddRulePanicsOnInvalidInput(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Fatal("AddRule with a newline in an argument did not panic")
+// TestAddRuleRefusesInvalidInput: a value that slipped past plan-time
+// validation (the IPv6 zone with a newline of issue #11) is an error, never a
+// panic, and the file is left byte for byte.
+func TestAddRuleRefusesInvalidInput(t *testing.T) {
+	const in = "*raw\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+	for _, tc := range []struct {
+		table, chain string
+		args         []string
+	}{
+		{"raw", "OUTPUT", []string{"--comment", "a\n*filter"}},
+		{"raw", "OUTPUT", []string{"-d", "fe80::1%eth0\n-A INPUT -j DROP"}},
+		{"raw", "OUTPUT", []string{"-s", "1.2.3.4\r"}},
+		{"raw", "OUTPUT", []string{"-s", "a\x00"}},
+		{"raw", "-OUTPUT", nil},
+		{"raw", "", nil},
+		{"nosuchtable", "OUTPUT", nil},
+	} {
+		for name, add := range map[string]func(*File, string, string, []string) error{"AddRule": (*File).AddRule, "InsertRule": (*File).InsertRule} {
+			f := Parse([]byte(in))
+			if err := add(f, tc.table, tc.chain, tc.args); err == nil {
+				t.Errorf("%s(%q, %q, %q) = nil, want an error", name, tc.table, tc.chain, tc.args)
+			}
+			if got := string(f.Bytes()); got != in {
+				t.Errorf("%s changed the file on error: %q", name, got)
+			}
 		}
-	}()
-	Parse(nil).AddRule("raw", "OUTPUT", []string{"--comment", "a\n*filter"})
+	}
 }
 
 func TestDeleteRules(t *testing.T) {

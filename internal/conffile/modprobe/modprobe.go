@@ -451,11 +451,15 @@ func (f *File) appendLine(text string) {
 }
 
 // ValidModuleName accepts module names as modprobe spells them: 1 to 64 of
-// [A-Za-z0-9_-] ('-' and '_' are the same to modprobe). Glob patterns,
-// which modprobe.d allows, are not names we own.
+// [A-Za-z0-9_-] ('-' and '_' are the same to modprobe), not starting with
+// '-' (modprobe and the service scripts would take it for an option). Glob
+// patterns, which modprobe.d allows, are not names we own.
 func ValidModuleName(m string) error {
 	if m == "" || len(m) > 64 {
 		return fmt.Errorf("module name %q: must be 1 to 64 characters", m)
+	}
+	if m[0] == '-' {
+		return fmt.Errorf("module name %q: must not start with '-'", m)
 	}
 	for _, c := range []byte(m) {
 		if !isWordByte(c) && c != '-' {

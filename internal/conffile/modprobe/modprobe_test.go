@@ -428,7 +428,7 @@ func TestValid(t *testing.T) {
 	}
 	check(ValidModuleName,
 		[]string{"nf_conntrack", "nf-conntrack", "ip_vs", "A9", strings.Repeat("a", 64)},
-		[]string{"", strings.Repeat("a", 65), "nf conntrack", "nf*", "a.b", "a/b", "a\n", "ä"})
+		[]string{"", strings.Repeat("a", 65), "nf conntrack", "nf*", "a.b", "a/b", "a\n", "ä", "-r", "--help"})
 	check(ValidParam,
 		[]string{"hashsize", "nf_conntrack_helper", "NVreg_X1"},
 		[]string{"", "hash-size", "a=b", "a b", "a.b"})
