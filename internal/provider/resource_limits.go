@@ -26,6 +26,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -99,9 +100,11 @@ func (m *limitsModel) paths() conntrack.LimitsPaths {
 	}
 }
 
-// mapSysctls returns the sysctls map as short name -> value.
-func (m *limitsModel) mapSysctls(ctx context.Context, diags *diag.Diagnostics) map[string]int64 {
-	out := map[string]int64{}
+// mapSysctls returns the sysctls map by short name. A value may be unknown
+// while planning (a variable or another resource's output), so it is not
+// decoded into int64 here: callers use known() on each value.
+func (m *limitsModel) mapSysctls(ctx context.Context, diags *diag.Diagnostics) map[string]types.Int64 {
+	out := map[string]types.Int64{}
 	if m.Sysctls.IsNull() || m.Sysctls.IsUnknown() {
 		return out
 	}
@@ -120,7 +123,9 @@ func (m *limitsModel) managed(ctx context.Context, plan *limitsModel, diags *dia
 		}
 	}
 	for short, v := range m.mapSysctls(ctx, diags) {
-		want.Sysctls[short] = strconv.FormatInt(v, 10)
+		if known(v) {
+			want.Sysctls[short] = strconv.FormatInt(v.ValueInt64(), 10)
+		}
 	}
 	if known(m.Buckets) {
 		want.Buckets = strconv.FormatInt(m.Buckets.ValueInt64(), 10)
@@ -133,7 +138,9 @@ func (r *limitsResource) Metadata(_ context.Context, req resource.MetadataReques
 }
 
 func (r *limitsResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
-	unmanaged := " Unset means unmanaged: the state shows the host's current value and nothing is written."
+	unmanaged := " Unset means unmanaged: the state shows the host's running value and nothing is written. A value this resource " +
+		"managed and the configuration no longer declares is released: the apply removes its line from the file, the running value " +
+		"stays, and the plan shows the attribute as known after apply with a warning naming the line."
 	timeout := func(short, state string, kernelDefault int) schema.Attribute {
 		return schema.Int64Attribute{Optional: true, Computed: true,
 			Validators:    []validator.Int64{int64validator.Between(1, maxSysctlInt)},
@@ -473,6 +480,10 @@ func (r *limitsResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 					strings.Join(later, ", "), plan.paths().SysctlFile, key, want.Sysctls[short]))
 		}
 	}
+	if !req.State.Raw.IsNull() {
+		prev := loadManaged(ctx, req.Private, &resp.Diagnostics)
+		r.planReleases(ctx, req.Config, &plan, prev, l, resp)
+	}
 	if plan.LoadModuleAtBoot.IsUnknown() {
 		def := l.Systemd && (l.Facts.Module == conntrack.ModuleLoaded || l.Facts.Module == conntrack.ModuleAvailable)
 		plan.LoadModuleAtBoot = types.BoolValue(def)
@@ -481,6 +492,42 @@ func (r *limitsResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 		resp.Diagnostics.AddAttributeError(path.Root("load_module_at_boot"), fmt.Sprintf("%s does not run systemd", host),
 			"Only systemd reads "+defaultModulesLoadFile+" at boot. On a SysV host list the module in /etc/modules (Debian) or "+
 				"/etc/sysconfig/modules (RHEL), or set load_module_at_boot = false.")
+	}
+}
+
+// planReleases shows what the apply does to a setting the configuration
+// no longer declares: its line leaves the file it was persisted in, and the
+// state then holds the running value. The attribute is planned unknown, so
+// the plan is an update even when the running value equals the declared
+// one, and a warning names the line that goes.
+func (r *limitsResource) planReleases(ctx context.Context, config tfsdk.Config, plan *limitsModel, prev conntrack.Managed, l *conntrack.Limits, resp *resource.ModifyPlanResponse) {
+	host := plan.Host.ValueString()
+	var cfg limitsModel
+	resp.Diagnostics.Append(config.Get(ctx, &cfg)...)
+	inMap := cfg.mapSysctls(ctx, &resp.Diagnostics)
+	release := func(attr path.Path, line, file string) {
+		resp.Diagnostics.AddAttributeWarning(attr, fmt.Sprintf("%s is no longer managed on %s", line, host),
+			fmt.Sprintf("It is no longer declared, so the apply removes `%s` from %s. The running value stays until the next boot or module load, "+
+				"and the state then shows it. To keep the line, declare the value again.", line, file))
+	}
+	for _, short := range slices.Sorted(maps.Keys(prev.Sysctls)) {
+		line := l.Key(short) + " = " + prev.Sysctls[short]
+		if slices.Contains(namedSysctls, short) {
+			if cfg.named(short).IsNull() {
+				*plan.named(short) = types.Int64Unknown()
+				resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(short), types.Int64Unknown())...)
+				release(path.Root(short), line, plan.paths().SysctlFile)
+			}
+			continue
+		}
+		if _, ok := inMap[short]; !ok && !cfg.Sysctls.IsUnknown() {
+			release(path.Root("sysctls"), line, plan.paths().SysctlFile)
+		}
+	}
+	if prev.Buckets != "" && cfg.Buckets.IsNull() {
+		plan.Buckets = types.Int64Unknown()
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("buckets"), types.Int64Unknown())...)
+		release(path.Root("buckets"), fmt.Sprintf("options %s hashsize=%s", conntrack.ModuleName(l.Facts.Naming), prev.Buckets), plan.paths().ModprobeFile)
 	}
 }
 
