@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -27,6 +28,7 @@ import (
 var (
 	_ resource.ResourceWithConfigure   = (*iptablesConfigResource)(nil)
 	_ resource.ResourceWithImportState = (*iptablesConfigResource)(nil)
+	_ resource.ResourceWithModifyPlan  = (*iptablesConfigResource)(nil)
 )
 
 // NewIptablesConfigResource is the conntrack_iptables_config resource.
@@ -232,6 +234,49 @@ func (r *iptablesConfigResource) Read(ctx context.Context, req resource.ReadRequ
 	}
 	m.observe(f.Content, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// ModifyPlan shows a key the resource added and the configuration no
+// longer declares: the key stays in the file as it is, but destroy would
+// no longer remove it. That needs an apply to record, so the attribute is
+// planned unknown (it reads back as the file's value) and a warning says
+// what happens; without it the plan would be empty and a later destroy
+// would remove a line the user stopped managing.
+func (r *iptablesConfigResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || req.State.Raw.IsNull() {
+		return
+	}
+	var config, plan iptablesConfigModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	var added []string
+	b, d := req.Private.GetKey(ctx, privateAdded)
+	resp.Diagnostics.Append(d...)
+	_ = json.Unmarshal(b, &added)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	for _, name := range added {
+		declared := false
+		if v, ok := config.strings()[name]; ok {
+			declared = !v.IsNull()
+		}
+		if v, ok := config.bools()[name]; ok {
+			declared = !v.IsNull()
+		}
+		if declared {
+			continue
+		}
+		var unknown attr.Value = types.StringUnknown()
+		if _, ok := config.bools()[name]; ok {
+			unknown = types.BoolUnknown()
+		}
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(name), unknown)...)
+		key := plan.prefix() + settingKey(name)
+		resp.Diagnostics.AddAttributeWarning(path.Root(name), fmt.Sprintf("%s is no longer managed on %s", key, plan.Host.ValueString()),
+			fmt.Sprintf("It is no longer declared: %s keeps it as it is, and destroying this resource will no longer remove it. "+
+				"Remove the line by hand if it should go.", plan.path()))
+	}
 }
 
 // privateAdded remembers the keys the resource added (absent before), which

@@ -60,7 +60,9 @@ func (r *limitsResource) Metadata(_ context.Context, req resource.MetadataReques
 }
 
 func (r *limitsResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
-	unmanaged := " Unset means unmanaged: the state shows the host's current value and nothing is written."
+	unmanaged := " Unset means unmanaged: the state shows the host's running value and nothing is written. A value this resource " +
+		"managed and the configuration no longer declares is released: the apply removes its line from the file, the running value " +
+		"stays, and the plan shows the attribute as known after apply with a warning naming the line."
 	timeout := func(short, state string, kernelDefault int) schema.Attribute {
 		return schema.Int64Attribute{Optional: true, Computed: true,
 			Validators:    []validator.Int64{int64validator.Between(1, maxSysctlInt)},
@@ -264,6 +266,10 @@ func (r *limitsResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 				fmt.Sprintf("%s is read after %s at boot and sets %s to another value, so after a reboot the declared %s would not hold. Remove the line there, or manage that file with sysctl_file.",
 					strings.Join(later, ", "), plan.paths().SysctlFile, key, want.Sysctls[short]))
 		}
+	}
+	if !req.State.Raw.IsNull() {
+		prev := loadManaged(ctx, req.Private, &resp.Diagnostics)
+		r.planReleases(ctx, req.Config, &plan, prev, l, resp)
 	}
 	if plan.LoadModuleAtBoot.IsUnknown() {
 		def := l.Systemd && (l.Facts.Module == conntrack.ModuleLoaded || l.Facts.Module == conntrack.ModuleAvailable)

@@ -4,11 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
@@ -59,9 +64,11 @@ func (m *limitsModel) paths() conntrack.LimitsPaths {
 	}
 }
 
-// mapSysctls returns the sysctls map as short name -> value.
-func (m *limitsModel) mapSysctls(ctx context.Context, diags *diag.Diagnostics) map[string]int64 {
-	out := map[string]int64{}
+// mapSysctls returns the sysctls map by short name. A value may be unknown
+// while planning (a variable or another resource's output), so it is not
+// decoded into int64 here: callers use known() on each value.
+func (m *limitsModel) mapSysctls(ctx context.Context, diags *diag.Diagnostics) map[string]types.Int64 {
+	out := map[string]types.Int64{}
 	if m.Sysctls.IsNull() || m.Sysctls.IsUnknown() {
 		return out
 	}
@@ -80,7 +87,9 @@ func (m *limitsModel) managed(ctx context.Context, plan *limitsModel, diags *dia
 		}
 	}
 	for short, v := range m.mapSysctls(ctx, diags) {
-		want.Sysctls[short] = strconv.FormatInt(v, 10)
+		if known(v) {
+			want.Sysctls[short] = strconv.FormatInt(v.ValueInt64(), 10)
+		}
 	}
 	if known(m.Buckets) {
 		want.Buckets = strconv.FormatInt(m.Buckets.ValueInt64(), 10)
@@ -199,4 +208,40 @@ func intOrNull(s *string) types.Int64 {
 		return types.Int64Null()
 	}
 	return types.Int64Value(n)
+}
+
+// planReleases shows what the apply does to a setting the configuration
+// no longer declares: its line leaves the file it was persisted in, and the
+// state then holds the running value. The attribute is planned unknown, so
+// the plan is an update even when the running value equals the declared
+// one, and a warning names the line that goes.
+func (r *limitsResource) planReleases(ctx context.Context, config tfsdk.Config, plan *limitsModel, prev conntrack.Managed, l *conntrack.Limits, resp *resource.ModifyPlanResponse) {
+	host := plan.Host.ValueString()
+	var cfg limitsModel
+	resp.Diagnostics.Append(config.Get(ctx, &cfg)...)
+	inMap := cfg.mapSysctls(ctx, &resp.Diagnostics)
+	release := func(attr path.Path, line, file string) {
+		resp.Diagnostics.AddAttributeWarning(attr, fmt.Sprintf("%s is no longer managed on %s", line, host),
+			fmt.Sprintf("It is no longer declared, so the apply removes `%s` from %s. The running value stays until the next boot or module load, "+
+				"and the state then shows it. To keep the line, declare the value again.", line, file))
+	}
+	for _, short := range slices.Sorted(maps.Keys(prev.Sysctls)) {
+		line := l.Key(short) + " = " + prev.Sysctls[short]
+		if slices.Contains(namedSysctls, short) {
+			if cfg.named(short).IsNull() {
+				*plan.named(short) = types.Int64Unknown()
+				resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(short), types.Int64Unknown())...)
+				release(path.Root(short), line, plan.paths().SysctlFile)
+			}
+			continue
+		}
+		if _, ok := inMap[short]; !ok && !cfg.Sysctls.IsUnknown() {
+			release(path.Root("sysctls"), line, plan.paths().SysctlFile)
+		}
+	}
+	if prev.Buckets != "" && cfg.Buckets.IsNull() {
+		plan.Buckets = types.Int64Unknown()
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("buckets"), types.Int64Unknown())...)
+		release(path.Root("buckets"), fmt.Sprintf("options %s hashsize=%s", conntrack.ModuleName(l.Facts.Naming), prev.Buckets), plan.paths().ModprobeFile)
+	}
 }
