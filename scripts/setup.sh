@@ -14,14 +14,14 @@ cd "$(dirname "$0")/.."
 build_tool() {
 	local name=$1 dir=$2 module=$3 pkg=$4 want have built_with
 	want=$(cd "$dir" && go list -m -f '{{.Version}}' "$module")
-	have=$(go version -m "bin/$name" 2>/dev/null | awk -v m="$module" '$1 == "dep" && $2 == m { print $3 }') || true
+	have=$(go version -m "bin/$name" 2>/dev/null | awk -v m="$module" '($1 == "mod" || $1 == "dep") && $2 == m { print $3 }') || true
 	built_with=$(go version "bin/$name" 2>/dev/null | awk '{ print $2 }') || true
 	if [[ $have == "$want" && $built_with == "$(go env GOVERSION)" ]]; then
 		return
 	fi
 	echo "setup: building $name $want into bin/ (once)"
 	local start=$SECONDS
-	(cd "$dir" && nice -n 10 go build -trimpath -ldflags "-X main.version=${want#v}" -o "$OLDPWD/bin/$name" "$pkg")
+	(cd "$dir" && nice -n 10 go build -ldflags "-X main.version=${want#v}" -o "$OLDPWD/bin/$name" "$pkg")
 	echo "setup: built $name $want in $((SECONDS - start)) s"
 }
 

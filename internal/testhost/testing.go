@@ -1,7 +1,6 @@
 package testhost
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +10,7 @@ import (
 // New starts a host for a test and removes it when the test ends, pass or fail.
 func New(t testing.TB, opts Options) *Host {
 	t.Helper()
-	h, err := Start(context.Background(), opts)
+	h, err := Start(t.Context(), opts)
 	if err != nil {
 		t.Fatalf("start test host: %v", err)
 	}
