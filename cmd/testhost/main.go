@@ -47,7 +47,9 @@ func main() {
 	dir := fs.String("dir", ".demo", "state directory")
 	n := fs.Int("n", 1, "number of hosts (up)")
 	i := fs.Int("i", 0, "host number in the state directory (exec)")
-	fs.Parse(os.Args[2:])
+	if err := fs.Parse(os.Args[2:]); err != nil {
+		usage()
+	}
 	var err error
 	switch os.Args[1] {
 	case "up":

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -411,8 +412,11 @@ func checkKernelImage(dir string) error {
 	// tree is not at hand (a copied test binary), trust the stamp.
 	_, self, _, _ := runtime.Caller(0)
 	script, err := os.ReadFile(filepath.Join(filepath.Dir(self), "..", "..", buildScript))
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("testhost: read %s: %w", buildScript, err)
 	}
 	sum := sha256.Sum256(script)
 	stamp, _ := os.ReadFile(filepath.Join(dir, "recipe.sha256"))
@@ -428,7 +432,11 @@ func freePort() (int, error) {
 		return 0, err
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		return 0, fmt.Errorf("testhost: listener address %v is not TCP", l.Addr())
+	}
+	return addr.Port, nil
 }
 
 // NewKernel boots a kernel host for a test and stops it when the test ends,
@@ -438,7 +446,7 @@ func NewKernel(t testing.TB, opts KernelOptions) *KernelHost {
 	t.Helper()
 	SkipUnlessAcc(t)
 	start := time.Now()
-	h, err := StartKernel(context.Background(), opts)
+	h, err := StartKernel(t.Context(), opts)
 	if err != nil {
 		t.Fatalf("start kernel host: %v", err)
 	}

@@ -1,7 +1,6 @@
 package testhost
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,7 +20,7 @@ func bootForTest(t *testing.T, opts KernelOptions) (*KernelHost, func(string) st
 	h := NewKernel(t, opts)
 	return h, func(script string) string {
 		t.Helper()
-		out, err := h.Exec(context.Background(), script)
+		out, err := h.Exec(t.Context(), script)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,7 +32,7 @@ func bootForTest(t *testing.T, opts KernelOptions) (*KernelHost, func(string) st
 // only a real modular kernel shows, checked over SSH.
 func TestKernelHostLoadsAndUnloadsConntrack(t *testing.T) {
 	h, run := bootForTest(t, KernelOptions{})
-	ctx := context.Background()
+	ctx := t.Context()
 	loaded := func(module string) bool {
 		t.Helper()
 		return run("grep -c '^"+module+" ' /proc/modules || true") != "0"
@@ -63,9 +62,9 @@ func TestKernelHostLoadsAndUnloadsConntrack(t *testing.T) {
 
 	// Global settings are writable in the initial namespace, unlike in a
 	// namespace host.
-	max := run("cat /proc/sys/net/netfilter/nf_conntrack_max")
+	was := run("cat /proc/sys/net/netfilter/nf_conntrack_max")
 	if got := run("echo 54321 > /proc/sys/net/netfilter/nf_conntrack_max && cat /proc/sys/net/netfilter/nf_conntrack_max"); got != "54321" {
-		t.Fatalf("nf_conntrack_max after writing 54321 (was %s): %q", max, got)
+		t.Fatalf("nf_conntrack_max after writing 54321 (was %s): %q", was, got)
 	}
 
 	// Nothing holds it yet, so it unloads.
@@ -93,7 +92,7 @@ func TestKernelHostLoadsAndUnloadsConntrack(t *testing.T) {
 // systemd, the disk outlives a reboot, and modules-load.d takes effect at boot.
 func TestKernelHostSystemdReboot(t *testing.T) {
 	h, run := bootForTest(t, KernelOptions{Systemd: true})
-	ctx := context.Background()
+	ctx := t.Context()
 	if got := run("cat /proc/1/comm"); got != "systemd" {
 		t.Fatalf("PID 1 is %q, want systemd", got)
 	}

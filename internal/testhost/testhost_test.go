@@ -1,7 +1,6 @@
 package testhost
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"strings"
@@ -32,11 +31,11 @@ func TestHostServesSSHWithPrivateEtc(t *testing.T) {
 	if got := ssh("root", "ip -4 -o addr show dev eth0"); !strings.Contains(got, h.Addr+"/16") {
 		t.Fatalf("address: %q", got)
 	}
-	out, err := h.Exec(context.Background(), "echo 1 > /proc/sys/kernel/printk_ratelimit")
+	out, err := h.Exec(t.Context(), "echo 1 > /proc/sys/kernel/printk_ratelimit")
 	if err == nil {
 		t.Fatalf("/proc/sys outside net must be read-only, write succeeded: %s", out)
 	}
-	if _, err := h.Exec(context.Background(), "echo 100 > /proc/sys/net/netfilter/nf_conntrack_udp_timeout"); err != nil {
+	if _, err := h.Exec(t.Context(), "echo 100 > /proc/sys/net/netfilter/nf_conntrack_udp_timeout"); err != nil {
 		t.Fatalf("/proc/sys/net must be writable: %v", err)
 	}
 	if n, err := h.Logins(); err != nil || n != 3 {

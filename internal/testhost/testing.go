@@ -1,7 +1,6 @@
 package testhost
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +13,7 @@ import (
 func New(t testing.TB, opts Options) *Host {
 	t.Helper()
 	SkipUnlessAcc(t)
-	h, err := Start(context.Background(), opts)
+	h, err := Start(t.Context(), opts)
 	if err != nil {
 		t.Fatalf("start test host: %v", err)
 	}

@@ -16,9 +16,9 @@ type File struct {
 }
 
 // Load returns every file directly under testdata/ except README.md, and
-// fails the test when there are fewer than min (a lost file must not pass
+// fails the test when there are fewer than atLeast (a lost file must not pass
 // for a smaller corpus).
-func Load(tb testing.TB, min int) []File {
+func Load(tb testing.TB, atLeast int) []File {
 	tb.Helper()
 	entries, err := os.ReadDir("testdata")
 	if err != nil {
@@ -35,8 +35,8 @@ func Load(tb testing.TB, min int) []File {
 		}
 		files = append(files, File{e.Name(), b})
 	}
-	if len(files) < min {
-		tb.Fatalf("testdata holds %d corpus files, want at least %d", len(files), min)
+	if len(files) < atLeast {
+		tb.Fatalf("testdata holds %d corpus files, want at least %d", len(files), atLeast)
 	}
 	return files
 }

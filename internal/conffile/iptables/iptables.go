@@ -33,9 +33,10 @@ package iptables
 import (
 	"errors"
 	"fmt"
-	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/lineend"
 	"slices"
 	"strings"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/lineend"
 )
 
 // builtins are the built-in chains of each table, in the order iptables-save

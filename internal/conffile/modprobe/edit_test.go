@@ -33,7 +33,7 @@ func sameNotOwned(t *testing.T, step string, before, after []line) {
 	}
 	for i := range before {
 		b, a := before[i], after[i]
-		if a.text != b.text || a.raw != b.raw && !(b.eol == "" && strings.HasPrefix(a.raw, b.raw)) {
+		if a.text != b.text || a.raw != b.raw && (b.eol != "" || !strings.HasPrefix(a.raw, b.raw)) {
 			t.Fatalf("%s: line %d not owned changed:\ngot  %q\nwant %q", step, i, a.raw, b.raw)
 		}
 	}

@@ -45,8 +45,9 @@ package modprobe
 
 import (
 	"fmt"
-	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/lineend"
 	"strings"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/lineend"
 )
 
 // line is one logical line: one physical line, or several joined by

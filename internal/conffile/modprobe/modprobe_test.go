@@ -2,11 +2,12 @@ package modprobe
 
 import (
 	"bytes"
-	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/corpus"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/corpus"
 )
 
 func corpusFiles(tb testing.TB) []corpus.File { return corpus.Load(tb, 12) }

@@ -2,9 +2,10 @@ package modulesload
 
 import (
 	"bytes"
-	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/corpus"
 	"strings"
 	"testing"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/corpus"
 )
 
 func corpusFiles(t testing.TB) map[string][]byte {

@@ -540,7 +540,7 @@ func TestCorpusEdits(t *testing.T) {
 			g.Delete(newKey)
 			got := g.Bytes()
 			extra := string(got[min(len(c.Data), len(got)):])
-			if !bytes.HasPrefix(got, c.Data) || !(extra == "" || extra == "\n" || extra == "\r\n") ||
+			if !bytes.HasPrefix(got, c.Data) || (extra != "" && extra != "\n" && extra != "\r\n") ||
 				extra != "" && bytes.HasSuffix(c.Data, []byte("\n")) {
 				t.Fatalf("Set+Delete of a new key did not restore the file:\ngot  %q\nwant %q", got, c.Data)
 			}

@@ -23,8 +23,9 @@ package sysctl
 import (
 	"errors"
 	"fmt"
-	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/lineend"
 	"strings"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/lineend"
 )
 
 // ws is the whitespace C's isspace() knows in the C locale, which is what

@@ -2,10 +2,11 @@ package sysctl
 
 import (
 	"bytes"
-	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/corpus"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/corpus"
 )
 
 func corpusFiles(tb testing.TB) []corpus.File { return corpus.Load(tb, 16) }
@@ -402,7 +403,7 @@ func TestCorpusEdits(t *testing.T) {
 			g.Delete(newKey)
 			got := g.Bytes()
 			extra := string(got[min(len(c.Data), len(got)):])
-			if !bytes.HasPrefix(got, c.Data) || !(extra == "" || extra == "\n" || extra == "\r\n") ||
+			if !bytes.HasPrefix(got, c.Data) || (extra != "" && extra != "\n" && extra != "\r\n") ||
 				extra != "" && bytes.HasSuffix(c.Data, []byte("\n")) {
 				t.Fatalf("Set+Delete of a new key did not restore the file:\ngot  %q\nwant %q", got, c.Data)
 			}
