@@ -338,6 +338,12 @@ func TestServicesChangeThenReadBack(t *testing.T) {
 	}
 	var actions []string
 	h.answers[OpChangeServices] = func(args []string) (string, error) {
+		h.mu.Lock()
+		held := h.held
+		h.mu.Unlock()
+		if !held {
+			return "", errors.New("services changed without the host lock")
+		}
 		actions = args
 		running = "no"
 		return "", nil
@@ -352,5 +358,8 @@ func TestServicesChangeThenReadBack(t *testing.T) {
 	}
 	if len(actions) == 0 || res.Read.Units["iptables"].Running {
 		t.Fatalf("not stopped, or not read back: %v %+v", actions, res.Read.Units)
+	}
+	if h.locked != 1 || h.held {
+		t.Fatalf("locked %d times, held after: %v", h.locked, h.held)
 	}
 }

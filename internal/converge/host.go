@@ -53,12 +53,27 @@ func (h *SSH) WriteFile(ctx context.Context, path string, data []byte, opts sshx
 	return h.Client.WriteFileAtomic(ctx, path, data, opts)
 }
 
-// hostLock names the one lock every edit of a host takes.
+// hostLock names this process's lock of a host.
 const hostLock = "conntrack-tf host lock"
 
-// Lock serialises this process's edits of the host.
-func (h *SSH) Lock(context.Context) (func(), error) {
-	return h.Client.Lock(hostLock), nil
+// Lock takes the host lock that every change to the host holds: first this
+// process's own (so the resources of one walk queue here rather than each
+// holding a session on the host), then the host's flock (sshx.LockFile),
+// which every Terraform process and CI job shares and the kernel releases
+// if the holder dies. It waits at most command_timeout for another run.
+func (h *SSH) Lock(ctx context.Context) (func(), error) {
+	unlockLocal := h.Client.Lock(hostLock)
+	release, err := h.Client.LockHost(ctx, h.Client.CommandTimeout())
+	if err != nil {
+		unlockLocal()
+		return nil, err
+	}
+	return func() {
+		// A failed release means the holder is gone already, and the
+		// lock with it.
+		_ = release()
+		unlockLocal()
+	}, nil
 }
 
 // DialFresh dials the host again, outside the pool's sharing.

@@ -63,6 +63,11 @@ func Services(ctx context.Context, h Host, ch ServicesChange, base *conntrack.Se
 	if len(res.Actions) == 0 {
 		return res, nil
 	}
+	unlock, err := h.Lock(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
 	tool := init
 	if init == conntrack.InitSysV {
 		tool = sh.SysVTool

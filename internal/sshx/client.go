@@ -92,6 +92,10 @@ func (c *Client) keepAlive(interval, timeout time.Duration) {
 	}
 }
 
+// CommandTimeout is the longest one remote step may take (the provider's
+// command_timeout).
+func (c *Client) CommandTimeout() time.Duration { return c.timeout }
+
 // Broken reports whether the connection was found dead.
 func (c *Client) Broken() bool { return c.broken.Load() }
 
