@@ -73,6 +73,14 @@ func newTerraformCLI(t *testing.T, config string) *terraformCLI {
 	}})
 	c := &terraformCLI{t: t, dir: t.TempDir(), env: append(os.Environ(), "TF_REATTACH_PROVIDERS="+string(attach),
 		"TF_CLI_CONFIG_FILE=/dev/null", "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1")}
+	c.configure(config)
+	c.run("init", "-input=false", "-backend=false")
+	return c
+}
+
+// configure replaces the working directory's configuration with config
+// (which must not declare required_providers).
+func (c *terraformCLI) configure(config string) {
 	config = `terraform {
   required_providers {
     conntrack = { source = "conntrack-ops/conntrack" }
@@ -80,10 +88,8 @@ func newTerraformCLI(t *testing.T, config string) *terraformCLI {
 }
 ` + config
 	if err := os.WriteFile(filepath.Join(c.dir, "main.tf"), []byte(config), 0o600); err != nil {
-		t.Fatal(err)
+		c.t.Fatal(err)
 	}
-	c.run("init", "-input=false", "-backend=false")
-	return c
 }
 
 // run runs terraform with args and returns stdout; an exit status other

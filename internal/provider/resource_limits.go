@@ -363,8 +363,20 @@ func (r *limitsResource) converge(ctx context.Context, plan *limitsModel, want, 
 			fmt.Sprintf("Writing %s to %s failed: %s.\n\nThe value is persisted and applies at the next boot or module load; "+
 				"set apply_live = false to only persist it.", res.Value, res.Path, reason))
 	}
-	// The state: declared values as applied; unmanaged ones as the host has them.
-	plan.observe(ctx, l, conntrack.Managed{}, diags)
+	// The state: declared values as applied; unmanaged ones as planned where
+	// the plan knew them (a value another run changed since is drift for the
+	// next refresh, not this apply's result), else as the host has them.
+	seen := *plan
+	seen.observe(ctx, l, conntrack.Managed{}, diags)
+	for _, short := range namedSysctls {
+		if v := plan.named(short); v.IsUnknown() {
+			*v = *seen.named(short)
+		}
+	}
+	if plan.Buckets.IsUnknown() {
+		plan.Buckets = seen.Buckets
+	}
+	plan.ID = seen.ID
 	for short, v := range want.Sysctls {
 		if slices.Contains(namedSysctls, short) {
 			*plan.named(short) = intOrNull(&v)

@@ -3,7 +3,6 @@ package provider
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -108,10 +107,7 @@ func TestAccLimits_releaseWarning(t *testing.T) {
 	h := testhost.New(t, testhost.Options{})
 	cli := newTerraformCLI(t, limitsConfig(t, h, "tcp_timeout_established = 3600\n  sysctls = { udp_timeout = 40 }"))
 	cli.run("apply", "-auto-approve")
-	next := "terraform {\n  required_providers {\n    conntrack = { source = \"conntrack-ops/conntrack\" }\n  }\n}\n" + limitsConfig(t, h, "tcp_timeout_time_wait = 30")
-	if err := os.WriteFile(filepath.Join(cli.dir, "main.tf"), []byte(next), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cli.configure(limitsConfig(t, h, "tcp_timeout_time_wait = 30"))
 	diags := cli.diagnostics("plan")
 	expectWarning(t, diags, "net.netfilter.nf_conntrack_tcp_timeout_established = 3600 is no longer managed on "+h.Addr,
 		"the apply removes `net.netfilter.nf_conntrack_tcp_timeout_established = 3600` from /etc/sysctl.conf")
