@@ -21,3 +21,6 @@ if ! bin/terraform version 2>/dev/null | grep -q '^Terraform v1\.5\.7$'; then
 	echo "setup: building Terraform v1.5.7 into bin/ (once, about two minutes)"
 	GOBIN="$PWD/bin" go install github.com/hashicorp/terraform@v1.5.7
 fi
+
+# OpenTofu for make test-matrix, built the same way from its Go module.
+scripts/opentofu.sh

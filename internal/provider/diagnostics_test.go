@@ -36,7 +36,12 @@ type terraformCLI struct {
 // not declare required_providers) and runs terraform init.
 func newTerraformCLI(t *testing.T, config string) *terraformCLI {
 	t.Helper()
-	const addr = "registry.terraform.io/conntrack-ops/conntrack"
+	// OpenTofu resolves the short source to its own registry's host, which
+	// make test-matrix names in TF_ACC_PROVIDER_HOST for terraform-plugin-testing too.
+	addr := "registry.terraform.io/conntrack-ops/conntrack"
+	if h := os.Getenv("TF_ACC_PROVIDER_HOST"); h != "" {
+		addr = h + "/conntrack-ops/conntrack"
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	reattach, closed := make(chan *plugin.ReattachConfig, 1), make(chan struct{})
 	serveErr := make(chan error, 1)
