@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/function"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -23,7 +24,10 @@ import (
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
 )
 
-var _ provider.Provider = (*conntrackProvider)(nil)
+var (
+	_ provider.Provider              = (*conntrackProvider)(nil)
+	_ provider.ProviderWithFunctions = (*conntrackProvider)(nil)
+)
 
 // Defaults of the provider block, used in code and in the docs.
 const (
@@ -231,6 +235,11 @@ func (p *conntrackProvider) Resources(context.Context) []func() resource.Resourc
 
 func (p *conntrackProvider) DataSources(context.Context) []func() datasource.DataSource {
 	return []func() datasource.DataSource{NewHostDataSource}
+}
+
+// Functions are the sizing rule without a host (Terraform >= 1.8, OpenTofu >= 1.7).
+func (p *conntrackProvider) Functions(context.Context) []func() function.Function {
+	return []func() function.Function{NewRecommendedMaxFunction, NewRecommendedBucketsFunction, NewTableMemoryBytesFunction}
 }
 
 // stringOr returns the configured value, else the environment variable, else def.
