@@ -26,8 +26,8 @@ func (f *tableMemoryBytesFunction) Definition(_ context.Context, _ function.Defi
 		Summary: "The kernel memory a full conntrack table costs",
 		MarkdownDescription: fmt.Sprintf("Returns the kernel memory, in bytes, that a full table of `max` entries with `buckets` hash buckets takes: "+
 			"`max` × %d + `buckets` × 8. %d bytes is the object size of the kernel's `nf_conntrack` slab cache (one `struct nf_conn` "+
-			"rounded up to a cache line) as `/proc/slabinfo` shows it on a Debian 12 x86_64 kernel (Linux 6.1); other 64-bit kernels "+
-			"measure 304 to 384 bytes. Each bucket is one pointer, 8 bytes. On 32-bit kernels both are smaller, so the result is an upper bound. "+
+			"rounded up to a cache line) as `/proc/slabinfo` shows it on Debian 12's x86_64 kernel (Linux 6.1); older kernels "+
+			"were measured at 304 to 384 bytes. Each bucket is one pointer, 8 bytes. On 32-bit kernels both are smaller, so the result is an upper bound there. "+
 			"The memory is not swappable: entries are allocated as connections are tracked, the hash table at once.", conntrack.EntryBytes, conntrack.EntryBytes),
 		Parameters: []function.Parameter{
 			function.Int64Parameter{Name: "max", Validators: []function.Int64ParameterValidator{int64validator.Between(1, maxSysctlInt)},
