@@ -64,6 +64,7 @@ type providerModel struct {
 	CommandTimeout        types.String  `tfsdk:"command_timeout"`
 	MaxSessionsPerHost    types.Int64   `tfsdk:"max_sessions_per_host"`
 	Bastion               *bastionModel `tfsdk:"bastion"`
+	SSHConfigFile         types.String  `tfsdk:"ssh_config_file"`
 }
 
 type bastionModel struct {
@@ -124,6 +125,7 @@ func (p *conntrackProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 				MarkdownDescription: "Longest time one remote command may run, as a Go duration. Defaults to `" + defaultCommandTimeout + "`."},
 			"max_sessions_per_host": schema.Int64Attribute{Optional: true, Validators: []validator.Int64{int64validator.Between(1, 64)},
 				MarkdownDescription: "Most SSH sessions (concurrent commands) on one host's shared connection. Keep it at or below the server's `MaxSessions` (10 by default). Defaults to `8`."},
+			"ssh_config_file": sshConfigFileAttribute(),
 		},
 		Blocks: map[string]schema.Block{
 			"bastion": schema.SingleNestedBlock{
@@ -161,6 +163,7 @@ func (p *conntrackProvider) Configure(ctx context.Context, req provider.Configur
 		return
 	}
 	opts := buildOptions(cfg, &resp.Diagnostics)
+	opts.SSHConfig = sshConfigOption(cfg, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}

@@ -47,6 +47,9 @@ type Options struct {
 	ConnectTimeout     time.Duration
 	CommandTimeout     time.Duration
 	MaxSessionsPerHost int
+	// SSHConfig, when set, applies an OpenSSH client config file's Host
+	// blocks per endpoint (sshconfig.go).
+	SSHConfig *SSHConfig
 	// Trace, when set, is told of every remote command before it runs
 	// (for logs and the benchmark's commands-per-read count).
 	Trace func(ctx context.Context, e Endpoint, op string)
@@ -59,6 +62,8 @@ type Pool struct {
 	auth    *authenticator
 	hosts   *verifier
 	bastion *bastionHop
+	// hostsErr is why hosts is nil (an ssh_config file may still verify).
+	hostsErr error
 
 	mu      sync.Mutex
 	clients map[string]*dialing
@@ -102,11 +107,19 @@ func NewPool(opts Options) (*Pool, error) {
 	p := &Pool{opts: opts, clients: map[string]*dialing{}}
 	var err error
 	if p.auth, err = newAuthenticator(opts.Credentials); err != nil {
-		return nil, err
+		// With an ssh_config file, hosts may get their keys from IdentityFile.
+		if opts.SSHConfig == nil || !errors.Is(err, ErrConfig) || len(opts.Credentials.PrivateKey) > 0 {
+			return nil, err
+		}
+		p.auth = nil
 	}
 	if p.hosts, err = newVerifier(opts.HostKeys); err != nil {
-		p.auth.close()
-		return nil, err
+		// With an ssh_config file, hosts may name a UserKnownHostsFile.
+		if opts.SSHConfig == nil || opts.SSHConfig.HostKeysSet {
+			p.Close()
+			return nil, err
+		}
+		p.hosts, p.hostsErr = nil, err
 	}
 	if b := opts.Bastion; b != nil {
 		hop := &bastionHop{Bastion: *b}
@@ -141,6 +154,9 @@ func (p *Pool) Resolve(e Endpoint) Endpoint {
 
 // Get returns the shared client for e, connecting on first use.
 func (p *Pool) Get(ctx context.Context, e Endpoint) (*Client, error) {
+	if p.opts.SSHConfig != nil {
+		return p.getConfigured(ctx, e)
+	}
 	e = p.Resolve(e)
 	return p.shared(ctx, e.String(), "connect", func() (*Client, error) { return p.dialTarget(ctx, e) })
 }
@@ -150,6 +166,13 @@ func (p *Pool) Get(ctx context.Context, e Endpoint) (*Client, error) {
 // works after a firewall change (the shared connection may survive a rule
 // that blocks new ones).
 func (p *Pool) DialFresh(ctx context.Context, e Endpoint) (*Client, error) {
+	if p.opts.SSHConfig != nil {
+		r, err := p.route(e)
+		if err != nil {
+			return nil, err
+		}
+		return p.dialRoute(ctx, r)
+	}
 	return p.dialTarget(ctx, p.Resolve(e))
 }
 
@@ -213,7 +236,9 @@ func (p *Pool) Close() error {
 		}
 		delete(p.clients, key)
 	}
-	p.auth.close()
+	if p.auth != nil {
+		p.auth.close()
+	}
 	if p.bastion != nil && p.bastion.auth != nil {
 		p.bastion.auth.close()
 	}
