@@ -108,7 +108,8 @@ func NewPool(opts Options) (*Pool, error) {
 	var err error
 	if p.auth, err = newAuthenticator(opts.Credentials); err != nil {
 		// With an ssh_config file, hosts may get their keys from IdentityFile.
-		if opts.SSHConfig == nil || !errors.Is(err, ErrConfig) || len(opts.Credentials.PrivateKey) > 0 {
+		c := opts.Credentials
+		if opts.SSHConfig == nil || len(c.PrivateKey) > 0 || c.Password != "" || c.AgentSocket != "" {
 			return nil, err
 		}
 		p.auth = nil

@@ -1,9 +1,11 @@
 package sshx
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -70,5 +72,33 @@ func TestParseJump(t *testing.T) {
 		if _, err := parseJump(in); err == nil {
 			t.Errorf("parseJump(%q): no error", in)
 		}
+	}
+}
+
+// With a config file, credentials may come from IdentityFile alone; a host
+// the file gives none is refused before any dial, naming the file.
+func TestSSHConfigNoCredentials(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(file, []byte("Host keyed\n  IdentityFile /nonexistent/key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadSSHConfig(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.HostKeysSet = true
+	p, err := NewPool(Options{SSHConfig: c, HostKeys: HostKeys{InsecureIgnore: true}})
+	if err != nil {
+		t.Fatalf("NewPool without credentials but with an ssh_config file: %v", err)
+	}
+	defer p.Close()
+	for _, alias := range []string{"keyed", "other"} {
+		_, err := p.Get(t.Context(), Endpoint{Host: alias})
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "no credentials") {
+			t.Errorf("Get(%s) = %v, want a no-credentials config error", alias, err)
+		}
+	}
+	if _, err := NewPool(Options{HostKeys: HostKeys{InsecureIgnore: true}}); !errors.Is(err, ErrConfig) {
+		t.Errorf("NewPool without credentials or config file = %v, want a config error", err)
 	}
 }
