@@ -18,5 +18,5 @@ while read -r t; do
 	echo "$t"
 	exit 0
 done < <(type -ap terraform)
-echo "current-terraform: no Terraform but bin/terraform (1.5.7) on PATH; install Terraform >= 1.8 outside bin/ (the CI image has 1.11.4 in /usr/local/bin)." >&2
+echo "current-terraform: no Terraform on PATH besides bin/terraform (1.5.7); install Terraform >= 1.8 outside bin/ (the CI image has 1.11.4 in /usr/local/bin)." >&2
 exit 1
