@@ -18,6 +18,7 @@ fi
 # The module zip carries no go.sum entries for some of its dependencies;
 # -mod=mod lets the build resolve them through the proxy.
 mkdir -p bin
-(cd "$dir" && GOFLAGS=-mod=mod go build -o "$OLDPWD/bin/tofu.new" ./cmd/tofu)
+# version.dev=no drops the "-dev" marker, as OpenTofu's release build does.
+(cd "$dir" && GOFLAGS=-mod=mod go build -ldflags "-X github.com/opentofu/opentofu/version.dev=no" -o "$OLDPWD/bin/tofu.new" ./cmd/tofu)
 mv bin/tofu.new bin/tofu
 bin/tofu version | grep -q "^OpenTofu v${version//./\\.}\$" || { echo "setup: bin/tofu is not OpenTofu v$version:" >&2; bin/tofu version >&2; exit 1; }

@@ -164,6 +164,7 @@ func (p *conntrackProvider) Configure(ctx context.Context, req provider.Configur
 	}
 	opts := buildOptions(cfg, &resp.Diagnostics)
 	opts.SSHConfig = sshConfigOption(cfg, &resp.Diagnostics)
+	opts.KnownHostsDefaulted = knownHostsDefaulted(cfg)
 	if resp.Diagnostics.HasError() {
 		return
 	}

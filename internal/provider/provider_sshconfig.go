@@ -24,6 +24,15 @@ func sshConfigFileAttribute() schema.Attribute {
 			"Other keywords are ignored. Off by default: nothing reads `~/.ssh/config` unless asked.", envSSHConfigFile)}
 }
 
+// knownHostsDefaulted says no setting chose how host keys are verified, so
+// a missing ~/.ssh/known_hosts fails at the first dial, not in Configure:
+// a configuration may only call the functions (OpenTofu configures the
+// provider for them too).
+func knownHostsDefaulted(cfg providerModel) bool {
+	return cfg.KnownHostsFile.IsNull() && os.Getenv(envKnownHosts) == "" && cfg.HostKey.IsNull() && os.Getenv(envHostKey) == "" &&
+		!cfg.InsecureIgnoreHostKey.ValueBool()
+}
+
 // sshConfigOption loads the ssh_config file, if one is set, recording which
 // settings the configuration gives explicitly (those win over the file).
 func sshConfigOption(cfg providerModel, diags *diag.Diagnostics) *sshx.SSHConfig {

@@ -47,6 +47,9 @@ type Options struct {
 	ConnectTimeout     time.Duration
 	CommandTimeout     time.Duration
 	MaxSessionsPerHost int
+	// KnownHostsDefaulted says HostKeys.KnownHostsFile is the default path,
+	// not a choice: if it is missing, that fails at the first dial.
+	KnownHostsDefaulted bool
 	// SSHConfig, when set, applies an OpenSSH client config file's Host
 	// blocks per endpoint (sshconfig.go).
 	SSHConfig *SSHConfig
@@ -62,8 +65,9 @@ type Pool struct {
 	auth    *authenticator
 	hosts   *verifier
 	bastion *bastionHop
-	// hostsErr is why hosts is nil (an ssh_config file may still verify).
-	hostsErr error
+	// hostsErr is why hosts is nil (an ssh_config file may still verify);
+	// authErr why auth is nil (no credentials given).
+	hostsErr, authErr error
 
 	mu      sync.Mutex
 	clients map[string]*dialing
@@ -107,16 +111,21 @@ func NewPool(opts Options) (*Pool, error) {
 	p := &Pool{opts: opts, clients: map[string]*dialing{}}
 	var err error
 	if p.auth, err = newAuthenticator(opts.Credentials); err != nil {
-		// With an ssh_config file, hosts may get their keys from IdentityFile.
+		// No credentials at all fails when a host is dialled, not here: a
+		// configuration may use only the provider's functions (OpenTofu
+		// configures the provider for them too), and with an ssh_config file
+		// hosts may get their keys from IdentityFile.
 		c := opts.Credentials
-		if opts.SSHConfig == nil || len(c.PrivateKey) > 0 || c.Password != "" || c.AgentSocket != "" {
+		if len(c.PrivateKey) > 0 || c.Password != "" || c.AgentSocket != "" {
 			return nil, err
 		}
-		p.auth = nil
+		p.auth, p.authErr = nil, err
 	}
 	if p.hosts, err = newVerifier(opts.HostKeys); err != nil {
-		// With an ssh_config file, hosts may name a UserKnownHostsFile.
-		if opts.SSHConfig == nil || opts.SSHConfig.HostKeysSet {
+		// A missing default known_hosts file fails when a host is dialled,
+		// for the same reasons as missing credentials (an ssh_config file may
+		// also name a UserKnownHostsFile); a chosen one fails here.
+		if !errors.Is(err, ErrHostKey) || !(opts.KnownHostsDefaulted || (opts.SSHConfig != nil && !opts.SSHConfig.HostKeysSet)) {
 			p.Close()
 			return nil, err
 		}
@@ -247,6 +256,12 @@ func (p *Pool) Close() error {
 }
 
 func (p *Pool) dialTarget(ctx context.Context, e Endpoint) (*Client, error) {
+	if p.auth == nil {
+		return nil, p.authErr
+	}
+	if p.hosts == nil {
+		return nil, p.hostsErr
+	}
 	var via *Client
 	if hop := p.bastion; hop != nil {
 		b := Endpoint{Host: hop.Host, Port: hop.Port, User: hop.User}

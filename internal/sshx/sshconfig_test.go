@@ -98,7 +98,14 @@ func TestSSHConfigNoCredentials(t *testing.T) {
 			t.Errorf("Get(%s) = %v, want a no-credentials config error", alias, err)
 		}
 	}
-	if _, err := NewPool(Options{HostKeys: HostKeys{InsecureIgnore: true}}); !errors.Is(err, ErrConfig) {
-		t.Errorf("NewPool without credentials or config file = %v, want a config error", err)
+	// Without a file too, the error comes at the first dial: a configuration
+	// that only calls the provider's functions needs no credentials.
+	p2, err := NewPool(Options{HostKeys: HostKeys{InsecureIgnore: true}})
+	if err != nil {
+		t.Fatalf("NewPool without credentials: %v", err)
+	}
+	defer p2.Close()
+	if _, err := p2.Get(t.Context(), Endpoint{Host: "127.0.0.9"}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "no credentials") {
+		t.Errorf("Get without credentials = %v, want a no-credentials config error", err)
 	}
 }
