@@ -59,3 +59,6 @@ if ! bin/terraform version 2>/dev/null | grep -q '^Terraform v1\.5\.7$'; then
 fi
 
 go_tools
+
+# OpenTofu for make test-matrix, built the same way from its Go module.
+scripts/opentofu.sh

@@ -25,3 +25,22 @@ func RecommendedBuckets(conntrackMax int64) (min, max int64) {
 	}
 	return conntrackMax / 8, conntrackMax / 2
 }
+
+// EntryBytes is the kernel memory one conntrack entry takes: the object
+// size of the nf_conntrack slab cache (struct nf_conn rounded up to a cache
+// line), read from /proc/slabinfo on the kernel test host (Debian 12,
+// Linux 6.1, x86_64; TestAccHostDataSource_kernelCheckRecipe checks it).
+// Older kernels were measured at 304 to 384 bytes; a 32-bit kernel's
+// entries are smaller (4-byte pointers).
+const EntryBytes = 256
+
+// TableMemoryBytes is the kernel memory a full table costs: conntrackMax
+// entries of EntryBytes plus a hash table of buckets pointers (8 bytes
+// each on 64-bit, 4 on 32-bit, where the result is an upper bound). It returns 0 when either is
+// negative.
+func TableMemoryBytes(conntrackMax, buckets int64) int64 {
+	if conntrackMax < 0 || buckets < 0 {
+		return 0
+	}
+	return conntrackMax*EntryBytes + buckets*8
+}

@@ -40,3 +40,19 @@ func TestRecommendedBuckets(t *testing.T) {
 		}
 	}
 }
+
+func TestTableMemoryBytes(t *testing.T) {
+	tests := []struct{ max, buckets, want int64 }{
+		{262144, 32768, 262144*EntryBytes + 32768*8}, // 8 GiB, 64-bit: 80 MiB + 256 KiB
+		{1, 0, EntryBytes},
+		{0, 0, 0},
+		{-1, 8, 0},
+		{8, -1, 0},
+		{1<<31 - 1, 1 << 30, (1<<31-1)*EntryBytes + (1<<30)*8}, // the largest sysctl values do not overflow
+	}
+	for _, tt := range tests {
+		if got := TableMemoryBytes(tt.max, tt.buckets); got != tt.want {
+			t.Errorf("TableMemoryBytes(%d, %d) = %d, want %d", tt.max, tt.buckets, got, tt.want)
+		}
+	}
+}

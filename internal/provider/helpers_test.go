@@ -50,7 +50,12 @@ type terraformCLI struct {
 // not declare required_providers) and runs terraform init.
 func newTerraformCLI(t *testing.T, config string) *terraformCLI {
 	t.Helper()
-	const addr = "registry.terraform.io/conntrack-ops/conntrack"
+	// OpenTofu resolves the short source to its own registry's host, which
+	// make test-matrix names in TF_ACC_PROVIDER_HOST for terraform-plugin-testing too.
+	addr := "registry.terraform.io/conntrack-ops/conntrack"
+	if h := os.Getenv("TF_ACC_PROVIDER_HOST"); h != "" {
+		addr = h + "/conntrack-ops/conntrack"
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	reattach, closed := make(chan *plugin.ReattachConfig, 1), make(chan struct{})
 	serveErr := make(chan error, 1)
@@ -230,6 +235,10 @@ resource %q "r" {
 	}
 }
 
+// envSkipKernelTests, when set, skips the kernel tier (every test that
+// boots a qemu guest through kernelHost): make test-matrix sets it.
+const envSkipKernelTests = "CONNTRACK_SKIP_KERNEL_TESTS"
+
 // kernelHost boots a kernel test host for a test and returns it, a way to
 // run a command on it (failing the test on error) and a known_hosts file
 // (valid across Reboot: the guest keeps its key and port).
@@ -237,6 +246,9 @@ func kernelHost(t *testing.T, opts testhost.KernelOptions) (*testhost.KernelHost
 	t.Helper()
 	if os.Getenv("TF_ACC") == "" {
 		t.Skip("kernel host tests boot a qemu guest; set TF_ACC=1 (make test)")
+	}
+	if os.Getenv(envSkipKernelTests) != "" {
+		t.Skipf("%s is set: the kernel tier runs once, in make test (make test-matrix runs the namespace tier on more CLIs)", envSkipKernelTests)
 	}
 	h := testhost.NewKernel(t, opts)
 	run := func(script string) string {

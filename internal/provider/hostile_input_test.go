@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -302,6 +304,10 @@ func TestAccHostileInput(t *testing.T) {
 	started := time.Now()
 	h := testhost.New(t, testhost.Options{})
 	kh := testhost.KnownHostsFile(t, h)
+	sshConfig := filepath.Join(t.TempDir(), "ssh_config")
+	if err := os.WriteFile(sshConfig, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	fingerprint := hostState(t, h)
 	loginsBefore, _ := h.Logins()
 
@@ -315,6 +321,7 @@ func TestAccHostileInput(t *testing.T) {
 		"provider.user": "root", "provider.private_key": string(h.ClientKeyPEM), "provider.private_key_file": h.ClientKeyFile(),
 		"provider.private_key_passphrase": "pp", "provider.password": "pw", "provider.known_hosts_file": kh,
 		"provider.host_key": ssh.FingerprintSHA256(h.HostKey), "provider.connect_timeout": "10s", "provider.command_timeout": "1m",
+		"provider.sftp_server": "/usr/lib/openssh/sftp-server", "provider.ssh_config_file": sshConfig,
 	}
 	goodValue := func(r attrRef) string {
 		name := strings.TrimPrefix(r.name, "bastion.")

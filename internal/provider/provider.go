@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/function"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -25,7 +26,10 @@ import (
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
 )
 
-var _ provider.Provider = (*conntrackProvider)(nil)
+var (
+	_ provider.Provider              = (*conntrackProvider)(nil)
+	_ provider.ProviderWithFunctions = (*conntrackProvider)(nil)
+)
 
 // Defaults of the provider block, used in code and in the docs.
 const (
@@ -64,6 +68,7 @@ type providerModel struct {
 	Backup                types.Bool    `tfsdk:"backup"`
 	SFTPServer            types.String  `tfsdk:"sftp_server"`
 	Bastion               *bastionModel `tfsdk:"bastion"`
+	SSHConfigFile         types.String  `tfsdk:"ssh_config_file"`
 }
 
 type bastionModel struct {
@@ -128,8 +133,10 @@ func (p *conntrackProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 				MarkdownDescription: "Most SSH sessions (concurrent commands) on one host's shared connection. Keep it at or below the server's `MaxSessions` (10 by default). Defaults to `8`."},
 			"backup": schema.BoolAttribute{Optional: true,
 				MarkdownDescription: "Keep the previous content of every file the provider replaces as `FILE.conntrack-<time>.bak` beside it; only the newest 3 backups per file are kept, older ones are removed. Defaults to `false` (as Ansible's `backup: no`)."},
-			"sftp_server": schema.StringAttribute{Optional: true,
-				MarkdownDescription: "Path of the host's `sftp-server` program, run through `sudo -n` when `sudo` is on, to send file contents. Defaults to the host's `Subsystem sftp` line in /etc/ssh/sshd_config, then /usr/lib/openssh/sftp-server or /usr/libexec/openssh/sftp-server; without `sudo` the server's own sftp subsystem is used. Hosts with no SFTP server (dropbear, BusyBox) get file contents over the command's input, checked by length and sha256 before they are installed."},
+			"sftp_server": schema.StringAttribute{Optional: true, Validators: []validator.String{pathValidator(remoteProgramRule)},
+				MarkdownDescription: "Path of the host's `sftp-server` program, run through `sudo -n` when `sudo` is on, to send file contents. Defaults to the host's `Subsystem sftp` line in /etc/ssh/sshd_config, then /usr/lib/openssh/sftp-server or /usr/libexec/openssh/sftp-server; without `sudo` the server's own sftp subsystem is used. Hosts with no SFTP server (dropbear, BusyBox) get file contents over the command's input, checked by length and sha256 before they are installed. " +
+					"Must be an absolute, canonical path of letters, digits and `_ . + - /`."},
+			"ssh_config_file": sshConfigFileAttribute(),
 		},
 		Blocks: map[string]schema.Block{
 			"bastion": schema.SingleNestedBlock{
@@ -169,6 +176,8 @@ func (p *conntrackProvider) Configure(ctx context.Context, req provider.Configur
 		return
 	}
 	opts := buildOptions(cfg, &resp.Diagnostics)
+	opts.SSHConfig = sshConfigOption(cfg, &resp.Diagnostics)
+	opts.KnownHostsDefaulted = knownHostsDefaulted(cfg)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -224,6 +233,11 @@ func (p *conntrackProvider) Resources(context.Context) []func() resource.Resourc
 
 func (p *conntrackProvider) DataSources(context.Context) []func() datasource.DataSource {
 	return []func() datasource.DataSource{NewHostDataSource}
+}
+
+// Functions are the sizing rule without a host (Terraform >= 1.8, OpenTofu >= 1.7).
+func (p *conntrackProvider) Functions(context.Context) []func() function.Function {
+	return []func() function.Function{NewRecommendedMaxFunction, NewRecommendedBucketsFunction, NewTableMemoryBytesFunction}
 }
 
 // stringOr returns the configured value, else the environment variable, else def.

@@ -216,6 +216,7 @@ var (
 	sysconfigFileRule  = pathRule{dirs: []string{"/etc/sysconfig"}, what: "must be a file under /etc/sysconfig"}
 	sysctlFileRule     = pathRule{dirs: []string{"/etc/sysctl.d"}, files: []string{"/etc/sysctl.conf"}, suffix: ".conf", what: "must be /etc/sysctl.conf or a /etc/sysctl.d/*.conf file"}
 	modprobeFileRule   = pathRule{dirs: []string{"/etc/modprobe.d"}, suffix: ".conf", what: "must be a /etc/modprobe.d/*.conf file"}
+	remoteProgramRule  = pathRule{what: "must be an absolute path on the host"}
 	localFileRule      = pathRule{local: true, what: "must be an absolute path or start with ~/ (use abspath() for a path relative to the configuration)"}
 	remotePathChars    = regexp.MustCompile(`^[A-Za-z0-9_.+/-]+$`)
 	localPathChars     = regexp.MustCompile(`^[\p{L}\p{N}_.+/@,:=-]+$`)

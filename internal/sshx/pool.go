@@ -62,6 +62,12 @@ type Options struct {
 	// LockOwner describes this process in the host lock's holder record
 	// (default: program, pid and machine).
 	LockOwner string
+	// KnownHostsDefaulted says HostKeys.KnownHostsFile is the default path,
+	// not a choice: if it is missing, that fails at the first dial.
+	KnownHostsDefaulted bool
+	// SSHConfig, when set, applies an OpenSSH client config file's Host
+	// blocks per endpoint (sshconfig.go).
+	SSHConfig *SSHConfig
 	// Trace, when set, is told of every remote command before it runs
 	// (for logs and the benchmark's commands-per-read count).
 	Trace func(ctx context.Context, e Endpoint, op string)
@@ -74,6 +80,9 @@ type Pool struct {
 	auth    *authenticator
 	hosts   *verifier
 	bastion *bastionHop
+	// hostsErr is why hosts is nil (an ssh_config file may still verify);
+	// authErr why auth is nil (no credentials given).
+	hostsErr, authErr error
 
 	mu      sync.Mutex
 	clients map[string]*dialing
@@ -123,11 +132,25 @@ func NewPool(opts Options) (*Pool, error) {
 	p := &Pool{opts: opts, clients: map[string]*dialing{}}
 	var err error
 	if p.auth, err = newAuthenticator(opts.Credentials); err != nil {
-		return nil, err
+		// No credentials at all fails when a host is dialled, not here: a
+		// configuration may use only the provider's functions (OpenTofu
+		// configures the provider for them too), and with an ssh_config file
+		// hosts may get their keys from IdentityFile.
+		c := opts.Credentials
+		if len(c.PrivateKey) > 0 || c.Password != "" || c.AgentSocket != "" {
+			return nil, err
+		}
+		p.auth, p.authErr = nil, err
 	}
 	if p.hosts, err = newVerifier(opts.HostKeys); err != nil {
-		p.auth.close()
-		return nil, err
+		// A missing default known_hosts file fails when a host is dialled,
+		// for the same reasons as missing credentials (an ssh_config file may
+		// also name a UserKnownHostsFile); a chosen one fails here.
+		if !errors.Is(err, ErrHostKey) || !(opts.KnownHostsDefaulted || (opts.SSHConfig != nil && !opts.SSHConfig.HostKeysSet)) {
+			p.Close()
+			return nil, err
+		}
+		p.hosts, p.hostsErr = nil, err
 	}
 	if b := opts.Bastion; b != nil {
 		hop := &bastionHop{Bastion: *b}
@@ -162,6 +185,9 @@ func (p *Pool) Resolve(e Endpoint) Endpoint {
 
 // Get returns the shared client for e, connecting on first use.
 func (p *Pool) Get(ctx context.Context, e Endpoint) (*Client, error) {
+	if p.opts.SSHConfig != nil {
+		return p.getConfigured(ctx, e)
+	}
 	e = p.Resolve(e)
 	return p.shared(ctx, e.String(), "connect", func() (*Client, error) { return p.dialTarget(ctx, e) })
 }
@@ -171,6 +197,13 @@ func (p *Pool) Get(ctx context.Context, e Endpoint) (*Client, error) {
 // works after a firewall change (the shared connection may survive a rule
 // that blocks new ones).
 func (p *Pool) DialFresh(ctx context.Context, e Endpoint) (*Client, error) {
+	if p.opts.SSHConfig != nil {
+		r, err := p.route(e)
+		if err != nil {
+			return nil, err
+		}
+		return p.dialRoute(ctx, r)
+	}
 	return p.dialTarget(ctx, p.Resolve(e))
 }
 
@@ -234,7 +267,9 @@ func (p *Pool) Close() error {
 		}
 		delete(p.clients, key)
 	}
-	p.auth.close()
+	if p.auth != nil {
+		p.auth.close()
+	}
 	if p.bastion != nil && p.bastion.auth != nil {
 		p.bastion.auth.close()
 	}
@@ -242,6 +277,12 @@ func (p *Pool) Close() error {
 }
 
 func (p *Pool) dialTarget(ctx context.Context, e Endpoint) (*Client, error) {
+	if p.auth == nil {
+		return nil, p.authErr
+	}
+	if p.hosts == nil {
+		return nil, p.hostsErr
+	}
 	var via *Client
 	if hop := p.bastion; hop != nil {
 		b := Endpoint{Host: hop.Host, Port: hop.Port, User: hop.User}

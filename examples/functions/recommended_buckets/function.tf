@@ -1,0 +1,3 @@
+output "buckets" {
+  value = provider::conntrack::recommended_buckets(262144) # 32768
+}
