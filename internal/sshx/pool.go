@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/sync/singleflight"
 )
 
 // Endpoint is a host to log in to. Zero fields take the pool's defaults.
@@ -85,7 +86,10 @@ type Pool struct {
 	hostsErr, authErr error
 
 	mu      sync.Mutex
-	clients map[string]*dialing
+	clients map[string]*Client
+	// dialing makes concurrent first uses of a host wait for one dial; a
+	// failed dial is shared with those already waiting, not cached.
+	dialing singleflight.Group
 
 	// Dials counts the SSH logins made (targets and bastion); tests and the
 	// benchmark read it.
@@ -96,14 +100,6 @@ type bastionHop struct {
 	Bastion
 	auth  *authenticator
 	hosts *verifier
-}
-
-// dialing is one connection attempt that later callers wait on, so
-// concurrent first uses of a host make one connection, not many.
-type dialing struct {
-	done   chan struct{}
-	client *Client
-	err    error
 }
 
 // NewPool checks the options and parses keys; it contacts no host.
@@ -129,7 +125,7 @@ func NewPool(opts Options) (*Pool, error) {
 	if opts.MaxSessionsPerHost <= 0 {
 		opts.MaxSessionsPerHost = 8
 	}
-	p := &Pool{opts: opts, clients: map[string]*dialing{}}
+	p := &Pool{opts: opts, clients: map[string]*Client{}}
 	var err error
 	if p.auth, err = newAuthenticator(opts.Credentials); err != nil {
 		// No credentials at all fails when a host is dialled, not here: a
@@ -213,39 +209,34 @@ func (p *Pool) DialFresh(ctx context.Context, e Endpoint) (*Client, error) {
 // dials afresh.
 func (p *Pool) shared(ctx context.Context, key, op string, dial func() (*Client, error)) (*Client, error) {
 	p.mu.Lock()
-	d, ok := p.clients[key]
-	if ok && d.finished() && d.client != nil && d.client.Broken() {
-		d.client.Close()
-		ok = false
-	}
-	if !ok {
-		d = &dialing{done: make(chan struct{})}
-		p.clients[key] = d
+	c := p.clients[key]
+	if c != nil && c.Broken() {
+		c.Close()
+		delete(p.clients, key)
+		c = nil
 	}
 	p.mu.Unlock()
-	if !ok {
-		d.client, d.err = dial()
-		if d.err != nil {
-			p.mu.Lock()
-			delete(p.clients, key)
-			p.mu.Unlock()
-		}
-		close(d.done)
+	if c != nil {
+		return c, nil
 	}
+	result := p.dialing.DoChan(key, func() (any, error) {
+		c, err := dial()
+		if err != nil {
+			return nil, err
+		}
+		p.mu.Lock()
+		p.clients[key] = c
+		p.mu.Unlock()
+		return c, nil
+	})
 	select {
-	case <-d.done:
-		return d.client, d.err
+	case r := <-result:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*Client), nil
 	case <-ctx.Done():
 		return nil, &Error{Host: key, Op: op, Class: ErrTimeout, Err: ctx.Err()}
-	}
-}
-
-func (d *dialing) finished() bool {
-	select {
-	case <-d.done:
-		return true
-	default:
-		return false
 	}
 }
 
@@ -261,10 +252,8 @@ func (p *Pool) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var errs []error
-	for key, d := range p.clients {
-		if d.finished() && d.client != nil {
-			errs = append(errs, d.client.Close())
-		}
+	for key, c := range p.clients {
+		errs = append(errs, c.Close())
 		delete(p.clients, key)
 	}
 	if p.auth != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
 )
 
 // iptablesServices is a reduced iptables-services (RHEL's iptables and
@@ -33,7 +35,7 @@ func IptablesServicesScript(systemd bool, rules4, rules6 string) string {
 	var b strings.Builder
 	write := func(path, content string, mode string) {
 		fmt.Fprintf(&b, "mkdir -p %s\ncat > %s <<'CTT_EOF'\n%sCTT_EOF\nchmod %s %s\n",
-			shellQuote(filepath.Dir(path)), shellQuote(path), content, mode, shellQuote(path))
+			sshx.Quote(filepath.Dir(path)), sshx.Quote(path), content, mode, sshx.Quote(path))
 	}
 	b.WriteString("set -e\n")
 	write("/etc/sysconfig/iptables", rules4, "600")

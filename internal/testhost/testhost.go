@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
 )
 
 const (
@@ -257,7 +259,7 @@ func (h *Host) waitListening(ctx context.Context, exited <-chan error) error {
 // setupScript runs inside the new network namespace, in the private mount
 // namespace that `ip netns exec` creates, and ends by becoming sshd.
 func (h *Host) setupScript(opts Options) string {
-	q := shellQuote
+	q := sshx.Quote
 	home := filepath.Join(h.Dir, "home")
 	var b strings.Builder
 	fmt.Fprintf(&b, "set -e\n")
@@ -357,8 +359,4 @@ func newKey() (ssh.Signer, []byte, error) {
 		return nil, nil, err
 	}
 	return signer, pem.EncodeToMemory(block), nil
-}
-
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
