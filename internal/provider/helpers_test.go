@@ -35,6 +35,13 @@ import (
 // planDiagnostic is one diagnostic of `terraform plan -json`.
 type planDiagnostic struct {
 	Severity, Summary, Detail string
+	// Snippet and Range say which configuration line the diagnostic points
+	// at (nil when it points at none).
+	Snippet *struct{ Code string }
+	Range   *struct {
+		Filename string
+		Start    struct{ Line int }
+	}
 }
 
 // terraformCLI runs the real Terraform CLI in a working directory of its own
@@ -116,9 +123,15 @@ func (c *terraformCLI) run(args ...string) []byte {
 // its diagnostics.
 func (c *terraformCLI) diagnostics(command string, args ...string) []planDiagnostic {
 	c.t.Helper()
+	return parseDiagnostics(c.t, c.run(append([]string{command, "-json", "-input=false", "-lock=false"}, args...)...))
+}
+
+// parseDiagnostics returns the diagnostics of Terraform's -json output.
+func parseDiagnostics(t *testing.T, out []byte) []planDiagnostic {
+	t.Helper()
 	var diags []planDiagnostic
-	sc := bufio.NewScanner(bytes.NewReader(c.run(append([]string{command, "-json", "-input=false", "-lock=false"}, args...)...)))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
 		var msg struct {
 			Type       string
@@ -127,6 +140,9 @@ func (c *terraformCLI) diagnostics(command string, args ...string) []planDiagnos
 		if json.Unmarshal(sc.Bytes(), &msg) == nil && msg.Type == "diagnostic" {
 			diags = append(diags, msg.Diagnostic)
 		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
 	}
 	return diags
 }

@@ -1,10 +1,8 @@
 package provider
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -283,15 +281,6 @@ func isSecret(name string) bool {
 	return n == "password" || n == "private_key_passphrase" || n == "private_key"
 }
 
-type jsonDiag struct {
-	Severity, Summary, Detail string
-	Snippet                   *struct{ Code string }
-	Range                     *struct {
-		Filename string
-		Start    struct{ Line int }
-	}
-}
-
 // TestAccHostileInput tries every value of the hostile corpus in every
 // string attribute (and string set/map element) of every resource, the data
 // source and the provider block, through the real Terraform CLI: each must
@@ -391,7 +380,7 @@ func TestAccHostileInput(t *testing.T) {
 	secretErrors := map[string]int{}
 	secretLines := map[lineKey]bool{} // where secrets' errors point
 	caseChunk := map[*hostileCase]int{}
-	var allDiags []jsonDiag
+	var allDiags []planDiagnostic
 	// Chunks of at most 40 blocks or about 24 kB of values (Terraform's
 	// time per diagnostic grows with the file).
 	var chunks [][]*block
@@ -487,7 +476,7 @@ func TestAccHostileInput(t *testing.T) {
 		}
 		planStarted := time.Now()
 		tf := newTerraformCLI(t, cfg.String())
-		diags := parseJSONDiags(t, tf.run("plan", "-json", "-input=false", "-lock=false", "-refresh=false"))
+		diags := parseDiagnostics(t, tf.run("plan", "-json", "-input=false", "-lock=false", "-refresh=false"))
 		allDiags = append(allDiags, diags...)
 		t.Logf("%d blocks in one configuration (%d bytes): init and plan took %s, %d diagnostics",
 			len(chunk), cfg.Len(), time.Since(planStarted).Round(time.Millisecond), len(diags))
@@ -587,22 +576,3 @@ ip6tables-save | grep -v '^#'
 	return out
 }
 
-func parseJSONDiags(t *testing.T, out []byte) []jsonDiag {
-	t.Helper()
-	var diags []jsonDiag
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
-		var msg struct {
-			Type       string
-			Diagnostic jsonDiag
-		}
-		if json.Unmarshal(sc.Bytes(), &msg) == nil && msg.Type == "diagnostic" {
-			diags = append(diags, msg.Diagnostic)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return diags
-}
