@@ -575,4 +575,3 @@ ip6tables-save | grep -v '^#'
 } | sha256sum`)
 	return out
 }
-
