@@ -51,7 +51,9 @@ type terraformCLI struct {
 func newTerraformCLI(t *testing.T, config string) *terraformCLI {
 	t.Helper()
 	const addr = "registry.terraform.io/conntrack-ops/conntrack"
-	ctx, stop := context.WithCancel(context.Background())
+	// The provider serves for the test body (no cleanup runs terraform);
+	// the cleanup waits until it has stopped.
+	ctx, stop := context.WithCancel(t.Context())
 	reattach, closed := make(chan *plugin.ReattachConfig, 1), make(chan struct{})
 	serveErr := make(chan error, 1)
 	go func() {
@@ -241,7 +243,7 @@ func kernelHost(t *testing.T, opts testhost.KernelOptions) (*testhost.KernelHost
 	h := testhost.NewKernel(t, opts)
 	run := func(script string) string {
 		t.Helper()
-		out, err := h.Exec(context.Background(), script)
+		out, err := h.Exec(t.Context(), script)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,7 +276,7 @@ resource %q %q {
 // data source must match.
 func hostValue(t *testing.T, h *testhost.Host, script string) string {
 	t.Helper()
-	out, err := h.Exec(context.Background(), script)
+	out, err := h.Exec(t.Context(), script)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +303,7 @@ func writeHostFile(t *testing.T, h *testhost.Host, path, content string) {
 
 func hostFile(t *testing.T, h *testhost.Host, path string) string {
 	t.Helper()
-	out, err := h.Exec(context.Background(), "cat "+path)
+	out, err := h.Exec(t.Context(), "cat "+path)
 	if err != nil {
 		t.Fatal(err)
 	}
