@@ -37,8 +37,14 @@ func TestBuiltinsAndBuildOf(t *testing.T) {
 	if !h.IsLoaded("nf_nat") || h.IsLoaded("nf_conntrack") {
 		t.Error("IsLoaded reads /proc/modules only")
 	}
-	if BuildOf("f", []byte("a")) == BuildOf("f", []byte("b")) || BuildOf("f", []byte("a")) != BuildOf("f", []byte("a")) {
-		t.Error("BuildOf must follow the content")
+	// The record is compared with the one kept in private state: equal
+	// content gives an equal record, and it changes with the content or file.
+	a := BuildOf("f", []byte("a"))
+	if want := (InitramfsBuild{File: "f", SHA256: "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"}); a != want {
+		t.Errorf("BuildOf = %+v, want %+v", a, want)
+	}
+	if BuildOf("f", []byte("b")) == a || BuildOf("g", []byte("a")) == a {
+		t.Error("BuildOf must follow the content and the file")
 	}
 }
 

@@ -143,20 +143,20 @@ func ParseLimits(out string, p LimitsPaths) (Limits, error) {
 	}
 	// grep says "path:line"; links (99-sysctl.conf -> ../sysctl.conf) come
 	// with their target, the file that is really read.
-	real := map[string]string{}
+	linkTarget := map[string]string{}
 	for _, row := range sec.lines("boot_links") {
 		if link, target, ok := strings.Cut(row, "\t"); ok {
-			real[link] = target
+			linkTarget[link] = target
 		}
 	}
-	l.BootLinks = real
+	l.BootLinks = linkTarget
 	var rows []string
 	for _, row := range sec.lines("boot") {
 		file, line, ok := strings.Cut(row, ":")
 		if !ok {
 			continue
 		}
-		target := real[file]
+		target := linkTarget[file]
 		if target == "" {
 			target = file
 		}

@@ -89,11 +89,11 @@ func TestLimitsScriptOnThisMachine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	max, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_max")
+	machineMax, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_max")
 	switch {
 	case err != nil && l.Running["max"] != "":
 		t.Fatalf("running max %q, but this machine has no readable nf_conntrack_max (%v)", l.Running["max"], err)
-	case err == nil && (l.Running["max"] != strings.TrimSpace(string(max)) || l.Running["tcp_timeout_established"] == ""):
+	case err == nil && (l.Running["max"] != strings.TrimSpace(string(machineMax)) || l.Running["tcp_timeout_established"] == ""):
 		t.Fatalf("running: max %q, established %q", l.Running["max"], l.Running["tcp_timeout_established"])
 	}
 	if l.Modprobe.Exists || !l.ModulesLoad.IsDir {

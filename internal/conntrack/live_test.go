@@ -12,8 +12,13 @@ func TestLiveScript(t *testing.T) {
 	dir := t.TempDir()
 	ok := filepath.Join(dir, "ok")
 	readOnly := filepath.Join(dir, "ro")
-	os.WriteFile(ok, []byte("1\n"), 0o644)
-	os.Mkdir(readOnly, 0o755) // writing to a directory fails like a read-only sysctl
+	if err := os.WriteFile(ok, []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Writing to a directory fails like a read-only sysctl.
+	if err := os.Mkdir(readOnly, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	writes := []LiveWrite{{ok, "524288"}, {readOnly, "7"}, {filepath.Join(dir, "missing-dir", "x"), "3"}}
 	script, args := LiveScript(writes)
 	out, err := exec.Command("sh", append([]string{"-c", script, "sh"}, args...)...).Output()

@@ -8,10 +8,10 @@ import (
 
 var udp53 = NotrackRule{IPVersion: 4, Protocol: "udp", Port: "53", Chains: []string{"OUTPUT", "PREROUTING"}, Target: "CT"}
 
-// save renders rules as iptables-save output of one table.
-func save(table string, rules ...string) string {
+// save renders rules as iptables-save output of the raw table.
+func save(rules ...string) string {
 	var b strings.Builder
-	b.WriteString("*" + table + "\n")
+	b.WriteString("*raw\n")
 	for _, chain := range []string{"PREROUTING", "INPUT", "OUTPUT"} {
 		b.WriteString(":" + chain + " ACCEPT [0:0]\n")
 	}
@@ -44,7 +44,7 @@ func mustEdit(t *testing.T, content []byte, plan, prior *OwnedRules) []byte {
 
 func TestEditRules(t *testing.T) {
 	other := "-A PREROUTING -p tcp -m tcp --dport 80 -j CT --notrack"
-	base := []byte(save("raw", other))
+	base := []byte(save(other))
 	withRule := mustEdit(t, base, &OwnedRules{Rule: udp53}, nil)
 	accept := mustEdit(t, base, &OwnedRules{Rule: udp53, AcceptUntracked: true}, nil)
 	for _, tc := range []struct {
@@ -102,13 +102,13 @@ func TestLiveChanges(t *testing.T) {
 	}{
 		{"nothing running: add both chains", Firewall{}, &OwnedRules{Rule: udp53}, nil,
 			[]string{"add raw OUTPUT", "add raw PREROUTING"}},
-		{"already running: nothing", Firewall{LiveRaw: save("raw", ruleLine(udp53, "PREROUTING"), ruleLine(udp53, "OUTPUT"))},
+		{"already running: nothing", Firewall{LiveRaw: save(ruleLine(udp53, "PREROUTING"), ruleLine(udp53, "OUTPUT"))},
 			&OwnedRules{Rule: udp53}, &OwnedRules{Rule: udp53}, nil},
-		{"nft prints NOTRACK as CT: same rule", Firewall{LiveRaw: save("raw", ruleLine(udp53, "PREROUTING"), ruleLine(udp53, "OUTPUT"))},
+		{"nft prints NOTRACK as CT: same rule", Firewall{LiveRaw: save(ruleLine(udp53, "PREROUTING"), ruleLine(udp53, "OUTPUT"))},
 			&OwnedRules{Rule: legacy}, nil, nil},
-		{"accept goes first in INPUT", Firewall{LiveRaw: save("raw", ruleLine(udp53, "PREROUTING"), ruleLine(udp53, "OUTPUT"))},
+		{"accept goes first in INPUT", Firewall{LiveRaw: save(ruleLine(udp53, "PREROUTING"), ruleLine(udp53, "OUTPUT"))},
 			&OwnedRules{Rule: udp53, AcceptUntracked: true}, &OwnedRules{Rule: udp53}, []string{"ins filter INPUT"}},
-		{"delete removes what runs, not others' rules", Firewall{LiveRaw: save("raw", ruleLine(udp53, "OUTPUT"), stranger)},
+		{"delete removes what runs, not others' rules", Firewall{LiveRaw: save(ruleLine(udp53, "OUTPUT"), stranger)},
 			nil, &OwnedRules{Rule: udp53}, []string{"del raw OUTPUT"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,8 +129,8 @@ func TestObserveRule(t *testing.T) {
 		comment    string
 	}{
 		{"nowhere", Firewall{}, nil, nil, ""},
-		{"live only", Firewall{LiveRaw: save("raw", ruleLine(udp53, "OUTPUT"))}, []string{"OUTPUT"}, nil, ""},
-		{"file only, with the host's comment", Firewall{Rules: File{Content: []byte(save("raw", ruleLine(commented, "PREROUTING")))}},
+		{"live only", Firewall{LiveRaw: save(ruleLine(udp53, "OUTPUT"))}, []string{"OUTPUT"}, nil, ""},
+		{"file only, with the host's comment", Firewall{Rules: File{Content: []byte(save(ruleLine(commented, "PREROUTING")))}},
 			nil, []string{"PREROUTING"}, "dns"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,9 +17,8 @@ func RecommendedMax(memoryBytes int64, archBits int) int64 {
 // RecommendedBuckets is the range of hash table sizes that suits a given
 // nf_conntrack_max by the same rule of thumb: from conntrackMax/8 (8 entries
 // per bucket) to conntrackMax/2. It returns 0, 0 when conntrackMax is not
-// positive. (The parameter cannot be called max: it would clash with the
-// result.)
-func RecommendedBuckets(conntrackMax int64) (min, max int64) {
+// positive.
+func RecommendedBuckets(conntrackMax int64) (least, most int64) {
 	if conntrackMax <= 0 {
 		return 0, 0
 	}

@@ -27,7 +27,9 @@ func TestReadScriptsReportUnreadableFiles(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.conf")
 	present := filepath.Join(dir, "present.conf")
-	os.WriteFile(present, []byte("net.ipv4.ip_forward = 1\n"), 0o644)
+	if err := os.WriteFile(present, []byte("net.ipv4.ip_forward = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	const bad = "/proc/self/mem"
 
 	// conntrack_limits

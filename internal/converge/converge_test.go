@@ -126,7 +126,7 @@ func TestEditFileRetriesConflicts(t *testing.T) {
 	h := newStub()
 	h.files["/etc/f"] = "A=1\n"
 	h.conflicts, h.edit = 2, func(s string) string { return s + "B=2\n" }
-	got, err := EditFile(context.Background(), h, "/etc/f", 0o600, func(b []byte) []byte { return append(b, "C=3\n"...) })
+	got, err := EditFile(t.Context(), h, "/etc/f", 0o600, func(b []byte) []byte { return append(b, "C=3\n"...) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestEditFileRetriesConflicts(t *testing.T) {
 func TestEditFileGivesUpAfterThreeConflicts(t *testing.T) {
 	h := newStub()
 	h.conflicts = 3
-	_, err := EditFile(context.Background(), h, "/etc/f", 0o600, func(b []byte) []byte { return []byte("x") })
+	_, err := EditFile(t.Context(), h, "/etc/f", 0o600, func(b []byte) []byte { return []byte("x") })
 	var we *WriteError
 	if !errors.As(err, &we) || !errors.Is(err, sshx.ErrConflict) || we.Path != "/etc/f" {
 		t.Fatalf("err = %v, want a WriteError of /etc/f wrapping ErrConflict", err)
@@ -154,7 +154,7 @@ func TestEditFileGivesUpAfterThreeConflicts(t *testing.T) {
 func TestEditFileUnchangedWritesNothing(t *testing.T) {
 	h := newStub()
 	h.files["/etc/f"] = "same"
-	if _, err := EditFile(context.Background(), h, "/etc/f", 0o600, func(b []byte) []byte { return b }); err != nil {
+	if _, err := EditFile(t.Context(), h, "/etc/f", 0o600, func(b []byte) []byte { return b }); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(strings.Join(h.ops, ","), "write") {
@@ -165,13 +165,13 @@ func TestEditFileUnchangedWritesNothing(t *testing.T) {
 func TestReadErrorsSayWhat(t *testing.T) {
 	h := newStub()
 	h.answers["read host facts"] = func([]string) (string, error) { return "garbage", nil }
-	_, err := ReadFacts(context.Background(), h)
+	_, err := ReadFacts(t.Context(), h)
 	var re *ReadError
 	if !errors.As(err, &re) || !re.Answer || re.Object != ObjFacts {
 		t.Fatalf("unparsable answer: %#v", err)
 	}
 	h.answers["read firewall services"] = func([]string) (string, error) { return "", sshx.ErrUnreachable }
-	_, err = ReadServices(context.Background(), h, []string{"iptables"})
+	_, err = ReadServices(t.Context(), h, []string{"iptables"})
 	if !errors.As(err, &re) || re.Answer || re.Object != ObjServices || !errors.Is(err, sshx.ErrUnreachable) {
 		t.Fatalf("failed command: %#v", err)
 	}
@@ -199,7 +199,7 @@ func TestNotrackWritesAppliesAndConfirms(t *testing.T) {
 		return "@@snap\t/run/snap\n", nil
 	}
 	h.answers["confirm firewall change"] = func([]string) (string, error) { return "confirmed\n", nil }
-	res, err := Notrack(context.Background(), h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4, Rollback: 30 * time.Second}, nil)
+	res, err := Notrack(t.Context(), h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4, Rollback: 30 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestNotrackWritesAppliesAndConfirms(t *testing.T) {
 func TestNotrackNothingToDo(t *testing.T) {
 	raw := ""
 	h := firewallStub(&raw)
-	res, err := Notrack(context.Background(), h, NotrackChange{RulesFile: "/etc/rules", IPVersion: 4}, nil)
+	res, err := Notrack(t.Context(), h, NotrackChange{RulesFile: "/etc/rules", IPVersion: 4}, nil)
 	if err != nil || res.Confirm != NotApplied {
 		t.Fatalf("res %+v, err %v", res, err)
 	}
@@ -235,7 +235,7 @@ func TestNotrackCutOffRestoresTheFile(t *testing.T) {
 	h.files["/etc/rules"] = "*raw\nCOMMIT\n"
 	h.answers[OpApplyNotrack] = func([]string) (string, error) { return "@@snap\t/run/snap\n", nil }
 	h.answers["confirm firewall change"] = func([]string) (string, error) { return "unknown\n", nil }
-	ctx := context.Background()
+	ctx := t.Context()
 	start := time.Now()
 	// A one-second window: the restore waits for it plus two seconds.
 	res, err := Notrack(ctx, h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4, Rollback: time.Second}, nil)
@@ -260,12 +260,12 @@ func TestNotrackRefusedAndDirectory(t *testing.T) {
 		return "@@snap\t/run/snap\n@@fail\tOUTPUT\tNo chain/target/match by that name.\n@@done\n", nil
 	}
 	h.answers["confirm firewall change"] = func([]string) (string, error) { return "confirmed", nil }
-	res, err := Notrack(context.Background(), h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4}, nil)
+	res, err := Notrack(t.Context(), h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4}, nil)
 	if err != nil || res.Refused["OUTPUT"] == "" {
 		t.Fatalf("res %+v err %v: want OUTPUT refused", res, err)
 	}
 	h.answers["read firewall"] = func([]string) (string, error) { return sections("file_rules_rhel", "dir"), nil }
-	_, err = Notrack(context.Background(), h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4}, nil)
+	_, err = Notrack(t.Context(), h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4}, nil)
 	var de *DirError
 	if !errors.As(err, &de) || de.Path != "/etc/rules" {
 		t.Fatalf("err %v, want a DirError", err)
@@ -292,7 +292,7 @@ func TestBlacklistUnloadAndRebuild(t *testing.T) {
 	plan := &conntrack.Blacklist{Modules: []string{"nf_conntrack"}, Disable: true}
 	ch := BlacklistChange{File: "/etc/modprobe.d/b.conf", Plan: plan, Unload: true, Rebuild: true}
 
-	res, err := Blacklist(context.Background(), h, ch, nil)
+	res, err := Blacklist(t.Context(), h, ch, nil)
 	if err == nil && len(res.Holders) == 0 {
 		t.Fatalf("nf_nat holds nf_conntrack: the unload must stop without force: %+v", res)
 	}
@@ -301,7 +301,7 @@ func TestBlacklistUnloadAndRebuild(t *testing.T) {
 	}
 
 	ch.Force = true
-	res, err = Blacklist(context.Background(), h, ch, nil)
+	res, err = Blacklist(t.Context(), h, ch, nil)
 	if err != nil || strings.Join(unloaded, " ") != "nf_nat nf_conntrack" {
 		t.Fatalf("err %v, unloaded %v: holders first", err, unloaded)
 	}
@@ -311,7 +311,7 @@ func TestBlacklistUnloadAndRebuild(t *testing.T) {
 	// Built from this content already: no second rebuild.
 	ch.LastBuild, ch.Unload = *res.Built, false
 	h.ops = nil
-	if res, err = Blacklist(context.Background(), h, ch, nil); err != nil || res.Built != nil {
+	if res, err = Blacklist(t.Context(), h, ch, nil); err != nil || res.Built != nil {
 		t.Fatalf("rebuilt again: %+v %v", res, err)
 	}
 }
@@ -320,7 +320,7 @@ func TestBlacklistFailedUnloadSkipsRebuild(t *testing.T) {
 	h := modulesStub("nf_conntrack 1 0 - Live 0x0\n")
 	h.answers[OpUnload] = func([]string) (string, error) { return "@@fail\tnf_conntrack\tModule is in use\n", nil }
 	ch := BlacklistChange{File: "/etc/b.conf", Plan: &conntrack.Blacklist{Modules: []string{"nf_conntrack"}}, Unload: true, Rebuild: true}
-	res, err := Blacklist(context.Background(), h, ch, nil)
+	res, err := Blacklist(t.Context(), h, ch, nil)
 	if err != nil || res.Failed["nf_conntrack"] != "Module is in use" || res.Built != nil {
 		t.Fatalf("res %+v err %v", res, err)
 	}
@@ -349,7 +349,7 @@ func TestServicesChangeThenReadBack(t *testing.T) {
 		return "", nil
 	}
 	off := false
-	res, err := Services(context.Background(), h, ServicesChange{Services: []string{"iptables"}, Running: &off}, nil)
+	res, err := Services(t.Context(), h, ServicesChange{Services: []string{"iptables"}, Running: &off}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,8 +29,8 @@ type Host interface {
 	// Lock takes the host-wide lock that every edit of the host holds.
 	Lock(ctx context.Context) (unlock func(), err error)
 	// DialFresh opens a new, unshared connection to the same host, to
-	// prove a new login still works; close releases it.
-	DialFresh(ctx context.Context) (h Host, close func(), err error)
+	// prove a new login still works; closeFn releases it.
+	DialFresh(ctx context.Context) (h Host, closeFn func(), err error)
 }
 
 // SSH is a Host over a connection of an sshx pool.
@@ -50,7 +50,7 @@ func Connect(ctx context.Context, pool *sshx.Pool, e sshx.Endpoint) (*SSH, error
 
 // WriteFile is sshx's atomic write.
 func (h *SSH) WriteFile(ctx context.Context, path string, data []byte, opts sshx.WriteOptions) error {
-	return h.Client.WriteFileAtomic(ctx, path, data, opts)
+	return h.WriteFileAtomic(ctx, path, data, opts)
 }
 
 // hostLock names this process's lock of a host.
@@ -62,8 +62,9 @@ const hostLock = "conntrack-tf host lock"
 // which every Terraform process and CI job shares and the kernel releases
 // if the holder dies. It waits at most command_timeout for another run.
 func (h *SSH) Lock(ctx context.Context) (func(), error) {
+	// h.Client.Lock, not h.Lock: SSH's Lock is this method.
 	unlockLocal := h.Client.Lock(hostLock)
-	release, err := h.Client.LockHost(ctx, h.Client.CommandTimeout())
+	release, err := h.LockHost(ctx, h.CommandTimeout())
 	if err != nil {
 		unlockLocal()
 		return nil, err
@@ -78,7 +79,7 @@ func (h *SSH) Lock(ctx context.Context) (func(), error) {
 
 // DialFresh dials the host again, outside the pool's sharing.
 func (h *SSH) DialFresh(ctx context.Context) (Host, func(), error) {
-	c, err := h.pool.DialFresh(ctx, h.Client.Endpoint())
+	c, err := h.pool.DialFresh(ctx, h.Endpoint())
 	if err != nil {
 		return nil, nil, err
 	}

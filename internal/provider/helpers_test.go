@@ -63,7 +63,9 @@ func newTerraformCLI(t *testing.T, config string) *terraformCLI {
 	if h := os.Getenv("TF_ACC_PROVIDER_HOST"); h != "" {
 		addr = h + "/conntrack-ops/conntrack"
 	}
-	ctx, stop := context.WithCancel(context.Background())
+	// The provider serves for the test body (no cleanup runs terraform);
+	// the cleanup waits until it has stopped.
+	ctx, stop := context.WithCancel(t.Context())
 	reattach, closed := make(chan *plugin.ReattachConfig, 1), make(chan struct{})
 	serveErr := make(chan error, 1)
 	go func() {
@@ -269,7 +271,7 @@ func kernelHost(t *testing.T, opts testhost.KernelOptions) (*testhost.KernelHost
 	h := testhost.NewKernel(t, opts)
 	run := func(script string) string {
 		t.Helper()
-		out, err := h.Exec(context.Background(), script)
+		out, err := h.Exec(t.Context(), script)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -302,7 +304,7 @@ resource %q %q {
 // data source must match.
 func hostValue(t *testing.T, h *testhost.Host, script string) string {
 	t.Helper()
-	out, err := h.Exec(context.Background(), script)
+	out, err := h.Exec(t.Context(), script)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +331,7 @@ func writeHostFile(t *testing.T, h *testhost.Host, path, content string) {
 
 func hostFile(t *testing.T, h *testhost.Host, path string) string {
 	t.Helper()
-	out, err := h.Exec(context.Background(), "cat "+path)
+	out, err := h.Exec(t.Context(), "cat "+path)
 	if err != nil {
 		t.Fatal(err)
 	}

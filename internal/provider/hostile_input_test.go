@@ -2,7 +2,6 @@ package provider
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -126,7 +125,7 @@ type attrRef struct {
 // the corpus.
 func stringAttributes(t *testing.T) []attrRef {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	p := New("test")()
 	var refs []attrRef
 	add := func(typ, prefix string, attrs map[string]interface {
@@ -505,6 +504,24 @@ func TestAccHostileInput(t *testing.T) {
 				continue
 			}
 			t.Errorf("an error points at no attribute: %s: %s", d.Summary, d.Detail)
+		}
+	}
+	// No diagnostic at all, warnings and other attributes' errors included,
+	// shows a secret's value. A bare corpus value is also given to the
+	// non-secret attributes of the same block, whose errors may quote it:
+	// only values no other attribute was given count.
+	givenElsewhere := map[string]bool{}
+	for _, c := range cases {
+		if !isSecret(c.ref.name) {
+			givenElsewhere[c.value] = true
+		}
+	}
+	for _, d := range allDiags {
+		for _, c := range cases {
+			if isSecret(c.ref.name) && len(c.value) >= 4 && !c.harmless && !givenElsewhere[c.value] &&
+				(strings.Contains(d.Detail, c.value) || d.Snippet != nil && strings.Contains(d.Snippet.Code, c.value)) {
+				t.Errorf("a diagnostic (%s: %s) shows the value of the secret %s", d.Severity, d.Summary, c.ref.name)
+			}
 		}
 	}
 	wantSecret := map[string]int{}

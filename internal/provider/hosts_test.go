@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -20,7 +19,7 @@ func TestWalkReads(t *testing.T) {
 	read := 0
 	v := 42
 	pd.reads.remember("k", &v)
-	got := readHost(context.Background(), pd, connectionModel{}, "k", planned, wording{}, &diag.Diagnostics{},
+	got := readHost(t.Context(), pd, connectionModel{}, "k", planned, wording{}, &diag.Diagnostics{},
 		func(converge.Host) (*int, error) { read++; return nil, nil })
 	if got != &v || read != 0 {
 		t.Fatalf("planned read %v after %d reads, want the remembered one without reading", got, read)

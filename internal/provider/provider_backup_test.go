@@ -23,11 +23,11 @@ resource "conntrack_limits" "h" {
   tcp_timeout_established = %d
 }`, h.Addr, timeout)
 	}
-	backups := func(min, max int) resource.TestCheckFunc {
+	backups := func(least, most int) resource.TestCheckFunc {
 		return func(*terraform.State) error {
 			n, _ := strconv.Atoi(hostValue(t, h, "ls /etc/sysctl.conf.conntrack-*.bak 2>/dev/null | wc -l"))
-			if n < min || n > max {
-				return fmt.Errorf("%d backups of /etc/sysctl.conf, want %d..%d", n, min, max)
+			if n < least || n > most {
+				return fmt.Errorf("%d backups of /etc/sysctl.conf, want %d..%d", n, least, most)
 			}
 			return nil
 		}

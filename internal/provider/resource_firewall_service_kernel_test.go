@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -27,7 +26,7 @@ func TestAccFirewallService_kernelSystemd(t *testing.T) {
 	}
 	unit := func(svc, want string) resource.TestCheckFunc {
 		return func(*terraform.State) error {
-			out, _ := h.Exec(context.Background(), fmt.Sprintf("systemctl is-enabled %[1]s; systemctl is-active %[1]s", svc))
+			out, _ := h.Exec(t.Context(), fmt.Sprintf("systemctl is-enabled %[1]s; systemctl is-active %[1]s", svc))
 			if got := strings.Join(strings.Fields(out), " "); got != want {
 				return fmt.Errorf("%s: is-enabled, is-active = %q, want %q", svc, got, want)
 			}
@@ -61,7 +60,7 @@ func TestAccFirewallService_kernelSystemd(t *testing.T) {
 				// Disabled holds at boot; reading the stopped firewall (refresh
 				// and plan) loads nothing.
 				PreConfig: func() {
-					if err := h.Reboot(context.Background()); err != nil {
+					if err := h.Reboot(t.Context()); err != nil {
 						t.Fatal(err)
 					}
 					before = modules()

@@ -167,16 +167,17 @@ func (limitsConfigValidator) ValidateResource(ctx context.Context, req resource.
 	}
 }
 
-// checkBuckets enforces buckets <= max and warns outside max/8 .. max/2.
-func checkBuckets(buckets, max int64, diags *diag.Diagnostics) {
-	lo, hi := conntrack.RecommendedBuckets(max)
+// checkBuckets enforces buckets <= max (conntrackMax) and warns outside
+// max/8 .. max/2.
+func checkBuckets(buckets, conntrackMax int64, diags *diag.Diagnostics) {
+	lo, hi := conntrack.RecommendedBuckets(conntrackMax)
 	switch {
-	case buckets > max:
+	case buckets > conntrackMax:
 		diags.AddAttributeError(path.Root("buckets"), "buckets exceeds max",
-			fmt.Sprintf("buckets (%d) must not exceed max (%d): more buckets than entries only wastes memory. The rule of thumb is max / 8 = %d.", buckets, max, lo))
+			fmt.Sprintf("buckets (%d) must not exceed max (%d): more buckets than entries only wastes memory. The rule of thumb is max / 8 = %d.", buckets, conntrackMax, lo))
 	case buckets < lo || buckets > hi:
 		diags.AddAttributeWarning(path.Root("buckets"), "buckets outside the usual range",
-			fmt.Sprintf("With max = %d, buckets is usually between max / 8 = %d and max / 2 = %d; %d makes lookups slower (fewer) or wastes memory (more).", max, lo, hi, buckets))
+			fmt.Sprintf("With max = %d, buckets is usually between max / 8 = %d and max / 2 = %d; %d makes lookups slower (fewer) or wastes memory (more).", conntrackMax, lo, hi, buckets))
 	}
 }
 

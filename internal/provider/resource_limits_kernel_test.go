@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -96,7 +95,7 @@ func TestAccLimits_kernelLoadModuleAtBoot(t *testing.T) {
 	listed := func() bool { return run("grep -cx nf_conntrack "+loadFile+" 2>/dev/null || true") != "0" }
 	reboot := func() {
 		start := time.Now()
-		if err := h.Reboot(context.Background()); err != nil {
+		if err := h.Reboot(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("rebooted in %s", time.Since(start).Round(100*time.Millisecond))

@@ -137,7 +137,7 @@ func loadManaged(ctx context.Context, p privateState, diags *diag.Diagnostics) c
 func (m *limitsModel) observe(ctx context.Context, l *conntrack.Limits, managed conntrack.Managed, diags *diag.Diagnostics) {
 	host := m.Host.ValueString()
 	live := m.ApplyLive.IsNull() || m.ApplyLive.ValueBool()
-	settle := func(short, key, prior string, running *string, persisted string, persistedOK bool) types.Int64 {
+	settle := func(key, prior string, running *string, persisted string, persistedOK bool) types.Int64 {
 		if prior == "" { // unmanaged: what the kernel runs with
 			return intOrNull(running)
 		}
@@ -160,7 +160,7 @@ func (m *limitsModel) observe(ctx context.Context, l *conntrack.Limits, managed 
 	for _, short := range namedSysctls {
 		running := optional(l.Running, short)
 		persisted, ok := l.PersistedSysctl(short)
-		*m.named(short) = settle(short, l.Key(short), managed.Sysctls[short], running, persisted, ok)
+		*m.named(short) = settle(l.Key(short), managed.Sysctls[short], running, persisted, ok)
 	}
 	var running *string
 	if l.Hashsize != nil {
@@ -174,7 +174,7 @@ func (m *limitsModel) observe(ctx context.Context, l *conntrack.Limits, managed 
 			fmt.Sprintf("%s no longer sets `options %s hashsize`. Apply to write it again.", l.Modprobe.Path, conntrack.ModuleName(l.Facts.Naming)))
 		m.Buckets = types.Int64Null()
 	} else {
-		m.Buckets = settle("buckets", "buckets (hashsize)", managed.Buckets, running, persisted, ok)
+		m.Buckets = settle("buckets (hashsize)", managed.Buckets, running, persisted, ok)
 	}
 
 	if !m.Sysctls.IsNull() {
@@ -182,7 +182,7 @@ func (m *limitsModel) observe(ctx context.Context, l *conntrack.Limits, managed 
 		for short := range m.mapSysctls(ctx, diags) {
 			running := optional(l.Running, short)
 			persisted, ok := l.PersistedSysctl(short)
-			values[short] = settle(short, l.Key(short), managed.Sysctls[short], running, persisted, ok)
+			values[short] = settle(l.Key(short), managed.Sysctls[short], running, persisted, ok)
 		}
 		mv, d := types.MapValue(types.Int64Type, values)
 		diags.Append(d...)

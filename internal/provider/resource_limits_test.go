@@ -1,9 +1,11 @@
 package provider
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -192,7 +194,12 @@ func TestAccLimits_liveMaxAndBuckets(t *testing.T) {
 	oldMax := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_max")
 	oldHash := hostInt(t, h, "cat /sys/module/nf_conntrack/parameters/hashsize")
 	t.Cleanup(func() {
-		hostValue(t, h, fmt.Sprintf("echo %d > /proc/sys/net/netfilter/nf_conntrack_max; echo %d > /sys/module/nf_conntrack/parameters/hashsize", oldMax, oldHash))
+		// Not hostValue: t.Context() is cancelled before cleanups run.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute) //nolint:usetesting // used after the test's context is cancelled
+		defer cancel()
+		if out, err := h.Exec(ctx, fmt.Sprintf("echo %d > /proc/sys/net/netfilter/nf_conntrack_max; echo %d > /sys/module/nf_conntrack/parameters/hashsize", oldMax, oldHash)); err != nil {
+			t.Errorf("restore the machine's conntrack max and hashsize: %v: %s", err, out)
+		}
 	})
 	newMax, newBuckets := oldMax+8192, (oldMax+8192)/4
 	config := limitsConfig(t, h, fmt.Sprintf("max = %d\n  buckets = %d", newMax, newBuckets))

@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -68,7 +67,7 @@ func TestAccModuleBlacklist_kernelUnload(t *testing.T) {
 					func(*terraform.State) error { return loaded("nf_conntrack", "nf_nat", "xt_CT") },
 					func(*terraform.State) error {
 						// blacklist + install /bin/false: loading by name fails too.
-						if out, err := h.Exec(context.Background(), "modprobe nf_conntrack"); err == nil {
+						if out, err := h.Exec(t.Context(), "modprobe nf_conntrack"); err == nil {
 							return fmt.Errorf("modprobe nf_conntrack succeeded after the blacklist: %s", out)
 						}
 						return loaded("nf_conntrack")
@@ -108,7 +107,7 @@ func TestAccModuleBlacklist_kernelUnloadFails(t *testing.T) {
 	}
 	// The premise: the rule's reference blocks rmmod, and no module
 	// accounts for it (an empty holder list, so force has nothing to unload).
-	if out, err := h.Exec(context.Background(), "rmmod xt_conntrack"); err == nil || !strings.Contains(out, "in use") {
+	if out, err := h.Exec(t.Context(), "rmmod xt_conntrack"); err == nil || !strings.Contains(out, "in use") {
 		t.Fatalf("rmmod xt_conntrack while a rule uses it: err %v, output %q; want 'in use'", err, out)
 	}
 	t.Logf("/proc/modules before: %s", run("grep -E '^(xt_conntrack|nf_conntrack) ' /proc/modules"))
@@ -218,7 +217,7 @@ f=$(find "$d" -path '*%s')
 	// matches compares the initramfs's copy with the file on disk, byte for
 	// byte; a file absent on disk must be absent from the initramfs too.
 	matches := func(*terraform.State) error {
-		if _, err := h.Exec(context.Background(), unpack+fmt.Sprintf(`if [ -e %[1]s ]; then [ -n "$f" ] && cmp "$f" %[1]s; else [ -z "$f" ]; fi
+		if _, err := h.Exec(t.Context(), unpack+fmt.Sprintf(`if [ -e %[1]s ]; then [ -n "$f" ] && cmp "$f" %[1]s; else [ -z "$f" ]; fi
 rc=$?; rm -rf "$d"; exit $rc`, file)); err != nil {
 			return fmt.Errorf("%s in %s differs from the file on disk: %v\ninitramfs:\n%s\ndisk:\n%s", file, initrd, err, inInitramfs(),
 				run("cat "+file+" 2>&1 || true"))

@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -279,7 +278,7 @@ func TestAccNotrack_lockoutIsRolledBack(t *testing.T) {
 	if raw := liveRaw(t, h); strings.Contains(raw, "conntrack-tf:") {
 		t.Fatalf("rule still live:\n%s", raw)
 	}
-	out, err := h.Exec(context.Background(), "iptables -S INPUT")
+	out, err := h.Exec(t.Context(), "iptables -S INPUT")
 	if err != nil || !strings.Contains(out, "-P INPUT DROP") {
 		t.Fatalf("filter table not restored: %s %v", out, err)
 	}

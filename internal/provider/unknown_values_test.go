@@ -127,10 +127,10 @@ func TestAccUnknownValues_firewallService(t *testing.T) {
 
 func TestAccUnknownValues_hostDataSource(t *testing.T) {
 	h := testhost.New(t, testhost.Options{})
-	config := providerBlock(t, []*testhost.Host{h}, "") + fmt.Sprintf(`
+	config := providerBlock(t, []*testhost.Host{h}, "") + `
 data "conntrack_host" "h" {
   host = terraform_data.addr.output
-}`) + fromData("addr", fmt.Sprintf("%q", h.Addr))
+}` + fromData("addr", fmt.Sprintf("%q", h.Addr))
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6ProviderFactories,
 		Steps: []resource.TestStep{{

@@ -43,14 +43,14 @@ func unsafeRune(r rune) bool {
 }
 
 // checkText is the baseline of every string attribute: valid UTF-8, no
-// unsafe rune (see unsafeRune), at most max bytes. The error never quotes
+// unsafe rune (see unsafeRune), at most limit bytes. The error never quotes
 // the value, so it can serve secrets too.
-func checkText(s string, max int) error {
+func checkText(s string, limit int) error {
 	if !utf8.ValidString(s) {
 		return fmt.Errorf("is not valid UTF-8")
 	}
-	if len(s) > max {
-		return fmt.Errorf("is %d bytes long, more than the %d allowed", len(s), max)
+	if len(s) > limit {
+		return fmt.Errorf("is %d bytes long, more than the %d allowed", len(s), limit)
 	}
 	for i, r := range s {
 		if unsafeRune(r) {

@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -165,7 +164,7 @@ func TestSecretErrorsAreNotAttached(t *testing.T) {
 	const secret = "hunter2\n"
 	for _, v := range []validator.String{secretText("password"), privateKeyValidator("private_key")} {
 		var resp validator.StringResponse
-		v.ValidateString(context.Background(), validator.StringRequest{Path: path.Root("password"), ConfigValue: types.StringValue(secret)}, &resp)
+		v.ValidateString(t.Context(), validator.StringRequest{Path: path.Root("password"), ConfigValue: types.StringValue(secret)}, &resp)
 		if !resp.Diagnostics.HasError() {
 			t.Fatalf("%T accepted a newline", v)
 		}
@@ -187,7 +186,7 @@ func TestValidatorsSkipUnknownAndNull(t *testing.T) {
 		sysctlListValidator, hostKeyValidator, secretText("password"), privateKeyValidator("private_key"), durationValidator{}} {
 		for _, val := range []types.String{types.StringUnknown(), types.StringNull()} {
 			var resp validator.StringResponse
-			v.ValidateString(context.Background(), validator.StringRequest{Path: path.Root("x"), ConfigValue: val}, &resp)
+			v.ValidateString(t.Context(), validator.StringRequest{Path: path.Root("x"), ConfigValue: val}, &resp)
 			if resp.Diagnostics.HasError() {
 				t.Errorf("%T refused %s: %v", v, val, resp.Diagnostics)
 			}

@@ -1,7 +1,6 @@
 package sshx_test
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -17,7 +16,7 @@ import (
 // the command; the connection stays usable.
 func TestOutputIsBounded(t *testing.T) {
 	requireHosts(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	h := testhost.New(t, testhost.Options{})
 	c := mustGet(t, pool(t, rootOptions(t, h)), endpoint(h))
 	start := time.Now()
@@ -59,7 +58,7 @@ func TestOutputIsBounded(t *testing.T) {
 // command_timeout, and the pool dials afresh.
 func TestKeepAliveTimeoutMarksAStalledConnectionBroken(t *testing.T) {
 	requireHosts(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	h := testhost.New(t, testhost.Options{})
 	proxy := testhost.NewFaultProxy(t, h)
 	o := rootOptions(t, h)

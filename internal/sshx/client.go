@@ -289,8 +289,8 @@ type limitedBuffer struct {
 	over     bool
 }
 
-func newLimitedBuffer(max int, overflow func()) *limitedBuffer {
-	return &limitedBuffer{max: max, overflow: overflow}
+func newLimitedBuffer(limit int, overflow func()) *limitedBuffer {
+	return &limitedBuffer{max: limit, overflow: overflow}
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {

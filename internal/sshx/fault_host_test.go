@@ -61,7 +61,7 @@ func TestWriteFileAtomicSurvivesACutAnywhere(t *testing.T) {
 		noSFTP bool
 	}{{"sftp", false}, {"shell", true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
+			ctx := t.Context()
 			h := testhost.New(t, testhost.Options{NoSFTP: tc.noSFTP})
 			proxy := testhost.NewFaultProxy(t, h)
 			direct := mustGet(t, pool(t, rootOptions(t, h)), endpoint(h))
@@ -179,12 +179,12 @@ func TestWriteFileAtomicCancelledMidTransfer(t *testing.T) {
 			o := rootOptions(t, h)
 			o.HostKeys = sshx.HostKeys{Pinned: ssh.FingerprintSHA256(h.HostKey)}
 			c := mustGet(t, pool(t, o), sshx.Endpoint{Host: proxy.Host, Port: proxy.Port})
-			if _, err := c.SFTP(context.Background()); err != nil {
+			if _, err := c.SFTP(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			hostOut(t, h, "printf 'old\\n' > /etc/ctt-cancel.conf")
 			proxy.Slow(20 << 10) // 20 KB/s: the transfer takes seconds
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 			defer cancel()
 			start := time.Now()
 			err := c.WriteFileAtomic(ctx, "/etc/ctt-cancel.conf", big, sshx.WriteOptions{})
@@ -207,7 +207,7 @@ func TestWriteFileAtomicCancelledMidTransfer(t *testing.T) {
 			if temps != "0" {
 				t.Fatalf("%s temp files left after a cancelled write", temps)
 			}
-			got, err := mustGet(t, pool(t, rootOptions(t, h)), endpoint(h)).ReadFile(context.Background(), "/etc/ctt-cancel.conf")
+			got, err := mustGet(t, pool(t, rootOptions(t, h)), endpoint(h)).ReadFile(t.Context(), "/etc/ctt-cancel.conf")
 			if err != nil {
 				t.Fatal(err)
 			}

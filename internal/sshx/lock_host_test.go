@@ -22,7 +22,7 @@ func lockClient(t *testing.T, h *testhost.Host, owner string) *sshx.Client {
 
 func TestLockHostExcludesAnotherProcess(t *testing.T) {
 	requireHosts(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	h := testhost.New(t, testhost.Options{})
 	a, b := lockClient(t, h, "job-A"), lockClient(t, h, "job-B")
 
@@ -76,14 +76,16 @@ func TestLockHostExcludesAnotherProcess(t *testing.T) {
 	if out := hostOut(t, h, "cat "+sshx.LockFile); !strings.Contains(out, "job-B") {
 		t.Fatalf("holder record %q", out)
 	}
-	releaseB()
+	if err := releaseB(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // The kernel releases the lock when its holder dies: kill -9 of the remote
 // holder, or the holder's connection closing (the provider killed).
 func TestLockHostReleasedWhenTheHolderDies(t *testing.T) {
 	requireHosts(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	h := testhost.New(t, testhost.Options{Users: []testhost.User{{Name: "ops", Sudo: true}}})
 	// B comes through sudo.
 	ob := rootOptions(t, h)
@@ -104,7 +106,9 @@ func TestLockHostReleasedWhenTheHolderDies(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after kill -9 of the holder: %v", err)
 	}
-	release()
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
 
 	// The holder's SSH connection closes without a release.
 	o := rootOptions(t, h)
@@ -125,7 +129,9 @@ func TestLockHostReleasedWhenTheHolderDies(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after the holder's connection closed: %v", err)
 	}
-	release()
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Cancelling the wait returns at once and leaves no waiter behind on the
@@ -134,11 +140,11 @@ func TestLockHostHonoursCancellation(t *testing.T) {
 	requireHosts(t)
 	h := testhost.New(t, testhost.Options{})
 	a, b, c := lockClient(t, h, "job-A"), lockClient(t, h, "job-B"), lockClient(t, h, "job-C")
-	releaseA, err := a.LockHost(context.Background(), time.Second)
+	releaseA, err := a.LockHost(t.Context(), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	_, err = b.LockHost(ctx, time.Minute)
@@ -148,16 +154,20 @@ func TestLockHostHonoursCancellation(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("cancelled wait returned after %s", d)
 	}
-	releaseA()
+	if err := releaseA(); err != nil {
+		t.Fatal(err)
+	}
 	// B's abandoned waiter must not have taken the lock (its holder record
 	// would show it).
 	time.Sleep(300 * time.Millisecond)
 	if out := hostOut(t, h, "cat "+sshx.LockFile); !strings.Contains(out, "job-A") {
 		t.Fatalf("an abandoned waiter took the lock: %q", out)
 	}
-	release, err := c.LockHost(context.Background(), 3*time.Second)
+	release, err := c.LockHost(t.Context(), 3*time.Second)
 	if err != nil {
 		t.Fatalf("after B gave up and A released: %v", err)
 	}
-	release()
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -38,12 +38,12 @@ func (c *Client) sftpClient(ctx context.Context) (*sftp.Client, error) {
 		return c.sftp, nil
 	}
 	sc, session, err := c.openSFTP(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if sc == nil {
+	if errors.Is(err, errNoSFTP) {
 		c.sftpNone = true
 		return nil, nil
+	}
+	if err != nil {
+		return nil, err
 	}
 	c.sftp, c.sftpSession = sc, session
 	return sc, nil
@@ -55,6 +55,10 @@ func (c *Client) SFTP(ctx context.Context) (bool, error) {
 	sc, err := c.sftpClient(ctx)
 	return sc != nil, err
 }
+
+// errNoSFTP is openSFTP's answer for a host without an SFTP server: not a
+// failure, the writes use the shell path.
+var errNoSFTP = errors.New("the host has no SFTP server")
 
 func (c *Client) openSFTP(ctx context.Context) (*sftp.Client, *ssh.Session, error) {
 	const op = "start sftp server"
@@ -80,7 +84,7 @@ func (c *Client) openSFTP(ctx context.Context) (*sftp.Client, *ssh.Session, erro
 	} else if err = session.RequestSubsystem("sftp"); err != nil {
 		// sshd refuses a subsystem it has no Subsystem line for.
 		session.Close()
-		return nil, nil, nil
+		return nil, nil, errNoSFTP
 	}
 	if err != nil {
 		session.Close()
@@ -119,7 +123,7 @@ func (c *Client) openSFTP(ctx context.Context) (*sftp.Client, *ssh.Session, erro
 		return nil, nil, c.fail(op, ErrUnreachable, o.err, "")
 	}
 	if exit.ExitStatus() == exitNotFound && c.sftpServer == "" {
-		return nil, nil, nil
+		return nil, nil, errNoSFTP
 	}
 	err = c.exitError(op, exit.ExitStatus(), strings.TrimSpace(stderr.String()), true)
 	var e *Error

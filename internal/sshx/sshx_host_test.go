@@ -1,7 +1,6 @@
 package sshx_test
 
 import (
-	"context"
 	"errors"
 	"net"
 	"os"
@@ -52,7 +51,7 @@ func endpoint(h *testhost.Host) sshx.Endpoint { return sshx.Endpoint{Host: h.Add
 
 func mustGet(t *testing.T, p *sshx.Pool, e sshx.Endpoint) *sshx.Client {
 	t.Helper()
-	c, err := p.Get(context.Background(), e)
+	c, err := p.Get(t.Context(), e)
 	if err != nil {
 		t.Fatalf("connect %s: %v", e.Host, err)
 	}
@@ -69,9 +68,9 @@ func TestPoolSharesOneConnectionPerHost(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := p.Get(context.Background(), endpoint(h))
+			c, err := p.Get(t.Context(), endpoint(h))
 			if err == nil {
-				_, err = c.Run(context.Background(), sshx.Command{Argv: []string{"true"}})
+				_, err = c.Run(t.Context(), sshx.Command{Argv: []string{"true"}})
 			}
 			errs <- err
 		}()
@@ -90,7 +89,7 @@ func TestPoolSharesOneConnectionPerHost(t *testing.T) {
 
 func TestPoolRedialsABrokenConnection(t *testing.T) {
 	requireHosts(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	h := testhost.New(t, testhost.Options{})
 	p := pool(t, rootOptions(t, h))
 	c := mustGet(t, p, endpoint(h))
@@ -121,7 +120,7 @@ func TestRunQuotesArguments(t *testing.T) {
 	h := testhost.New(t, testhost.Options{})
 	c := mustGet(t, pool(t, rootOptions(t, h)), endpoint(h))
 	evil := `a b'c"$(touch /tmp/pwned)` + "`id`;\n*"
-	out, err := c.Run(context.Background(), sshx.Command{Argv: []string{"printf", "%s", evil}})
+	out, err := c.Run(t.Context(), sshx.Command{Argv: []string{"printf", "%s", evil}})
 	if err != nil || string(out) != evil {
 		t.Fatalf("got %q, %v; want %q", out, err, evil)
 	}
@@ -129,7 +128,7 @@ func TestRunQuotesArguments(t *testing.T) {
 
 func TestWriteFileAtomicKeepsModeOwnerAndLinks(t *testing.T) {
 	requireHosts(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	h := testhost.New(t, testhost.Options{})
 	o := rootOptions(t, h)
 	o.Backup = true // the provider's backup setting
@@ -192,18 +191,20 @@ func TestHostKeyUnknownAndMismatchFailWithoutRetry(t *testing.T) {
 	fp := ssh.FingerprintSHA256(h.HostKey)
 
 	unknown := rootOptions(t, other) // known_hosts lists only the other host
-	_, err := pool(t, unknown).Get(context.Background(), endpoint(h))
+	_, err := pool(t, unknown).Get(t.Context(), endpoint(h))
 	if !errors.Is(err, sshx.ErrHostKey) || !strings.Contains(err.Error(), fp) || !strings.Contains(err.Error(), h.Addr) {
 		t.Fatalf("unknown host key: %v (want host %s and %s)", err, h.Addr, fp)
 	}
 
 	// known_hosts claims h's address has other's key: a mismatch.
 	kh := filepath.Join(t.TempDir(), "known_hosts")
-	os.WriteFile(kh, []byte(h.Addr+" "+string(ssh.MarshalAuthorizedKey(other.HostKey))), 0o600)
+	if err := os.WriteFile(kh, []byte(h.Addr+" "+string(ssh.MarshalAuthorizedKey(other.HostKey))), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	mismatch := rootOptions(t, h)
 	mismatch.HostKeys.KnownHostsFile = kh
 	start := time.Now()
-	_, err = pool(t, mismatch).Get(context.Background(), endpoint(h))
+	_, err = pool(t, mismatch).Get(t.Context(), endpoint(h))
 	if !errors.Is(err, sshx.ErrHostKey) || !strings.Contains(err.Error(), "does not match") {
 		t.Fatalf("mismatch: %v", err)
 	}
@@ -218,7 +219,7 @@ func TestHostKeyUnknownAndMismatchFailWithoutRetry(t *testing.T) {
 	} {
 		o := rootOptions(t, h)
 		o.HostKeys = sshx.HostKeys{Pinned: pin}
-		_, err := pool(t, o).Get(context.Background(), endpoint(h))
+		_, err := pool(t, o).Get(t.Context(), endpoint(h))
 		if ok != (err == nil) {
 			t.Fatalf("pin %q: %v", pin, err)
 		}
@@ -234,7 +235,7 @@ func TestAuthFailuresAreClassifiedAndNotRetried(t *testing.T) {
 	o := rootOptions(t, h)
 	o.Credentials.PrivateKey = mustKey(t) // a key h does not know
 	start := time.Now()
-	_, err := pool(t, o).Get(context.Background(), endpoint(h))
+	_, err := pool(t, o).Get(t.Context(), endpoint(h))
 	if !errors.Is(err, sshx.ErrAuth) {
 		t.Fatalf("wrong key: %v", err)
 	}
@@ -245,7 +246,7 @@ func TestAuthFailuresAreClassifiedAndNotRetried(t *testing.T) {
 	o.Credentials = sshx.Credentials{Password: "s3cret-pw"}
 	mustGet(t, pool(t, o), endpoint(h))
 	o.Credentials = sshx.Credentials{Password: "wrong-pw-xyz"}
-	_, err = pool(t, o).Get(context.Background(), endpoint(h))
+	_, err = pool(t, o).Get(t.Context(), endpoint(h))
 	if !errors.Is(err, sshx.ErrAuth) || strings.Contains(err.Error(), "wrong-pw-xyz") {
 		t.Fatalf("wrong password: %v", err)
 	}
@@ -304,7 +305,7 @@ func TestUnreachableHostFailsWithinConnectTimeout(t *testing.T) {
 	o := rootOptions(t, h)
 	o.ConnectTimeout = 2 * time.Second
 	start := time.Now()
-	_, err := pool(t, o).Get(context.Background(), endpoint(h))
+	_, err := pool(t, o).Get(t.Context(), endpoint(h))
 	took := time.Since(start)
 	if !errors.Is(err, sshx.ErrUnreachable) || !strings.Contains(err.Error(), "connect_timeout 2s") {
 		t.Fatalf("got %v", err)
@@ -320,12 +321,12 @@ func TestCommandTimeout(t *testing.T) {
 	o := rootOptions(t, h)
 	o.CommandTimeout = 300 * time.Millisecond
 	c := mustGet(t, pool(t, o), endpoint(h))
-	_, err := c.Run(context.Background(), sshx.Command{Argv: []string{"sleep", "5"}})
+	_, err := c.Run(t.Context(), sshx.Command{Argv: []string{"sleep", "5"}})
 	if !errors.Is(err, sshx.ErrTimeout) {
 		t.Fatalf("got %v", err)
 	}
 	// The connection survives a timed-out command.
-	if _, err := c.Run(context.Background(), sshx.Command{Argv: []string{"true"}}); err != nil {
+	if _, err := c.Run(t.Context(), sshx.Command{Argv: []string{"true"}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -338,7 +339,7 @@ func TestBastion(t *testing.T) {
 	hostOut(t, target, "iptables -A INPUT -p tcp --dport 22 ! -s "+bastion.Addr+" -j REJECT --reject-with tcp-reset")
 	o := rootOptions(t, target)
 	o.ConnectTimeout = 2 * time.Second
-	if _, err := pool(t, o).Get(context.Background(), endpoint(target)); !errors.Is(err, sshx.ErrUnreachable) {
+	if _, err := pool(t, o).Get(t.Context(), endpoint(target)); !errors.Is(err, sshx.ErrUnreachable) {
 		t.Fatalf("direct connection should fail: %v", err)
 	}
 	o.Bastion = &sshx.Bastion{
@@ -347,7 +348,7 @@ func TestBastion(t *testing.T) {
 		HostKeys:    sshx.HostKeys{KnownHostsFile: testhost.KnownHostsFile(t, bastion)},
 	}
 	c := mustGet(t, pool(t, o), endpoint(target))
-	out, err := c.Run(context.Background(), sshx.Command{Argv: []string{"cat", "/etc/hostname"}})
+	out, err := c.Run(t.Context(), sshx.Command{Argv: []string{"cat", "/etc/hostname"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,7 +383,8 @@ func TestAgentAuth(t *testing.T) {
 			if err != nil {
 				return
 			}
-			go agent.ServeAgent(keyring, conn)
+			// ServeAgent ends with an error when the client hangs up.
+			go func() { _ = agent.ServeAgent(keyring, conn) }()
 		}
 	}()
 	o := rootOptions(t, h)
@@ -392,7 +394,7 @@ func TestAgentAuth(t *testing.T) {
 
 func TestSudo(t *testing.T) {
 	requireHosts(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	h := testhost.New(t, testhost.Options{Users: []testhost.User{
 		{Name: "ops", Sudo: true}, {Name: "asks", SudoWithPassword: true}, {Name: "plain"},
 	}})
@@ -425,7 +427,7 @@ func TestSudo(t *testing.T) {
 
 func hostOut(t *testing.T, h *testhost.Host, script string) string {
 	t.Helper()
-	out, err := h.Exec(context.Background(), script)
+	out, err := h.Exec(t.Context(), script)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +436,7 @@ func hostOut(t *testing.T, h *testhost.Host, script string) string {
 
 func TestWriteFileAtomicRefusesToOverwriteAConcurrentEdit(t *testing.T) {
 	requireHosts(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	h := testhost.New(t, testhost.Options{})
 	c := mustGet(t, pool(t, rootOptions(t, h)), endpoint(h))
 	hostOut(t, h, "printf 'v1\\n' > /etc/ctt-cas.conf")

@@ -243,12 +243,11 @@ func (c *Client) WriteFileAtomic(ctx context.Context, path string, data []byte, 
 // over SFTP and, once every byte is acknowledged and synced, tells the
 // script to go on.
 func (c *Client) upload(sc *sftp.Client, script *bufio.Reader, stdin io.Writer, data []byte) error {
-	name, err := script.ReadString(0)
-	if err != nil {
-		// The script stopped before it made the temp file; its exit status says why.
+	name, ok := tempName(script)
+	if !ok {
+		// Nothing to upload: the script's exit status says why.
 		return nil
 	}
-	name = strings.TrimSuffix(name, "\x00")
 	f, err := sc.OpenFile(name, os.O_WRONLY|os.O_TRUNC)
 	if err != nil {
 		return fmt.Errorf("sftp open %s: %w", name, err)
@@ -271,6 +270,13 @@ func (c *Client) upload(sc *sftp.Client, script *bufio.Reader, stdin io.Writer, 
 	}
 	_, err = io.WriteString(stdin, "go\n")
 	return err
+}
+
+// tempName reads the name of the temp file the script made; false when the
+// script stopped (or the connection ended) before it made one.
+func tempName(script *bufio.Reader) (string, bool) {
+	name, err := script.ReadString(0)
+	return strings.TrimSuffix(name, "\x00"), err == nil
 }
 
 func (c *Client) uploadError(op string, err error) error {

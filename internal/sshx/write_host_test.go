@@ -2,7 +2,6 @@ package sshx_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -17,7 +16,7 @@ import (
 // server), as root and through sudo, against real sshd.
 func TestWriteFileAtomicPaths(t *testing.T) {
 	requireHosts(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	users := []testhost.User{{Name: "ops", Sudo: true}}
 	withSFTP := testhost.New(t, testhost.Options{Users: users})
 	noSFTP := testhost.New(t, testhost.Options{Users: users, NoSFTP: true})
@@ -79,7 +78,7 @@ func TestWriteFileAtomicPaths(t *testing.T) {
 // Writes reuse one SFTP session per connection.
 func TestWriteFileAtomicReusesOneSFTPSession(t *testing.T) {
 	requireHosts(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	h := testhost.New(t, testhost.Options{})
 	c := mustGet(t, pool(t, rootOptions(t, h)), endpoint(h))
 	for i := 0; i < 5; i++ {
@@ -98,7 +97,7 @@ func TestWriteFileAtomicReusesOneSFTPSession(t *testing.T) {
 // sftp_server names the program to run; a wrong one is a settings error.
 func TestSFTPServerSetting(t *testing.T) {
 	requireHosts(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	h := testhost.New(t, testhost.Options{})
 	o := rootOptions(t, h)
 	o.SFTPServer = "/usr/lib/openssh/sftp-server"

@@ -2,6 +2,7 @@ package testhost
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -51,7 +52,11 @@ func StartFaultProxy(target string) (*FaultProxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr := ln.Addr().(*net.TCPAddr)
+	addr, ok := ln.Addr().(*net.TCPAddr)
+	if !ok {
+		ln.Close()
+		return nil, fmt.Errorf("testhost: fault proxy listens on %s, not TCP", ln.Addr())
+	}
 	p := &FaultProxy{Host: "127.0.0.1", Port: addr.Port, target: target, ln: ln, cutAt: -1, conns: map[net.Conn]struct{}{}}
 	go p.serve()
 	return p, nil
@@ -208,7 +213,9 @@ func (p *FaultProxy) pipe(src, dst net.Conn, upstream bool) {
 		}
 		if err != nil {
 			if tc, ok := dst.(*net.TCPConn); ok && errors.Is(err, io.EOF) {
-				tc.CloseWrite()
+				// Pass the EOF on; if the half-close fails the peer is
+				// gone, which the other direction's copy sees.
+				_ = tc.CloseWrite()
 			} else {
 				dst.Close()
 			}

@@ -453,7 +453,9 @@ func TestAddRule(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := Parse([]byte(tc.in))
-			f.AddRule(tc.table, tc.chain, tc.args)
+			if err := f.AddRule(tc.table, tc.chain, tc.args); err != nil {
+				t.Fatal(err)
+			}
 			if got := string(f.Bytes()); got != tc.want {
 				t.Fatalf("AddRule(%s, %s, %q) on %q:\ngot  %q\nwant %q", tc.table, tc.chain, tc.args, tc.in, got, tc.want)
 			}
@@ -486,7 +488,9 @@ func TestInsertRule(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := Parse([]byte(tc.in))
-			f.InsertRule(tc.table, tc.chain, x)
+			if err := f.InsertRule(tc.table, tc.chain, x); err != nil {
+				t.Fatal(err)
+			}
 			if got := string(f.Bytes()); got != tc.want {
 				t.Fatalf("InsertRule(%s, %s) on %q:\ngot  %q\nwant %q", tc.table, tc.chain, tc.in, got, tc.want)
 			}
@@ -502,7 +506,9 @@ func TestCorpusInsertRule(t *testing.T) {
 		t.Run(c.Name, func(t *testing.T) {
 			f := Parse(c.Data)
 			hadFilter := slices.Contains(f.Tables(), "filter")
-			f.InsertRule("filter", "INPUT", args)
+			if err := f.InsertRule("filter", "INPUT", args); err != nil {
+				t.Fatal(err)
+			}
 			allCommitted(t, f.Bytes())
 			i := slices.IndexFunc(f.Rules("filter"), func(r Rule) bool { return r.Chain == "INPUT" })
 			if r := f.Rules("filter")[i]; !slices.Equal(r.Args, args) {
@@ -602,8 +608,12 @@ func TestCorpusAddDelete(t *testing.T) {
 			before := lines(f)
 			rawBefore := f.Rules("raw")
 
-			f.AddRule("raw", "PREROUTING", preArgs)
-			f.AddRule("raw", "OUTPUT", outArgs)
+			if err := f.AddRule("raw", "PREROUTING", preArgs); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.AddRule("raw", "OUTPUT", outArgs); err != nil {
+				t.Fatal(err)
+			}
 			edited := f.Bytes()
 			allCommitted(t, edited)
 
@@ -661,7 +671,9 @@ func TestCorpusUserChain(t *testing.T) {
 		}
 		t.Run(c.Name, func(t *testing.T) {
 			before := lines(f)
-			f.AddRule("raw", "conntrack-tf", preArgs)
+			if err := f.AddRule("raw", "conntrack-tf", preArgs); err != nil {
+				t.Fatal(err)
+			}
 			got := f.Rules("raw")
 			if r := got[len(got)-1]; r.Chain != "conntrack-tf" || !slices.Equal(r.Args, preArgs) {
 				t.Fatalf("last raw rule = %q", r)

@@ -69,10 +69,18 @@ func TestRestoreAcceptsEdits(t *testing.T) {
 					return
 				}
 				f := Parse(c.Data)
-				f.AddRule("raw", "PREROUTING", preArgs)
-				f.AddRule("raw", "OUTPUT", outArgs)
-				f.AddRule("raw", "conntrack-tf", []string{"-p", "udp", "-m", "comment", "--comment", `say "hi" \ it's`, "-j", "CT", "--notrack"})
-				f.InsertRule("filter", "INPUT", []string{"-m", "conntrack", "--ctstate", "UNTRACKED", "-j", "ACCEPT"})
+				if err := f.AddRule("raw", "PREROUTING", preArgs); err != nil {
+					t.Fatal(err)
+				}
+				if err := f.AddRule("raw", "OUTPUT", outArgs); err != nil {
+					t.Fatal(err)
+				}
+				if err := f.AddRule("raw", "conntrack-tf", []string{"-p", "udp", "-m", "comment", "--comment", `say "hi" \ it's`, "-j", "CT", "--notrack"}); err != nil {
+					t.Fatal(err)
+				}
+				if err := f.InsertRule("filter", "INPUT", []string{"-m", "conntrack", "--ctstate", "UNTRACKED", "-j", "ACCEPT"}); err != nil {
+					t.Fatal(err)
+				}
 				if out, err := restore(t, f.Bytes(), tool, "--test"); err != nil {
 					t.Fatalf("%s rejects the edited file: %v\n%s\nfile:\n%s", tool, err, out, f.Bytes())
 				}
@@ -95,7 +103,9 @@ func TestRestoreQuoting(t *testing.T) {
 	comments := []string{"conntrack-tf:abc 1", `say "hi" \ it's`, "", "User: ", `back\slash`, "tab\there"}
 	f := Parse(nil)
 	for _, c := range comments {
-		f.AddRule("raw", "OUTPUT", []string{"-m", "comment", "--comment", c, "-j", "CT", "--notrack"})
+		if err := f.AddRule("raw", "OUTPUT", []string{"-m", "comment", "--comment", c, "-j", "CT", "--notrack"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cmd := exec.Command("unshare", "-n", "sh", "-c", "iptables-legacy-restore && iptables-legacy-save -t raw")
 	cmd.Stdin = bytes.NewReader(f.Bytes())
