@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"context"
 	"math/big"
 	"strings"
 	"testing"
@@ -30,7 +29,7 @@ func callFunction(t *testing.T, name string, args ...int64) (int64, *tfprotov6.F
 		}
 		dvs[i] = &dv
 	}
-	resp, err := server.CallFunction(context.Background(), &tfprotov6.CallFunctionRequest{Name: name, Arguments: dvs})
+	resp, err := server.CallFunction(t.Context(), &tfprotov6.CallFunctionRequest{Name: name, Arguments: dvs})
 	if err != nil {
 		t.Fatal(err)
 	}

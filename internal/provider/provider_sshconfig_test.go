@@ -103,7 +103,7 @@ provider "conntrack" {
   password                 = "x"
 }
 data "conntrack_host" "h" { host = "web1" }`, bad),
-			ExpectError: errorLike(`Port "notaport" for web1 is not a port number`),
+			ExpectError: errorLike(`port "notaport" for web1 is not a port number`),
 		}},
 	})
 }

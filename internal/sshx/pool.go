@@ -142,7 +142,8 @@ func NewPool(opts Options) (*Pool, error) {
 		// A missing default known_hosts file fails when a host is dialled,
 		// for the same reasons as missing credentials (an ssh_config file may
 		// also name a UserKnownHostsFile); a chosen one fails here.
-		if !errors.Is(err, ErrHostKey) || !(opts.KnownHostsDefaulted || (opts.SSHConfig != nil && !opts.SSHConfig.HostKeysSet)) {
+		deferred := opts.KnownHostsDefaulted || (opts.SSHConfig != nil && !opts.SSHConfig.HostKeysSet)
+		if !errors.Is(err, ErrHostKey) || !deferred {
 			p.Close()
 			return nil, err
 		}
@@ -234,7 +235,8 @@ func (p *Pool) shared(ctx context.Context, key, op string, dial func() (*Client,
 		if r.Err != nil {
 			return nil, r.Err
 		}
-		return r.Val.(*Client), nil
+		c, _ := r.Val.(*Client) // the only value the dial returns
+		return c, nil
 	case <-ctx.Done():
 		return nil, &Error{Host: key, Op: op, Class: ErrTimeout, Err: ctx.Err()}
 	}

@@ -80,7 +80,7 @@ func (c *SSHConfig) Lookup(alias string) (HostSettings, error) {
 	s.HostName, s.User, s.ProxyJump = get("HostName"), get("User"), get("ProxyJump")
 	if p := get("Port"); p != "" {
 		if s.Port, _ = strconv.Atoi(p); s.Port < 1 || s.Port > 65535 {
-			err = errors.Join(err, fmt.Errorf("Port %q for %s is not a port number", p, alias))
+			err = errors.Join(err, fmt.Errorf("port %q for %s is not a port number", p, alias))
 		}
 	}
 	ids, e := c.cfg.GetAll(alias, "IdentityFile")
