@@ -47,6 +47,20 @@ func faultSeed(t *testing.T) int64 {
 
 func fullSweep() bool { return os.Getenv("CONNTRACK_FAULT_SWEEP") == "full" }
 
+// faultCount is the positive number in the environment variable name, or
+// def: a larger sample than the default without the full sweep.
+func faultCount(t *testing.T, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		t.Fatalf("%s: %q is not a positive number", name, s)
+	}
+	return n
+}
+
 // faultCase is one resource type toggled between two configurations.
 type faultCase struct {
 	name string
@@ -271,6 +285,15 @@ func (r *faultRig) fault(what string, inject func(run func(during func(*exec.Cmd
 		return r.tfCmd(during, "apply", "-auto-approve", "-input=false", "-no-color")
 	})
 	r.stats.injected++
+	if code != 0 {
+		var errs []string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), "Error:") {
+				errs = append(errs, strings.TrimSpace(l))
+			}
+		}
+		t.Logf("%s: apply exit %d: %s", what, code, strings.Join(errs, " | "))
+	}
 	if code == 0 {
 		r.stats.succeeded++
 	} else {
@@ -330,8 +353,8 @@ func (r *faultRig) fault(what string, inject func(run func(during func(*exec.Cmd
 // TestAccFaultCutSweep cuts the provider's SSH connection at points spread
 // over the client bytes of a whole apply (refresh, lock, reads, writes,
 // live changes, NOTRACK arm and confirm) of each resource type: a seeded
-// sample of 8 per resource, or every 64th byte with
-// CONNTRACK_FAULT_SWEEP=full.
+// sample of 8 per resource (CONNTRACK_FAULT_POINTS), or every 64th byte
+// with CONNTRACK_FAULT_SWEEP=full.
 func TestAccFaultCutSweep(t *testing.T) {
 	seed := faultSeed(t)
 	for _, fc := range faultCases() {
@@ -341,10 +364,10 @@ func TestAccFaultCutSweep(t *testing.T) {
 			for off := int64(1); off < total; off += 64 {
 				points = append(points, off)
 			}
-			if !fullSweep() && len(points) > 8 {
+			if sample := faultCount(t, "CONNTRACK_FAULT_POINTS", 8); !fullSweep() && len(points) > sample {
 				rnd := rand.New(rand.NewSource(seed))
 				picked := []int64{points[0]}
-				for _, i := range rnd.Perm(len(points) - 1)[:7] {
+				for _, i := range rnd.Perm(len(points) - 1)[:sample-1] {
 					picked = append(picked, points[i+1])
 				}
 				slices.Sort(picked)
@@ -404,11 +427,12 @@ func buildProvider(t *testing.T) (cliConfig, binary string) {
 // interrupts terraform (SIGINT, as Ctrl-C or a cancelled CI job) at seeded
 // random moments of an apply of each resource type; the moment is drawn
 // from 0 to the duration of a clean apply. Per resource: 3 kills and 2
-// interrupts, or 30 and 20 with CONNTRACK_FAULT_SWEEP=full.
+// interrupts (CONNTRACK_FAULT_KILLS, CONNTRACK_FAULT_INTERRUPTS), or 30 and
+// 20 with CONNTRACK_FAULT_SWEEP=full.
 func TestAccFaultKillAndInterrupt(t *testing.T) {
 	seed := faultSeed(t)
 	cliConfig, binary := buildProvider(t)
-	kills, interrupts := 3, 2
+	kills, interrupts := faultCount(t, "CONNTRACK_FAULT_KILLS", 3), faultCount(t, "CONNTRACK_FAULT_INTERRUPTS", 2)
 	if fullSweep() {
 		kills, interrupts = 30, 20
 	}
