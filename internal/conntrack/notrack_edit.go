@@ -140,8 +140,11 @@ func ObserveRule(rule NotrackRule, fw Firewall) Presence {
 			}
 		}
 	}
-	scan(iptables.Parse([]byte(fw.LiveRaw)).Rules("raw"), p.Live)
+	// The running rule's comment wins: after a rollback (or a cut between
+	// the file write and the live change) the file holds the new comment and
+	// the running table the old one, and the plan must show that.
 	scan(iptables.Parse(fw.Rules.Content).Rules("raw"), p.File)
+	scan(iptables.Parse([]byte(fw.LiveRaw)).Rules("raw"), p.Live)
 	return p
 }
 

@@ -132,6 +132,8 @@ func TestObserveRule(t *testing.T) {
 		{"live only", Firewall{LiveRaw: save(ruleLine(udp53, "OUTPUT"))}, []string{"OUTPUT"}, nil, ""},
 		{"file only, with the host's comment", Firewall{Rules: File{Content: []byte(save(ruleLine(commented, "PREROUTING")))}},
 			nil, []string{"PREROUTING"}, "dns"},
+		{"live and file disagree on the comment: the running one shows", Firewall{LiveRaw: save("raw", ruleLine(udp53, "PREROUTING")),
+			Rules: File{Content: []byte(save("raw", ruleLine(commented, "PREROUTING")))}}, []string{"PREROUTING"}, []string{"PREROUTING"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := ObserveRule(udp53, tc.fw)
