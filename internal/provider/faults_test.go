@@ -459,8 +459,7 @@ func TestAccFaultKillAndInterrupt(t *testing.T) {
 				faults = append(faults, "SIGINT to terraform")
 			}
 			rnd.Shuffle(len(faults), func(i, j int) { faults[i], faults[j] = faults[j], faults[i] })
-			for _, what := range faults {
-				after := time.Duration(rnd.Int63n(int64(took)))
+			inject := func(what string, after time.Duration) {
 				label := fmt.Sprintf("%s %s into the apply", what, after.Round(time.Millisecond))
 				r.fault(label, func(run func(func(*exec.Cmd)) (int, string)) (int, string) {
 					hit := false
@@ -483,6 +482,16 @@ func TestAccFaultKillAndInterrupt(t *testing.T) {
 					t.Logf("%s: landed %t, apply exit %d", label, hit, code)
 					return code, out
 				})
+			}
+			for _, what := range faults {
+				inject(what, time.Duration(rnd.Int63n(int64(took))))
+			}
+			// A moment drawn from the whole clean apply may fall after the
+			// provider exited (applies vary in length): until one kill has
+			// landed, kill again in the first half, where the provider runs.
+			for extra := 0; landed["kill -9 of the provider"] == 0 && extra < 5; extra++ {
+				kills++
+				inject("kill -9 of the provider", time.Duration(rnd.Int63n(int64(took/2))))
 			}
 			t.Logf("%s: a clean apply takes %s; %d kills (%d landed while the provider ran), %d interrupts (%d landed); %s",
 				fc.name, took.Round(time.Millisecond), kills, landed["kill -9 of the provider"], interrupts, landed["SIGINT to terraform"], r.stats)

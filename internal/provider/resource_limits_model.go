@@ -245,3 +245,43 @@ func (r *limitsResource) planReleases(ctx context.Context, config tfsdk.Config, 
 		release(path.Root("buckets"), fmt.Sprintf("options %s hashsize=%s", conntrack.ModuleName(l.Facts.Naming), prev.Buckets), plan.paths().ModprobeFile)
 	}
 }
+
+// planUnconverged makes a declared value that the host does not hold on
+// both sides an update, even when the one value the state can hold equals
+// it: after an interrupted apply the file may have the new value and the
+// running kernel the old one, and the refresh (which reports the side that
+// left the last declared value) then reads as the new value. The attribute
+// plans unknown; the refresh's warning says which side differs.
+func planUnconverged(ctx context.Context, state tfsdk.State, want conntrack.Managed, live bool, l *conntrack.Limits, resp *resource.ModifyPlanResponse) {
+	var prior limitsModel
+	resp.Diagnostics.Append(state.Get(ctx, &prior)...)
+	holds := func(running *string, persisted string, persistedOK bool, v string) bool {
+		return persistedOK && persisted == v && (!live || running == nil || *running == v)
+	}
+	for _, short := range slices.Sorted(maps.Keys(want.Sysctls)) {
+		v := want.Sysctls[short]
+		persisted, ok := l.PersistedSysctl(short)
+		if holds(optional(l.Running, short), persisted, ok, v) {
+			continue
+		}
+		if slices.Contains(namedSysctls, short) {
+			if a := prior.named(short); known(*a) && strconv.FormatInt(a.ValueInt64(), 10) == v {
+				resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(short), types.Int64Unknown())...)
+			}
+			continue
+		}
+		if a, ok := prior.mapSysctls(ctx, &resp.Diagnostics)[short]; ok && known(a) && strconv.FormatInt(a.ValueInt64(), 10) == v {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("sysctls"), types.MapUnknown(types.Int64Type))...)
+		}
+	}
+	if want.Buckets != "" && known(prior.Buckets) && strconv.FormatInt(prior.Buckets.ValueInt64(), 10) == want.Buckets {
+		var running *string
+		if l.Hashsize != nil {
+			h := strconv.FormatInt(*l.Hashsize, 10)
+			running = &h
+		}
+		if persisted, ok := l.PersistedBuckets(); !holds(running, persisted, ok, want.Buckets) {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("buckets"), types.Int64Unknown())...)
+		}
+	}
+}
