@@ -271,7 +271,6 @@ func (r *limitsResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 	if !req.State.Raw.IsNull() {
 		prev := loadManaged(ctx, req.Private, &resp.Diagnostics)
 		r.planReleases(ctx, req.Config, &plan, prev, l, resp)
-		planUnconverged(ctx, req.State, want, live, l, resp)
 	}
 	if plan.LoadModuleAtBoot.IsUnknown() {
 		def := l.Systemd && (l.Facts.Module == conntrack.ModuleLoaded || l.Facts.Module == conntrack.ModuleAvailable)

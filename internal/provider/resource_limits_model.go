@@ -141,21 +141,31 @@ func (m *limitsModel) observe(ctx context.Context, l *conntrack.Limits, managed 
 		if prior == "" { // unmanaged: what the kernel runs with
 			return intOrNull(running)
 		}
-		switch {
-		case live && running != nil && *running != prior:
+		if live && running != nil && *running != prior {
 			diags.AddWarning(fmt.Sprintf("%s drifted on %s (running value)", key, host),
 				fmt.Sprintf("The running kernel has %s = %s; the declared value is %s (someone ran sysctl -w, or the module reloaded). Apply to set it again.", key, *running, prior))
-			return intOrNull(running)
+		}
+		switch {
 		case !persistedOK:
 			diags.AddWarning(fmt.Sprintf("%s drifted on %s (persisted value)", key, host),
 				fmt.Sprintf("%s no longer sets %s (the line or the file was removed), so the value would be lost at reboot. Apply to write it again.", l.Sysctl.Path, key))
-			return types.Int64Null()
 		case persisted != prior:
 			diags.AddWarning(fmt.Sprintf("%s drifted on %s (persisted value)", key, host),
 				fmt.Sprintf("The persisted file sets %s = %s; the declared value is %s. Apply to write it again.", key, persisted, prior))
-			return intOrNull(&persisted)
 		}
-		return intOrNull(&prior)
+		switch {
+		case live && running != nil && (!persistedOK || *running != persisted):
+			// The two sides disagree: no one value is the host's, and
+			// null never equals a declaration, so the plan is an update
+			// whatever the configuration now says (after an interrupted
+			// apply the file may hold the new value, the kernel the old).
+			return types.Int64Null()
+		case live && running != nil:
+			return intOrNull(running)
+		case !persistedOK:
+			return types.Int64Null()
+		}
+		return intOrNull(&persisted)
 	}
 	for _, short := range namedSysctls {
 		running := optional(l.Running, short)
@@ -243,45 +253,5 @@ func (r *limitsResource) planReleases(ctx context.Context, config tfsdk.Config, 
 		plan.Buckets = types.Int64Unknown()
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("buckets"), types.Int64Unknown())...)
 		release(path.Root("buckets"), fmt.Sprintf("options %s hashsize=%s", conntrack.ModuleName(l.Facts.Naming), prev.Buckets), plan.paths().ModprobeFile)
-	}
-}
-
-// planUnconverged makes a declared value that the host does not hold on
-// both sides an update, even when the one value the state can hold equals
-// it: after an interrupted apply the file may have the new value and the
-// running kernel the old one, and the refresh (which reports the side that
-// left the last declared value) then reads as the new value. The attribute
-// plans unknown; the refresh's warning says which side differs.
-func planUnconverged(ctx context.Context, state tfsdk.State, want conntrack.Managed, live bool, l *conntrack.Limits, resp *resource.ModifyPlanResponse) {
-	var prior limitsModel
-	resp.Diagnostics.Append(state.Get(ctx, &prior)...)
-	holds := func(running *string, persisted string, persistedOK bool, v string) bool {
-		return persistedOK && persisted == v && (!live || running == nil || *running == v)
-	}
-	for _, short := range slices.Sorted(maps.Keys(want.Sysctls)) {
-		v := want.Sysctls[short]
-		persisted, ok := l.PersistedSysctl(short)
-		if holds(optional(l.Running, short), persisted, ok, v) {
-			continue
-		}
-		if slices.Contains(namedSysctls, short) {
-			if a := prior.named(short); known(*a) && strconv.FormatInt(a.ValueInt64(), 10) == v {
-				resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(short), types.Int64Unknown())...)
-			}
-			continue
-		}
-		if a, ok := prior.mapSysctls(ctx, &resp.Diagnostics)[short]; ok && known(a) && strconv.FormatInt(a.ValueInt64(), 10) == v {
-			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("sysctls"), types.MapUnknown(types.Int64Type))...)
-		}
-	}
-	if want.Buckets != "" && known(prior.Buckets) && strconv.FormatInt(prior.Buckets.ValueInt64(), 10) == want.Buckets {
-		var running *string
-		if l.Hashsize != nil {
-			h := strconv.FormatInt(*l.Hashsize, 10)
-			running = &h
-		}
-		if persisted, ok := l.PersistedBuckets(); !holds(running, persisted, ok, want.Buckets) {
-			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("buckets"), types.Int64Unknown())...)
-		}
 	}
 }
