@@ -172,3 +172,24 @@ func TestAccIptablesConfig_release(t *testing.T) {
 		},
 	})
 }
+
+// The file holds the new value and the kernel the old one (an apply
+// interrupted after its write): the plan for the new value must still be an
+// update, although the file already matches it.
+func TestAccLimits_fileAheadOfKernel(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: limitsConfig(t, h, "tcp_timeout_established = 4000")},
+			{
+				PreConfig: func() { hostValue(t, h, "sed -i 's/_established = 4000$/_established = 4001/' /etc/sysctl.conf") },
+				Config:    limitsConfig(t, h, "tcp_timeout_established = 4001"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(limitsAddr, plancheck.ResourceActionUpdate),
+				}},
+				Check: expectProc(h, "net.netfilter.nf_conntrack_tcp_timeout_established", 4001),
+			},
+		},
+	})
+}
