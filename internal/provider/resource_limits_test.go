@@ -1,11 +1,9 @@
 package provider
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -182,49 +180,6 @@ func TestAccLimits_globalSettingsInNamespace(t *testing.T) {
 					plancheck.ExpectResourceAction(limitsAddr, plancheck.ResourceActionUpdate),
 				}},
 				Check: expectFile(h, "/etc/modprobe.d/iptables.conf", foreignModprobe+"options nf_conntrack hashsize=37500\r\n"),
-			},
-		},
-	})
-}
-
-// Live max and buckets on a host in the machine's initial network
-// namespace; the machine's values are restored afterwards.
-func TestAccLimits_liveMaxAndBuckets(t *testing.T) {
-	h := testhost.New(t, testhost.Options{HostNetwork: true})
-	oldMax := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_max")
-	oldHash := hostInt(t, h, "cat /sys/module/nf_conntrack/parameters/hashsize")
-	t.Cleanup(func() {
-		// Not hostValue: t.Context() is cancelled before cleanups run.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute) //nolint:usetesting // used after the test's context is cancelled
-		defer cancel()
-		if out, err := h.Exec(ctx, fmt.Sprintf("echo %d > /proc/sys/net/netfilter/nf_conntrack_max; echo %d > /sys/module/nf_conntrack/parameters/hashsize", oldMax, oldHash)); err != nil {
-			t.Errorf("restore the machine's conntrack max and hashsize: %v: %s", err, out)
-		}
-	})
-	newMax, newBuckets := oldMax+8192, (oldMax+8192)/4
-	config := limitsConfig(t, h, fmt.Sprintf("max = %d\n  buckets = %d", newMax, newBuckets))
-	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: protoV6ProviderFactories,
-		Steps: []resource.TestStep{
-			{
-				Config: config,
-				Check: resource.ComposeTestCheckFunc(
-					expectProc(h, "net.netfilter.nf_conntrack_max", newMax),
-					func(*terraform.State) error {
-						if got := hostInt(t, h, "cat /sys/module/nf_conntrack/parameters/hashsize"); got != newBuckets {
-							return fmt.Errorf("hashsize %d, want %d", got, newBuckets)
-						}
-						return nil
-					},
-				),
-			},
-			{
-				PreConfig: func() { hostValue(t, h, fmt.Sprintf("echo %d > /proc/sys/net/netfilter/nf_conntrack_max", oldMax)) },
-				Config:    config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					plancheck.ExpectResourceAction(limitsAddr, plancheck.ResourceActionUpdate),
-				}},
-				Check: expectProc(h, "net.netfilter.nf_conntrack_max", newMax),
 			},
 		},
 	})
