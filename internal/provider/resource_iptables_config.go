@@ -38,27 +38,27 @@ type iptablesConfigResource struct {
 	data *providerData
 }
 
-// iptablesSetting is one key of iptables-config: its attribute, its key
-// without the IPTABLES_/IP6TABLES_ prefix, and what the service assumes
-// when the key is absent.
+// iptablesSetting is one key of iptables-config: its attribute (the key
+// without the IPTABLES_/IP6TABLES_ prefix, in lower case) and what the
+// service assumes when the key is absent.
 type iptablesSetting struct {
-	attr, key, absent, doc string
-	boolean                bool
+	attr, absent, doc string
+	boolean           bool
 }
 
 var iptablesSettings = []iptablesSetting{
-	{"modules", "MODULES", `""`, "Space-separated modules the service loads on start (`IPTABLES_MODULES`). Empty loads none, which remedy 4 needs: " +
+	{"modules", `""`, "Space-separated modules the service loads on start (`IPTABLES_MODULES`). Empty loads none, which remedy 4 needs: " +
 		"a listed conntrack helper (`nf_conntrack_ftp`) loads conntrack itself.", false},
-	{"modules_unload", "MODULES_UNLOAD", `"yes"`, "Unload the netfilter modules on stop and restart (`IPTABLES_MODULES_UNLOAD`). " +
+	{"modules_unload", `"yes"`, "Unload the netfilter modules on stop and restart (`IPTABLES_MODULES_UNLOAD`). " +
 		"**Trap**: with `yes` every firewall restart unloads conntrack, and with it every conntrack sysctl set by `conntrack_limits`, " +
 		"which return at their defaults when the module loads again.", true},
-	{"save_on_stop", "SAVE_ON_STOP", `"no"`, "Save the running rules to the rules file on stop (`IPTABLES_SAVE_ON_STOP`).", true},
-	{"save_on_restart", "SAVE_ON_RESTART", `"no"`, "Save the running rules to the rules file on restart (`IPTABLES_SAVE_ON_RESTART`).", true},
-	{"save_counter", "SAVE_COUNTER", `"no"`, "Save and restore rule and chain counters (`IPTABLES_SAVE_COUNTER`).", true},
-	{"status_numeric", "STATUS_NUMERIC", `"yes"`, "`service iptables status` prints numeric addresses and ports (`IPTABLES_STATUS_NUMERIC`).", true},
-	{"status_verbose", "STATUS_VERBOSE", `"no"`, "`service iptables status` prints packet counters and interfaces (`IPTABLES_STATUS_VERBOSE`).", true},
-	{"status_linenumbers", "STATUS_LINENUMBERS", `"yes"`, "`service iptables status` prints rule numbers (`IPTABLES_STATUS_LINENUMBERS`).", true},
-	{"sysctl_load_list", "SYSCTL_LOAD_LIST", `""`, "Sysctl keys the service sets again after loading modules on start (`IPTABLES_SYSCTL_LOAD_LIST`). " +
+	{"save_on_stop", `"no"`, "Save the running rules to the rules file on stop (`IPTABLES_SAVE_ON_STOP`).", true},
+	{"save_on_restart", `"no"`, "Save the running rules to the rules file on restart (`IPTABLES_SAVE_ON_RESTART`).", true},
+	{"save_counter", `"no"`, "Save and restore rule and chain counters (`IPTABLES_SAVE_COUNTER`).", true},
+	{"status_numeric", `"yes"`, "`service iptables status` prints numeric addresses and ports (`IPTABLES_STATUS_NUMERIC`).", true},
+	{"status_verbose", `"no"`, "`service iptables status` prints packet counters and interfaces (`IPTABLES_STATUS_VERBOSE`).", true},
+	{"status_linenumbers", `"yes"`, "`service iptables status` prints rule numbers (`IPTABLES_STATUS_LINENUMBERS`).", true},
+	{"sysctl_load_list", `""`, "Sysctl keys the service sets again after loading modules on start (`IPTABLES_SYSCTL_LOAD_LIST`). " +
 		"`\".nf_conntrack\"` re-applies every conntrack sysctl from /etc/sysctl.conf and /etc/sysctl.d: the fix for \"a firewall restart " +
 		"resets the conntrack sysctls\".", false},
 }
@@ -208,14 +208,8 @@ func (m *iptablesConfigModel) observe(content []byte, diags *diag.Diagnostics) {
 	}
 }
 
-func settingKey(attr string) string {
-	for _, s := range iptablesSettings {
-		if s.attr == attr {
-			return s.key
-		}
-	}
-	panic("unknown iptables-config setting " + attr)
-}
+// settingKey is an attribute's key without the IPTABLES_/IP6TABLES_ prefix.
+func settingKey(attr string) string { return strings.ToUpper(attr) }
 
 func (r *iptablesConfigResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var m iptablesConfigModel
@@ -345,7 +339,7 @@ func (m *iptablesConfigModel) names(keys []string) []string {
 	names := make([]string, 0, len(keys))
 	for _, key := range keys {
 		for _, s := range iptablesSettings {
-			if m.prefix()+s.key == key {
+			if m.prefix()+settingKey(s.attr) == key {
 				names = append(names, s.attr)
 			}
 		}

@@ -39,7 +39,9 @@ type limitsModel struct {
 	LoadModuleAtBoot      types.Bool   `tfsdk:"load_module_at_boot"`
 }
 
-// named returns the attribute of a named sysctl.
+// named returns the attribute of a named sysctl (one of namedSysctls, the
+// only names callers pass); any other name gets a value of its own that no
+// attribute reads, rather than a crash.
 func (m *limitsModel) named(short string) *types.Int64 {
 	switch short {
 	case "max":
@@ -53,7 +55,7 @@ func (m *limitsModel) named(short string) *types.Int64 {
 	case "tcp_timeout_time_wait":
 		return &m.TCPTimeoutTimeWait
 	}
-	panic("unknown named sysctl " + short)
+	return new(types.Int64)
 }
 
 func (m *limitsModel) paths() conntrack.LimitsPaths {
