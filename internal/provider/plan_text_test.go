@@ -92,14 +92,48 @@ func TestAccPlanText_firewallServiceRestarted(t *testing.T) {
 	expectNoChanges(t, c)
 }
 
+// The other way round, with enabled unmanaged: a stopped service plans
+// `~ running = false -> true`; a shorter list of services plans its states
+// and the unmanaged enabled, nothing known after apply.
+func TestAccPlanText_firewallServiceStoppedAndListChanged(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	hostValue(t, h, testhost.IptablesServicesScript(false, serviceRules4, serviceRules6))
+	c, plan := driftPlan(t, firewallServiceConfig(t, h, "running = true"),
+		func() { hostValue(t, h, "service ip6tables stop") })
+	expectPlanLines(t, plan, "~ running = false -> true", `~ "ip6tables" = {`, "~ running = false -> true")
+	expectNotInPlan(t, plan, "known after apply", `"iptables" = {`, "enabled")
+	c.apply()
+	expectNoChanges(t, c)
+
+	c.configure(firewallServiceConfig(t, h, "services = [\"iptables\"]\n  running = true"))
+	plan = c.planText()
+	t.Logf("plan for a shorter list:\n%s", plan)
+	expectPlanLines(t, plan, `- "ip6tables" = {`)
+	expectNotInPlan(t, plan, "known after apply", "~ running", "~ enabled", `~ "iptables"`)
+	c.apply()
+	expectNoChanges(t, c)
+	// ip6tables left the list and is left as it is: still running.
+	if got := hostValue(t, h, "[ -e /var/lock/subsys/ip6tables ] && echo running"); got != "running" {
+		t.Fatalf("ip6tables: %q, want running", got)
+	}
+}
+
 // A deleted blacklist line plans a change naming the module, not the
 // modules set gaining an element.
 func TestAccPlanText_blacklistLineDeleted(t *testing.T) {
 	h := testhost.New(t, testhost.Options{})
 	c, plan := driftPlan(t, blacklistConfig(t, h, `modules = ["nf_conntrack", "xt_state"]`),
 		func() { hostValue(t, h, "sed -i '/^blacklist nf_conntrack$/d' /etc/modprobe.d/blacklist.conf") })
-	expectPlanLines(t, plan, `~ "nf_conntrack" = "not blacklisted" -> "disabled"`)
-	expectNotInPlan(t, plan, "known after apply", `+ "nf_conntrack"`, `xt_state" =`)
+	expectPlanLines(t, plan, `~ "nf_conntrack" = "not blacklisted" -> "disabled"`, "# (1 unchanged element hidden)")
+	expectNotInPlan(t, plan, "known after apply", `+ "nf_conntrack"`, `xt_state" =`, "~ modules", "~ builtin")
+	c.apply()
+	expectNoChanges(t, c)
+	// Only the install line goes: the module is still blacklisted.
+	hostValue(t, h, "sed -i '/^install xt_state /d' /etc/modprobe.d/blacklist.conf")
+	plan = c.planText()
+	t.Logf("plan after the install line went:\n%s", plan)
+	expectPlanLines(t, plan, `~ "xt_state" = "blacklisted" -> "disabled"`)
+	expectNotInPlan(t, plan, "known after apply", `nf_conntrack" =`, "~ modules", "~ builtin")
 	c.apply()
 	expectNoChanges(t, c)
 }

@@ -334,6 +334,16 @@ func (r *firewallServiceResource) ModifyPlan(ctx context.Context, req resource.M
 // what the apply changes shows in the plan, never "known after apply".
 func (r *firewallServiceResource) planStates(ctx context.Context, plan, prior, config *firewallServiceModel, init string,
 	read map[string]conntrack.ServiceState, resp *resource.ModifyPlanResponse) {
+	if config.Enabled.IsUnknown() || config.Running.IsUnknown() {
+		// states is known after apply, as the declaration; so is an
+		// unmanaged aggregate of other services.
+		for name, v := range map[string]types.Bool{"enabled": config.Enabled, "running": config.Running} {
+			if v.IsNull() && !prior.Services.Equal(plan.Services) {
+				resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(name), types.BoolUnknown())...)
+			}
+		}
+		return
+	}
 	known := map[string]conntrack.ServiceState{}
 	if !prior.InitSystem.IsNull() && prior.InitSystem.ValueString() == init {
 		known = prior.statesOf()
@@ -357,11 +367,12 @@ func (r *firewallServiceResource) planStates(ctx context.Context, plan, prior, c
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("states"), predicted.States)...)
 	// An unmanaged aggregate keeps the state's value while the services
 	// stay (UseStateForUnknown): releasing a value records nothing.
-	for name, v := range map[string]types.Bool{"enabled": predicted.Enabled, "running": predicted.Running} {
-		var cur types.Bool
-		resp.Diagnostics.Append(resp.Plan.GetAttribute(ctx, path.Root(name), &cur)...)
-		if cur.IsUnknown() || !prior.Services.Equal(plan.Services) {
-			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(name), v)...)
+	for _, a := range []struct {
+		name              string
+		cur, declared, to types.Bool
+	}{{"enabled", plan.Enabled, config.Enabled, predicted.Enabled}, {"running", plan.Running, config.Running, predicted.Running}} {
+		if a.declared.IsNull() && (a.cur.IsUnknown() || !prior.Services.Equal(plan.Services)) {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(a.name), a.to)...)
 		}
 	}
 }
