@@ -137,3 +137,25 @@ func TestAccPlanText_blacklistLineDeleted(t *testing.T) {
 	c.apply()
 	expectNoChanges(t, c)
 }
+
+// A NOTRACK rule deleted from the running table plans a change of its
+// chain in states, not chains gaining an element.
+func TestAccPlanText_notrackRuleDeletedLive(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	hostValue(t, h, "mkdir -p /etc/iptables")
+	c, plan := driftPlan(t, notrackConfig(t, h, "protocol = \"tcp\"\n  port     = \"8080\""), func() {
+		hostValue(t, h, "iptables -w -t raw -S PREROUTING | grep conntrack-tf | sed 's/^-A/-D/' | xargs -L1 iptables -w -t raw")
+	})
+	expectPlanLines(t, plan, `~ "PREROUTING" = "persisted only" -> "live and persisted"`, "# (1 unchanged element hidden)")
+	expectNotInPlan(t, plan, "known after apply", "~ chains", `+ "PREROUTING"`, `"OUTPUT" =`)
+	c.apply()
+	expectNoChanges(t, c)
+	// Now the file loses the OUTPUT rule.
+	hostValue(t, h, "sed -i '/OUTPUT.*conntrack-tf/d' /etc/iptables/rules.v4")
+	plan = c.planText()
+	t.Logf("plan after the file lost the OUTPUT rule:\n%s", plan)
+	expectPlanLines(t, plan, `~ "OUTPUT" = "live only" -> "live and persisted"`)
+	expectNotInPlan(t, plan, "known after apply", "~ chains", `"PREROUTING" =`)
+	c.apply()
+	expectNoChanges(t, c)
+}

@@ -173,8 +173,8 @@ func (r *blacklistResource) Schema(_ context.Context, _ resource.SchemaRequest, 
 		"states": schema.MapAttribute{Computed: true, ElementType: types.StringType,
 			MarkdownDescription: "How far the blacklist of each listed module holds on the host, one of " + enumDoc(moduleLevels) + " in that " +
 				"order, each including the ones before it (`disabled`: the `install` line is in place too; `unloaded`: and the module is " +
-				"not loaded). Read up to the level the other attributes ask for: `unloaded` with `unload` (a built-in module stops at " +
-				"`disabled`), else `disabled` with `disable`, else `blacklisted`. A removed line or a module loaded again shows as a change " +
+				"not loaded). Read up to the level the other attributes ask for: `unloaded` with `unload` (except for a built-in module, " +
+				"which cannot be unloaded), else `disabled` with `disable`, else `blacklisted`. A removed line or a module loaded again shows as a change " +
 				"of its module here, e.g. `~ \"nf_conntrack\" = \"blacklisted\" -> \"disabled\"`; `modules` stays as declared."},
 	} {
 		attrs[name] = a
