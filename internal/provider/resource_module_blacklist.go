@@ -71,10 +71,10 @@ const (
 
 var moduleLevels = []string{moduleNotBlacklisted, moduleBlacklisted, moduleDisabled, moduleUnloaded}
 
-// wantLevel is the level the model asks of mod: unloaded with unload
+// wantLevel is the level the model asks of a module: unloaded with unload
 // (unless built in, which cannot be), else disabled with disable, else
 // blacklisted.
-func (m *blacklistModel) wantLevel(mod string, builtin bool) string {
+func (m *blacklistModel) wantLevel(builtin bool) string {
 	switch {
 	case m.Unload.ValueBool() && !builtin:
 		return moduleUnloaded
@@ -91,7 +91,7 @@ func (m *blacklistModel) wantStates(ctx context.Context, h *conntrack.ModuleHost
 	builtin := h.Builtins(mods)
 	elems := map[string]attr.Value{}
 	for _, mod := range mods {
-		elems[mod] = types.StringValue(m.wantLevel(mod, slices.Contains(builtin, mod)))
+		elems[mod] = types.StringValue(m.wantLevel(slices.Contains(builtin, mod)))
 	}
 	return types.MapValueMust(types.StringType, elems)
 }
@@ -235,7 +235,7 @@ func (r *blacklistResource) Read(ctx context.Context, req resource.ReadRequest, 
 	builtin := h.Builtins(m.modules(ctx))
 	for _, mod := range m.modules(ctx) {
 		cmd, hasInstall := f.Install(mod)
-		level := m.wantLevel(mod, slices.Contains(builtin, mod))
+		level := m.wantLevel(slices.Contains(builtin, mod))
 		switch {
 		case !f.Blacklisted(mod):
 			level = moduleNotBlacklisted
