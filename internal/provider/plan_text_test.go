@@ -5,9 +5,12 @@ package provider
 // not "known after apply". Asserted on the text of the real CLI's plan.
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/testhost"
 )
@@ -158,4 +161,33 @@ func TestAccPlanText_notrackRuleDeletedLive(t *testing.T) {
 	expectNotInPlan(t, plan, "known after apply", "~ chains", `"PREROUTING" =`)
 	c.apply()
 	expectNoChanges(t, c)
+}
+
+// aggregate: a declared value reads as itself only when every service has
+// it; an unmanaged one as all, none or null.
+func TestFirewallServiceAggregate(t *testing.T) {
+	yes, no := true, false
+	for _, tc := range []struct {
+		values   []bool
+		declared *bool
+		want     types.Bool
+	}{
+		{[]bool{false, false}, &no, types.BoolValue(false)},
+		{[]bool{true, false}, &no, types.BoolValue(true)},
+		{[]bool{true, true}, &no, types.BoolValue(true)},
+		{[]bool{true, true}, &yes, types.BoolValue(true)},
+		{[]bool{false, true}, &yes, types.BoolValue(false)},
+		{[]bool{false, false}, &yes, types.BoolValue(false)},
+		{[]bool{true, true}, nil, types.BoolValue(true)},
+		{[]bool{false, false}, nil, types.BoolValue(false)},
+		{[]bool{true, false}, nil, types.BoolNull()},
+	} {
+		if got := aggregate(tc.values, tc.declared); !got.Equal(tc.want) {
+			d := "unmanaged"
+			if tc.declared != nil {
+				d = fmt.Sprint(*tc.declared)
+			}
+			t.Errorf("aggregate(%v, %s) = %s, want %s", tc.values, d, got, tc.want)
+		}
+	}
 }
