@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -143,11 +144,19 @@ func (m *firewallServiceModel) readKey(pd *providerData, ctx context.Context) st
 	return pd.readKey("firewall_service", m.connectionModel, strings.Join(m.services(ctx), ","))
 }
 
-// observe sets the state from a read: per service, and aggregated as
-// true (all), false (none) or null (mixed).
-func (m *firewallServiceModel) observe(ctx context.Context, h *conntrack.ServiceHost) {
+// observe sets the state from a read: per service, and aggregated (see
+// aggregate) against the declared values.
+func (m *firewallServiceModel) observe(ctx context.Context, h *conntrack.ServiceHost, declared serviceDeclared) {
 	init := m.initSystem(h)
-	states := h.States(init)
+	m.setStates(ctx, h.States(init), declared)
+	m.Services = stringSet(m.services(ctx))
+	m.InitSystem = types.StringValue(init)
+	m.ID = m.Host
+}
+
+// setStates sets states and the aggregates enabled and running from each
+// listed service's state.
+func (m *firewallServiceModel) setStates(ctx context.Context, states map[string]conntrack.ServiceState, declared serviceDeclared) {
 	elems := map[string]attr.Value{}
 	var enabled, running []bool
 	for _, svc := range m.services(ctx) {
@@ -158,14 +167,66 @@ func (m *firewallServiceModel) observe(ctx context.Context, h *conntrack.Service
 		enabled, running = append(enabled, st.Enabled), append(running, st.Running)
 	}
 	m.States = types.MapValueMust(serviceStateType, elems)
-	m.Enabled, m.Running = allOrNone(enabled), allOrNone(running)
-	m.Services = stringSet(m.services(ctx))
-	m.InitSystem = types.StringValue(init)
-	m.ID = m.Host
+	m.Enabled, m.Running = aggregate(enabled, declared.Enabled), aggregate(running, declared.Running)
 }
 
-func allOrNone(values []bool) types.Bool {
+// statesOf is the per-service state the model's states map holds.
+func (m *firewallServiceModel) statesOf() map[string]conntrack.ServiceState {
+	out := map[string]conntrack.ServiceState{}
+	if m.States.IsNull() || m.States.IsUnknown() {
+		return out
+	}
+	for svc, v := range m.States.Elements() {
+		o, ok := v.(types.Object)
+		if !ok || o.IsNull() || o.IsUnknown() {
+			continue
+		}
+		a := o.Attributes()
+		get := func(name string) (bool, bool) {
+			b, ok := a[name].(types.Bool)
+			return b.ValueBool(), ok && !b.IsNull() && !b.IsUnknown()
+		}
+		installed, ok1 := get("installed")
+		enabled, ok2 := get("enabled")
+		running, ok3 := get("running")
+		if ok1 && ok2 && ok3 {
+			out[svc] = conntrack.ServiceState{Installed: installed, Enabled: enabled, Running: running}
+		}
+	}
+	return out
+}
+
+// serviceDeclared is what the configuration last applied declared (nil:
+// unmanaged), kept in private state so that Read can say a declared value
+// drifted even when only some services moved.
+type serviceDeclared struct {
+	Enabled *bool `json:"enabled,omitempty"`
+	Running *bool `json:"running,omitempty"`
+}
+
+// privateServiceDeclared is the private-state key of serviceDeclared.
+const privateServiceDeclared = "declared"
+
+func loadServiceDeclared(ctx context.Context, p privateState, diags *diag.Diagnostics) serviceDeclared {
+	var d serviceDeclared
+	b, dd := p.GetKey(ctx, privateServiceDeclared)
+	diags.Append(dd...)
+	if len(b) > 0 {
+		_ = json.Unmarshal(b, &d)
+	}
+	return d
+}
+
+// aggregate is one boolean for several services. A declared value reads as
+// itself when every service has it, else as its opposite, so that the plan
+// shows `~ running = true -> false` when one service of two was started. An
+// unmanaged one reads true (all), false (none) or null (mixed).
+func aggregate(values []bool, declared *bool) types.Bool {
 	switch {
+	case declared != nil && !slices.Contains(values, !*declared):
+		return types.BoolValue(*declared)
+	case declared != nil:
+		return types.BoolValue(!*declared)
 	case !slices.Contains(values, false):
 		return types.BoolValue(true)
 	case !slices.Contains(values, true):
@@ -185,7 +246,7 @@ func (r *firewallServiceResource) Read(ctx context.Context, req resource.ReadReq
 		return
 	}
 	prior := m
-	m.observe(ctx, h)
+	m.observe(ctx, h, loadServiceDeclared(ctx, req.Private, &resp.Diagnostics))
 	for _, a := range []struct {
 		name        string
 		prior, read types.Bool
@@ -223,18 +284,9 @@ func (r *firewallServiceResource) ModifyPlan(ctx context.Context, req resource.M
 	if resp.Diagnostics.HasError() || plan.Host.IsUnknown() || plan.Port.IsUnknown() || plan.Services.IsUnknown() || config.InitSystem.IsUnknown() {
 		return
 	}
-	// Other services make other aggregates: unmanaged values are unknown
-	// until the apply reads them.
 	var prior firewallServiceModel
 	if !req.State.Raw.IsNull() {
 		resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
-		if !prior.Services.Equal(plan.Services) {
-			for name, v := range map[string]types.Bool{"enabled": config.Enabled, "running": config.Running} {
-				if v.IsNull() {
-					resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(name), types.BoolUnknown())...)
-				}
-			}
-		}
 	}
 	h := r.readServices(ctx, &plan, planned, &resp.Diagnostics)
 	if h == nil {
@@ -257,6 +309,9 @@ func (r *firewallServiceResource) ModifyPlan(ctx context.Context, req resource.M
 	}
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"), plan.Host)...)
 	states := h.States(init)
+	if !resp.Diagnostics.HasError() {
+		r.planStates(ctx, &plan, &prior, &config, init, states, resp)
+	}
 	for _, svc := range plan.services(ctx) {
 		st := states[svc]
 		if !st.Installed && (config.Enabled.ValueBool() || config.Running.ValueBool()) {
@@ -272,17 +327,70 @@ func (r *firewallServiceResource) ModifyPlan(ctx context.Context, req resource.M
 	}
 }
 
+// planStates plans states as the apply will leave them: each service as
+// the last refresh saw it (the plan's read for a service new to the list or
+// another init system), with the declared values; enabled and running
+// follow, where unmanaged and not already planned from the state. So only
+// what the apply changes shows in the plan, never "known after apply".
+func (r *firewallServiceResource) planStates(ctx context.Context, plan, prior, config *firewallServiceModel, init string,
+	read map[string]conntrack.ServiceState, resp *resource.ModifyPlanResponse) {
+	if config.Enabled.IsUnknown() || config.Running.IsUnknown() {
+		// states is known after apply, as the declaration; so is an
+		// unmanaged aggregate of other services.
+		for name, v := range map[string]types.Bool{"enabled": config.Enabled, "running": config.Running} {
+			if v.IsNull() && !prior.Services.Equal(plan.Services) {
+				resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(name), types.BoolUnknown())...)
+			}
+		}
+		return
+	}
+	known := map[string]conntrack.ServiceState{}
+	if !prior.InitSystem.IsNull() && prior.InitSystem.ValueString() == init {
+		known = prior.statesOf()
+	}
+	want := map[string]conntrack.ServiceState{}
+	for _, svc := range plan.services(ctx) {
+		st, ok := known[svc]
+		if !ok {
+			st = read[svc]
+		}
+		if !config.Enabled.IsNull() {
+			st.Enabled = config.Enabled.ValueBool()
+		}
+		if !config.Running.IsNull() {
+			st.Running = config.Running.ValueBool()
+		}
+		want[svc] = st
+	}
+	predicted := *plan
+	predicted.setStates(ctx, want, serviceDeclared{Enabled: config.Enabled.ValueBoolPointer(), Running: config.Running.ValueBoolPointer()})
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("states"), predicted.States)...)
+	// An unmanaged aggregate keeps the state's value while the services
+	// stay (UseStateForUnknown): releasing a value records nothing.
+	for _, a := range []struct {
+		name              string
+		cur, declared, to types.Bool
+	}{{"enabled", plan.Enabled, config.Enabled, predicted.Enabled}, {"running", plan.Running, config.Running, predicted.Running}} {
+		if a.declared.IsNull() && (a.cur.IsUnknown() || !prior.Services.Equal(plan.Services)) {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(a.name), a.to)...)
+		}
+	}
+}
+
 func (r *firewallServiceResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	r.converge(ctx, req.Plan, req.Config, &resp.State, &resp.Diagnostics)
+	r.converge(ctx, req.Plan, req.Config, resp.Private, &resp.State, &resp.Diagnostics)
 }
 
 func (r *firewallServiceResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	r.converge(ctx, req.Plan, req.Config, &resp.State, &resp.Diagnostics)
+	r.converge(ctx, req.Plan, req.Config, resp.Private, &resp.State, &resp.Diagnostics)
 }
 
 // converge starts, stops, enables and disables the services as declared,
-// in one remote command, then reads them back and checks.
-func (r *firewallServiceResource) converge(ctx context.Context, planIn, configIn stateGetter, state stateSetter, diags *diag.Diagnostics) {
+// in one remote command, then reads them back and checks. It returns the
+// planned values where the plan knew them (the read-back fills the rest):
+// a service no one declared may move between the plan and the apply, and
+// the next refresh shows that.
+func (r *firewallServiceResource) converge(ctx context.Context, planIn, configIn stateGetter, private privateSetter, state stateSetter, diags *diag.Diagnostics) {
 	var plan, config firewallServiceModel
 	diags.Append(planIn.Get(ctx, &plan)...)
 	diags.Append(configIn.Get(ctx, &config)...)
@@ -307,18 +415,34 @@ func (r *firewallServiceResource) converge(ctx context.Context, planIn, configIn
 		hostError(diags, host, err, wording{})
 		return
 	}
-	plan.observe(ctx, res.Read)
+	declared := serviceDeclared{Enabled: config.Enabled.ValueBoolPointer(), Running: config.Running.ValueBoolPointer()}
+	got := plan
+	got.observe(ctx, res.Read, declared)
 	// Verify: a stop script can exit 0 and leave the service running.
 	for _, a := range []struct {
 		name           string
 		declared, read types.Bool
-	}{{"enabled", config.Enabled, plan.Enabled}, {"running", config.Running, plan.Running}} {
+	}{{"enabled", config.Enabled, got.Enabled}, {"running", config.Running, got.Running}} {
 		if !a.declared.IsNull() && !a.read.Equal(a.declared) && !diags.HasError() {
 			diags.AddError(fmt.Sprintf("The firewall services of %s did not converge", host),
-				fmt.Sprintf("%s should be %s, but the host reports %s.", a.name, a.declared, describeStates(&plan, a.name)))
+				fmt.Sprintf("%s should be %s, but the host reports %s.", a.name, a.declared, describeStates(&got, a.name)))
 		}
 	}
-	diags.Append(state.Set(ctx, &plan)...)
+	b, _ := json.Marshal(declared)
+	diags.Append(private.SetKey(ctx, privateServiceDeclared, b)...)
+	if diags.HasError() {
+		diags.Append(state.Set(ctx, &got)...)
+		return
+	}
+	if !plan.States.IsUnknown() {
+		got.States = plan.States
+	}
+	for _, v := range []struct{ planned, got *types.Bool }{{&plan.Enabled, &got.Enabled}, {&plan.Running, &got.Running}} {
+		if !v.planned.IsUnknown() {
+			*v.got = *v.planned
+		}
+	}
+	diags.Append(state.Set(ctx, &got)...)
 }
 
 // Delete leaves the services as they are: restarting a firewall because a

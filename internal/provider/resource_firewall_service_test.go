@@ -103,7 +103,7 @@ func TestAccFirewallService_sysv(t *testing.T) {
 			{ResourceName: firewallServiceAddr, ImportState: true, ImportStateId: h.Addr, ImportStateVerify: true},
 			{
 				// Drift: someone starts iptables again (ip6tables stays down,
-				// so running reads null: mixed).
+				// so the declared running = false reads true: not all stopped).
 				PreConfig: func() { hostValue(t, h, "service iptables start") },
 				Config:    stopped,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{

@@ -55,6 +55,45 @@ type blacklistModel struct {
 	Force            types.Bool   `tfsdk:"force"`
 	RebuildInitramfs types.Bool   `tfsdk:"rebuild_initramfs"`
 	Builtin          types.Set    `tfsdk:"builtin"`
+	States           types.Map    `tfsdk:"states"`
+}
+
+// How far a module's blacklist holds, in order: each level includes the
+// ones before it. states reads each module up to the level the resource
+// wants for it, so a drifted module plans `~ "nf_conntrack" = "blacklisted"
+// -> "disabled"`.
+const (
+	moduleNotBlacklisted = "not blacklisted"
+	moduleBlacklisted    = "blacklisted"
+	moduleDisabled       = "disabled"
+	moduleUnloaded       = "unloaded"
+)
+
+var moduleLevels = []string{moduleNotBlacklisted, moduleBlacklisted, moduleDisabled, moduleUnloaded}
+
+// wantLevel is the level the model asks of a module: unloaded with unload
+// (unless built in, which cannot be), else disabled with disable, else
+// blacklisted.
+func (m *blacklistModel) wantLevel(builtin bool) string {
+	switch {
+	case m.Unload.ValueBool() && !builtin:
+		return moduleUnloaded
+	case m.Disable.ValueBool():
+		return moduleDisabled
+	}
+	return moduleBlacklisted
+}
+
+// wantStates is states as the apply leaves it: every module at the level
+// the model asks of it.
+func (m *blacklistModel) wantStates(ctx context.Context, h *conntrack.ModuleHost) types.Map {
+	mods := m.modules(ctx)
+	builtin := h.Builtins(mods)
+	elems := map[string]attr.Value{}
+	for _, mod := range mods {
+		elems[mod] = types.StringValue(m.wantLevel(slices.Contains(builtin, mod)))
+	}
+	return types.MapValueMust(types.StringType, elems)
 }
 
 func (m *blacklistModel) modules(ctx context.Context) []string {
@@ -131,6 +170,12 @@ func (r *blacklistResource) Schema(_ context.Context, _ resource.SchemaRequest, 
 				"so the plan shows it. Defaults to `false`."},
 		"builtin": schema.SetAttribute{Computed: true, ElementType: types.StringType,
 			MarkdownDescription: "Listed modules that are built into the kernel: they can be neither blacklisted nor unloaded (a warning says so)."},
+		"states": schema.MapAttribute{Computed: true, ElementType: types.StringType,
+			MarkdownDescription: "How far the blacklist of each listed module holds on the host, one of " + enumDoc(moduleLevels) + " in that " +
+				"order, each including the ones before it (`disabled`: the `install` line is in place too; `unloaded`: and the module is " +
+				"not loaded). Read up to the level the other attributes ask for: `unloaded` with `unload` (except for a built-in module, " +
+				"which cannot be unloaded), else `disabled` with `disable`, else `blacklisted`. A removed line or a module loaded again shows as a change " +
+				"of its module here, e.g. `~ \"nf_conntrack\" = \"blacklisted\" -> \"disabled\"`; `modules` stays as declared."},
 	} {
 		attrs[name] = a
 	}
@@ -182,29 +227,36 @@ func (r *blacklistResource) Read(ctx context.Context, req resource.ReadRequest, 
 	if h == nil {
 		return
 	}
-	// modules reads as the modules whose lines are in place (and that are
-	// not loaded, with unload): a module that drifted drops out, so the plan
-	// shows it coming back.
+	// modules stays as declared; states reads each module up to the level
+	// wanted (see wantLevel), so a module that drifted plans a change of its
+	// own state back to that level.
 	f := modprobe.Parse(h.File.Content)
-	var kept []string
+	states := map[string]attr.Value{}
+	builtin := h.Builtins(m.modules(ctx))
 	for _, mod := range m.modules(ctx) {
 		cmd, hasInstall := f.Install(mod)
+		level := m.wantLevel(slices.Contains(builtin, mod))
 		switch {
 		case !f.Blacklisted(mod):
+			level = moduleNotBlacklisted
 			resp.Diagnostics.AddWarning(fmt.Sprintf("%s is no longer blacklisted on %s", mod, m.Host.ValueString()),
 				fmt.Sprintf("%s has no `blacklist %s` line any more. Apply to write it again.", h.File.Path, mod))
 		case m.Disable.ValueBool() && (!hasInstall || cmd != conntrack.DisabledCommand):
+			level = moduleBlacklisted
 			resp.Diagnostics.AddWarning(fmt.Sprintf("%s is no longer disabled on %s", mod, m.Host.ValueString()),
 				fmt.Sprintf("%s has no `install %s %s` line any more, so the module loads by name or as a dependency. Apply to write it again.", h.File.Path, mod, conntrack.DisabledCommand))
-		case m.Unload.ValueBool() && h.Kind[mod] != "builtin" && h.IsLoaded(mod):
+		case level == moduleUnloaded && h.IsLoaded(mod):
+			level = moduleBlacklisted
+			if m.Disable.ValueBool() {
+				level = moduleDisabled
+			}
 			resp.Diagnostics.AddWarning(fmt.Sprintf("%s is loaded again on %s", mod, m.Host.ValueString()),
 				fmt.Sprintf("/proc/modules lists %s. Apply to unload it again.", mod))
-		default:
-			kept = append(kept, mod)
 		}
+		states[mod] = types.StringValue(level)
 	}
-	m.Modules = stringSet(kept)
-	m.Builtin = stringSet(h.Builtins(m.modules(ctx)))
+	m.States = types.MapValueMust(types.StringType, states)
+	m.Builtin = stringSet(builtin)
 	// rebuild_initramfs reads false while the initramfs was not rebuilt from
 	// the file as it is now (a rebuild failed, or the file was edited since),
 	// so the plan shows the rebuild still to do.
@@ -239,6 +291,7 @@ func (r *blacklistResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 				"Their lines are still written, for a later kernel that has them as modules.", strings.Join(b, ", "), isAre(len(b)), plan.Host.ValueString()))
 	}
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("builtin"), stringSet(h.Builtins(mods)))...)
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("states"), plan.wantStates(ctx, h))...)
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"), plan.Host)...)
 	if !plan.Unload.ValueBool() {
 		return
@@ -374,6 +427,9 @@ func (r *blacklistResource) converge(ctx context.Context, plan, prior *blacklist
 	}
 	if plan != nil {
 		plan.Builtin = stringSet(res.Read.Builtins(plan.modules(ctx)))
+		if plan.States.IsUnknown() {
+			plan.States = plan.wantStates(ctx, res.Read)
+		}
 		plan.File = types.StringValue(file)
 		plan.ID = plan.Host
 	}
@@ -392,6 +448,7 @@ func (r *blacklistResource) ImportState(ctx context.Context, req resource.Import
 		ID:              types.StringValue(req.ID), Modules: stringSet(conntrack.ClassicBlacklist),
 		File: types.StringValue(defaultBlacklistFile), Disable: types.BoolValue(true), Unload: types.BoolValue(false),
 		Force: types.BoolValue(false), RebuildInitramfs: types.BoolValue(false), Builtin: types.SetNull(types.StringType),
+		States: types.MapNull(types.StringType),
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }

@@ -62,6 +62,28 @@ type notrackModel struct {
 	RollbackTimeout       types.Int64  `tfsdk:"rollback_timeout"`
 	EnsureUntrackedAccept types.Bool   `tfsdk:"ensure_untracked_accept"`
 	RuleID                types.String `tfsdk:"rule_id"`
+	States                types.Map    `tfsdk:"states"`
+}
+
+// Where a chain's rule is, as states reports it: planned as
+// notrackInPlace, so a rule lost on one side plans
+// `~ "PREROUTING" = "persisted only" -> "live and persisted"`.
+const (
+	notrackInPlace   = "live and persisted"
+	notrackFileOnly  = "persisted only"
+	notrackLiveOnly  = "live only"
+	notrackNeither   = "absent"
+	notrackStatesDoc = "`" + notrackInPlace + "`, `" + notrackFileOnly + "`, `" + notrackLiveOnly + "` or `" + notrackNeither + "`"
+)
+
+// wantStates is states as the apply leaves it: every chain's rule live and
+// persisted.
+func (m *notrackModel) wantStates(ctx context.Context) types.Map {
+	elems := map[string]attr.Value{}
+	for _, chain := range m.rule(ctx).Chains {
+		elems[chain] = types.StringValue(notrackInPlace)
+	}
+	return types.MapValueMust(types.StringType, elems)
 }
 
 func (m *notrackModel) connection() connectionModel {
@@ -144,6 +166,10 @@ func (r *notrackResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 					"them: the classic trap of this remedy. The plan warns when the host looks like that. Defaults to `false`."},
 			"rule_id": schema.StringAttribute{Computed: true, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 				MarkdownDescription: "The owner tag's ID: a hash of what the rule matches."},
+			"states": schema.MapAttribute{Computed: true, ElementType: types.StringType,
+				MarkdownDescription: "Where the rule of each of `chains` is on the host: " + notrackStatesDoc + " (the running raw table, " +
+					"the rules file). A rule lost on one side shows as a change of its chain here, e.g. `~ \"PREROUTING\" = \"persisted only\" " +
+					"-> \"" + notrackInPlace + "\"`; `chains` stays as declared."},
 		},
 	}
 }
@@ -239,18 +265,21 @@ func (r *notrackResource) Read(ctx context.Context, req resource.ReadRequest, re
 		resp.State.RemoveResource(ctx)
 		return
 	}
-	// chains reads as the chains where the rule is both live and persisted,
-	// so a rule missing on either side shows as an update.
-	var both []attr.Value
+	// chains stays as declared; states says where each chain's rule is, so
+	// a rule missing on either side plans a change of its chain.
+	states := map[string]attr.Value{}
 	for _, chain := range rule.Chains {
+		states[chain] = types.StringValue(notrackNeither)
 		switch {
 		case p.Live[chain] && p.File[chain]:
-			both = append(both, types.StringValue(chain))
+			states[chain] = types.StringValue(notrackInPlace)
 		case p.File[chain]:
+			states[chain] = types.StringValue(notrackFileOnly)
 			resp.Diagnostics.AddWarning(fmt.Sprintf("NOTRACK rule missing from the running firewall of %s", m.Host.ValueString()),
 				fmt.Sprintf("The %s rule %s is in %s but not in the running raw table (deleted by hand, or the firewall was restarted without the file). Apply to add it again.",
 					chain, rule.ID(), fw.Rules.Path))
 		case p.Live[chain]:
+			states[chain] = types.StringValue(notrackLiveOnly)
 			resp.Diagnostics.AddWarning(fmt.Sprintf("NOTRACK rule missing from %s on %s", fw.Rules.Path, m.Host.ValueString()),
 				fmt.Sprintf("The %s rule %s runs but is not in %s, so it would be gone after a reboot or a firewall restart. Apply to write it again.",
 					chain, rule.ID(), fw.Rules.Path))
@@ -259,7 +288,7 @@ func (r *notrackResource) Read(ctx context.Context, req resource.ReadRequest, re
 				fmt.Sprintf("The %s rule %s is neither running nor in %s. Apply to add it again.", chain, rule.ID(), fw.Rules.Path))
 		}
 	}
-	m.Chains = types.SetValueMust(types.StringType, both)
+	m.States = types.MapValueMust(types.StringType, states)
 	if p.Comment != "" {
 		m.Comment = types.StringValue(p.Comment)
 	}
@@ -283,6 +312,9 @@ func (r *notrackResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	plan.ID = types.StringValue(importID(plan.Host.ValueString(), rule))
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("rule_id"), plan.RuleID)...)
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"), plan.ID)...)
+	if !plan.Chains.IsUnknown() {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("states"), plan.wantStates(ctx))...)
+	}
 	if !plan.RulesFile.IsUnknown() && !plan.EnsureUntrackedAccept.IsUnknown() && !req.State.Raw.IsNull() {
 		return // an existing rule: Read has just looked at the host
 	}
@@ -362,6 +394,9 @@ func (r *notrackResource) converge(ctx context.Context, plan, prior *notrackMode
 	}
 	if plan != nil {
 		plan.RulesFile = types.StringValue(res.RulesFile)
+		if plan.States.IsUnknown() {
+			plan.States = plan.wantStates(ctx)
+		}
 	}
 	for chain, msg := range res.Refused {
 		diags.AddError(fmt.Sprintf("iptables refused a rule on %s", host), fmt.Sprintf("The %s change failed: %s", chain, msg))
@@ -427,6 +462,7 @@ func (r *notrackResource) ImportState(ctx context.Context, req resource.ImportSt
 		RulesFile:       types.StringNull(),
 		RollbackTimeout: types.Int64Value(30), EnsureUntrackedAccept: types.BoolValue(false),
 		RuleID: types.StringNull(), Comment: types.StringNull(), SSHPort: types.Int64Null(), User: types.StringNull(),
+		States: types.MapNull(types.StringType),
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
