@@ -37,6 +37,9 @@ type ServiceHost struct {
 	// ManagedRules counts the rules of conntrack_notrack_rule in each
 	// IP version's rules files (both layouts), by IP version (4, 6).
 	ManagedRules map[int]int
+	// Guard are the rolled-back service starts recorded since the last
+	// read (each is reported once).
+	Guard []GuardOutcome
 }
 
 // States returns the services' states as the given init system sees them.
@@ -74,7 +77,8 @@ for svc in "$@"; do
 done
 s rules4; grep -c -H -F "conntrack-tf:" /etc/sysconfig/iptables /etc/iptables/rules.v4
 s rules6; grep -c -H -F "conntrack-tf:" /etc/sysconfig/ip6tables /etc/iptables/rules.v6
-s end
+gk=services
+` + guardOutcomes + `s end
 `
 
 // ServicesScript returns the read script and its arguments for services.
@@ -89,6 +93,7 @@ func ParseServices(out string) (ServiceHost, error) {
 	h := ServiceHost{
 		Systemd: sec.line("systemd") == "yes", SysVTool: sec.line("sysv_tool"),
 		Units: map[string]ServiceState{}, SysV: map[string]ServiceState{}, ManagedRules: map[int]int{},
+		Guard: parseGuardOutcomes(sec),
 	}
 	// systemctl show prints one block of KEY=VALUE lines per unit.
 	for _, block := range strings.Split(strings.ReplaceAll(sec["units"], "\r", ""), "\n\n") {

@@ -1,0 +1,149 @@
+package converge
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
+)
+
+// Why a guarded change was not confirmed.
+const (
+	// CauseRefused: the host refused part of the change (an iptables
+	// rule, a service start).
+	CauseRefused = "refused"
+	// CauseIncomplete: the apply did not finish (cut, timed out).
+	CauseIncomplete = "incomplete"
+	// CauseInterrupted: the apply was cancelled (Ctrl-C, SIGTERM).
+	CauseInterrupted = "interrupted"
+	// CauseWrite: the live change applied but a file write failed.
+	CauseWrite = "write"
+	// CauseLate: the host rolled back before the confirmation arrived.
+	CauseLate = "late"
+	// CauseNoLogin: no new login succeeded after the change.
+	CauseNoLogin = "no-login"
+)
+
+// GuardReport is how a guarded change ended.
+type GuardReport struct {
+	// Armed: the host saved its state and armed its timer; false when
+	// nothing was changed live.
+	Armed     bool
+	Confirmed bool
+	// Cause is why the change was not confirmed; Err the error behind it.
+	Cause string
+	Err   error
+	// RolledBack: the host restored what it saved; Outcome is its record
+	// ("restored" or "restore-failed: WHY").
+	RolledBack bool
+	Outcome    string
+	// Pending: the outcome is not known (no login succeeded, or the apply
+	// was cancelled before it could be learnt): the host's timer restores
+	// by itself at Deadline and the next read reports how that went.
+	Pending  bool
+	Deadline time.Time
+	// Dir is the host's guard directory; Timer "systemd" or "setsid".
+	Dir, Timer string
+}
+
+// guarded runs a guarded apply script (conntrack.GuardedScript), then
+// after (a file write; nil for none) when the live change applied in
+// full, and then proves with a new login that the host is still
+// reachable: that login confirms a complete change, or rolls back an
+// incomplete one at once. After no login succeeds it waits for the
+// host's own rollback and reports its outcome.
+func guarded(ctx context.Context, h Host, op, script string, args []string, seconds int, after func() error) (conntrack.GuardResult, GuardReport, error) {
+	start := time.Now()
+	window := time.Duration(seconds) * time.Second
+	rep := GuardReport{Deadline: start.Add(window)}
+	// The change may cut this very connection: do not wait for it longer
+	// than half the rollback window.
+	applyCtx, cancel := context.WithTimeout(ctx, window/2)
+	out, err := h.Script(applyCtx, op, script, nil, args...)
+	cancel()
+	res := conntrack.ParseGuarded(string(out))
+	if res.Dir == "" {
+		if res.GuardFail != "" {
+			return res, rep, &StepError{Op: op, Err: errors.New("cannot arm the rollback: " + res.GuardFail)}
+		}
+		if err == nil {
+			err = errors.New("the host did not report arming the rollback")
+		}
+		// Nothing was armed, so nothing was applied: the guard arms first.
+		return res, rep, &StepError{Op: op, Err: err}
+	}
+	rep.Armed, rep.Dir, rep.Timer = true, res.Dir, res.Timer
+	switch {
+	case ctx.Err() != nil:
+		rep.Cause, rep.Err = CauseInterrupted, ctx.Err()
+	case err != nil:
+		rep.Cause, rep.Err = CauseIncomplete, err
+	case len(res.Failed) > 0:
+		rep.Cause = CauseRefused
+	case !res.Done:
+		rep.Cause, rep.Err = CauseIncomplete, errors.New("the apply stopped before it finished")
+	case after != nil:
+		if err := after(); err != nil {
+			rep.Cause, rep.Err = CauseWrite, err
+			if ctx.Err() != nil {
+				rep.Cause = CauseInterrupted
+			}
+		}
+	}
+	// Settle over a new login: confirm, or roll back now. A cancelled apply
+	// still gets a short while to roll back rather than leave it to the
+	// timer.
+	settleCtx, cancel := context.WithTimeout(ctx, window/2)
+	if ctx.Err() != nil {
+		settleCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), min(window/2, 10*time.Second))
+	}
+	st, ok := settle(settleCtx, h, res.Dir, rep.Cause == "")
+	cancel()
+	switch {
+	case ok && st.Confirmed:
+		rep.Confirmed = true
+		return res, rep, nil
+	case ok && st.RolledBack:
+		if rep.Cause == "" {
+			rep.Cause = CauseLate
+		}
+		rep.RolledBack, rep.Outcome = true, st.Outcome
+		return res, rep, nil
+	}
+	if rep.Cause == "" {
+		rep.Cause = CauseNoLogin
+	}
+	rep.Pending = true
+	if ctx.Err() != nil {
+		return res, rep, nil
+	}
+	// Wait for the host's own rollback, then learn how it went.
+	select {
+	case <-time.After(time.Until(rep.Deadline.Add(2 * time.Second))):
+	case <-ctx.Done():
+		return res, rep, nil
+	}
+	st, ok = settle(ctx, h, res.Dir, false)
+	if ok && st.RolledBack {
+		rep.Pending, rep.RolledBack, rep.Outcome = false, true, st.Outcome
+	}
+	return res, rep, nil
+}
+
+// settle runs SettleScript over a new login; ok is false when no login
+// succeeded or the host did not know the guard.
+func settle(ctx context.Context, h Host, dir string, confirm bool) (conntrack.Settled, bool) {
+	fresh, closeFresh, err := h.DialFresh(ctx)
+	if err != nil {
+		return conntrack.Settled{}, false
+	}
+	defer closeFresh()
+	script, args := conntrack.SettleScript(dir, confirm)
+	out, err := fresh.Script(ctx, "settle a guarded change", script, nil, args...)
+	if err != nil {
+		return conntrack.Settled{}, false
+	}
+	st := conntrack.ParseSettle(string(out))
+	return st, st.Confirmed || st.RolledBack
+}
