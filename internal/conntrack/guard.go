@@ -10,7 +10,8 @@ import (
 // arms a timer that outlives the SSH session, applies, and restores by
 // itself unless a new login confirms a complete apply in time:
 //
-//	guardPrelude      saves the tables and files, arms the timer ($g/armed)
+//	ArmScript         saves the tables and files, arms the timer ($g/armed)
+//	(file writes)     over SFTP, before the live change can cut the session
 //	<body>            the change; prints @@done only when all of it applied
 //	SettleScript      over a new login: confirm, or roll back now
 //	guardRestore      (the timer) restores tables and files, checks each
@@ -34,12 +35,12 @@ func GuardFirewall(ipVersion int) string { return "firewall" + strconv.Itoa(ipVe
 const guardNS = `ns=$(stat -L -c %i /proc/self/ns/net 2>/dev/null) || ns=0
 `
 
-// guardPrelude: $1 seconds, $2 kind, $3 label (what the change is, for the
-// outcome record), $4 the number of tables, then per table its iptables
-// command and name; then the number of files and their paths; then the
-// number of services to stop on rollback and per service its init tool
-// (systemd, chkconfig, update-rc.d) and name. The body's arguments follow.
-// Nothing is spliced: every value stays positional or in a file of $g.
+// guardPrelude (ArmScript): $1 seconds, $2 kind, $3 label (what the change
+// is, for the outcome record), $4 the number of tables, then per table its
+// iptables command and name; then the number of files and their paths;
+// then the number of services to stop on rollback and per service its
+// init tool (systemd, chkconfig, update-rc.d) and name. Nothing is
+// spliced: every value stays positional or in a file of $g.
 const guardPrelude = guardNS + `seconds=$1; kind=$2
 g=$(mktemp -d "/run/conntrack-tf-guard.$ns.$kind.XXXXXX") || { printf "@@guardfail\tcannot create a directory under /run\n"; exit 1; }
 printf "%s\n" "$3" > "$g/label"
@@ -166,13 +167,11 @@ func (g Guard) args() []string {
 	return a
 }
 
-// GuardedScript is body run under g: the script and its arguments (g's,
-// then bodyArgs, which the body sees as "$@").
-func GuardedScript(g Guard, body string, bodyArgs []string) (string, []string) {
-	return guardPrelude + body, append(g.args(), bodyArgs...)
-}
+// ArmScript is the script and arguments that save what g restores and arm
+// its timer.
+func ArmScript(g Guard) (string, []string) { return guardPrelude, g.args() }
 
-// GuardResult is what a guarded apply reported.
+// GuardResult is what arming and a guarded apply reported.
 type GuardResult struct {
 	Dir       string            // the guard directory; "" if nothing was armed
 	Timer     string            // "systemd" or "setsid"

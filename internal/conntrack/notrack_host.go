@@ -87,7 +87,7 @@ func ParseFirewall(out, rulesFile string, ipVersion int) (Firewall, error) {
 	return fw, nil
 }
 
-// notrackBody applies rule changes under a guard (GuardedScript): $1
+// notrackBody applies rule changes under a guard (ArmScript): $1
 // iptables or ip6tables; each further argument is one change, fields
 // separated by \037: op (add|ins|del), table, chain, rule args. Globbing
 // is off before the split, so a field is never expanded. It prints
@@ -122,18 +122,18 @@ type Change struct {
 }
 
 // NotrackScript returns the script and arguments that apply changes with
-// the given iptables command under guard g (g.Tables is left to the
-// tables the changes touch).
-func NotrackScript(g Guard, cmd string, changes []Change) (string, []string) {
-	g.Tables = nil
+// the given iptables command, and the tables they touch (what a guard
+// saves).
+func NotrackScript(cmd string, changes []Change) (string, []string, []GuardTable) {
+	var tables []GuardTable
 	seen := map[string]bool{}
 	args := []string{cmd}
 	for _, c := range changes {
 		if !seen[c.Table] {
 			seen[c.Table] = true
-			g.Tables = append(g.Tables, GuardTable{Cmd: cmd, Table: c.Table})
+			tables = append(tables, GuardTable{Cmd: cmd, Table: c.Table})
 		}
 		args = append(args, strings.Join(append([]string{c.Op, c.Table, c.Chain}, c.Args...), "\037"))
 	}
-	return GuardedScript(g, notrackBody, args)
+	return notrackBody, args, tables
 }

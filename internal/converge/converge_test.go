@@ -187,6 +187,7 @@ func firewallStub(raw *string) *stubHost {
 		content, ok := h.files["/etc/rules"]
 		return sections("file_rules_rhel", fileSection(content, ok), "live_raw", *raw), nil
 	}
+	h.answers[OpArmGuard] = func([]string) (string, error) { return "@@armed\t" + guardDir + "\tsetsid\n", nil }
 	return h
 }
 
@@ -195,13 +196,17 @@ const guardDir = "/run/conntrack-tf-guard.1.firewall4.abc"
 func TestNotrackAppliesWritesAndConfirms(t *testing.T) {
 	raw := ""
 	h := firewallStub(&raw)
-	var applied, settled []string
+	var armed, applied, settled []string
+	h.answers[OpArmGuard] = func(args []string) (string, error) {
+		armed = args
+		if _, ok := h.files["/etc/rules"]; ok {
+			t.Error("the rules file was written before the guard saved it")
+		}
+		return "@@armed\t" + guardDir + "\tsetsid\n", nil
+	}
 	h.answers[OpApplyNotrack] = func(args []string) (string, error) {
 		applied = args
-		if _, ok := h.files["/etc/rules"]; ok {
-			t.Error("the rules file was written before the live change applied")
-		}
-		return "@@armed\t" + guardDir + "\tsetsid\n@@done\n", nil
+		return "@@done\n", nil
 	}
 	h.answers["settle a guarded change"] = func(args []string) (string, error) { settled = args; return "confirmed\n", nil }
 	res, err := Notrack(t.Context(), h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4,
@@ -216,9 +221,15 @@ func TestNotrackAppliesWritesAndConfirms(t *testing.T) {
 		t.Fatalf("rules file not written: %q", h.files["/etc/rules"])
 	}
 	// seconds, kind, label, 1 table (iptables raw), 1 file, no service.
-	want := []string{"30", "firewall4", "adding x", "1", "iptables", "raw", "1", "/etc/rules", "0", "iptables"}
-	if len(applied) < len(want)+1 || strings.Join(applied[:len(want)], ",") != strings.Join(want, ",") {
-		t.Fatalf("guarded script arguments %q", applied)
+	want := []string{"30", "firewall4", "adding x", "1", "iptables", "raw", "1", "/etc/rules", "0"}
+	if strings.Join(armed, ",") != strings.Join(want, ",") {
+		t.Fatalf("guard arguments %q", armed)
+	}
+	if len(applied) != 3 || applied[0] != "iptables" {
+		t.Fatalf("apply arguments %q", applied)
+	}
+	if got := strings.Join(h.ops, ","); !strings.HasPrefix(got, "read firewall,"+OpArmGuard+",write /etc/rules") {
+		t.Fatalf("ops %s: want the guard armed, then the file written", got)
 	}
 	if h.fresh != 1 || strings.Join(settled, ",") != guardDir+",confirm" {
 		t.Fatalf("settled %q over %d fresh connections, want one confirm", settled, h.fresh)
@@ -243,7 +254,7 @@ func TestNotrackCutOffWaitsForTheHostsRollback(t *testing.T) {
 	raw := ""
 	h := firewallStub(&raw)
 	h.files["/etc/rules"] = "*raw\nCOMMIT\n"
-	h.answers[OpApplyNotrack] = func([]string) (string, error) { return "@@armed\t" + guardDir + "\tsetsid\n@@done\n", nil }
+	h.answers[OpApplyNotrack] = func([]string) (string, error) { return "@@done\n", nil }
 	var modes []string
 	h.answers["settle a guarded change"] = func(args []string) (string, error) {
 		modes = append(modes, args[1])
@@ -270,13 +281,13 @@ func TestNotrackCutOffWaitsForTheHostsRollback(t *testing.T) {
 	}
 }
 
-// A rule iptables refuses: the rest is rolled back at once, the file is
-// never written, nothing is confirmed.
+// A rule iptables refuses: the rest and the file are rolled back at once,
+// nothing is confirmed.
 func TestNotrackRefusedIsRolledBack(t *testing.T) {
 	raw := ""
 	h := firewallStub(&raw)
 	h.answers[OpApplyNotrack] = func([]string) (string, error) {
-		return "@@armed\t" + guardDir + "\tsetsid\n@@fail\tOUTPUT\tNo chain/target/match by that name.\n", nil
+		return "@@fail\tOUTPUT\tNo chain/target/match by that name.\n", nil
 	}
 	var modes []string
 	h.answers["settle a guarded change"] = func(args []string) (string, error) {
@@ -290,9 +301,6 @@ func TestNotrackRefusedIsRolledBack(t *testing.T) {
 	if strings.Join(modes, ",") != "rollback" {
 		t.Fatalf("settle modes %v, want one rollback", modes)
 	}
-	if _, ok := h.files["/etc/rules"]; ok {
-		t.Fatalf("a refused change wrote the rules file: %q", h.files["/etc/rules"])
-	}
 }
 
 // An apply that never said @@done (cut, timed out) is never confirmed.
@@ -300,7 +308,7 @@ func TestNotrackIncompleteIsNeverConfirmed(t *testing.T) {
 	raw := ""
 	h := firewallStub(&raw)
 	h.answers[OpApplyNotrack] = func([]string) (string, error) {
-		return "@@armed\t" + guardDir + "\tsetsid\n", errors.New("session cut")
+		return "", errors.New("session cut")
 	}
 	var modes []string
 	h.answers["settle a guarded change"] = func(args []string) (string, error) {

@@ -47,49 +47,57 @@ type GuardReport struct {
 	Dir, Timer string
 }
 
-// guarded runs a guarded apply script (conntrack.GuardedScript), then
-// after (a file write; nil for none) when the live change applied in
-// full, and then proves with a new login that the host is still
-// reachable: that login confirms a complete change, or rolls back an
-// incomplete one at once. After no login succeeds it waits for the
-// host's own rollback and reports its outcome.
-func guarded(ctx context.Context, h Host, op, script string, args []string, seconds int, after func() error) (conntrack.GuardResult, GuardReport, error) {
+// OpArmGuard is the remote step that arms a guard.
+const OpArmGuard = "arm the rollback"
+
+// guarded makes a guarded change: it arms g on the host, runs write (the
+// file writes; nil for none) while the session cannot have been cut by the
+// change yet, then applies body (op, with bodyArgs) live, and then proves
+// with a new login that the host is still reachable: that login confirms
+// a complete change, or rolls back an incomplete one at once. After no
+// login succeeds it waits for the host's own rollback and reports its
+// outcome. Failures of the change are in the report, not the error, which
+// is for a guard that could not be armed (nothing changed).
+func guarded(ctx context.Context, h Host, g conntrack.Guard, write func() error, op, body string, bodyArgs []string) (conntrack.GuardResult, GuardReport, error) {
 	start := time.Now()
-	window := time.Duration(seconds) * time.Second
+	window := time.Duration(g.Seconds) * time.Second
 	rep := GuardReport{Deadline: start.Add(window)}
-	// The change may cut this very connection: do not wait for it longer
-	// than half the rollback window.
-	applyCtx, cancel := context.WithTimeout(ctx, window/2)
-	out, err := h.Script(applyCtx, op, script, nil, args...)
-	cancel()
-	res := conntrack.ParseGuarded(string(out))
-	if res.Dir == "" {
-		if res.GuardFail != "" {
-			return res, rep, &StepError{Op: op, Err: errors.New("cannot arm the rollback: " + res.GuardFail)}
-		}
-		if err == nil {
+	script, args := conntrack.ArmScript(g)
+	out, err := h.Script(ctx, OpArmGuard, script, nil, args...)
+	armed := conntrack.ParseGuarded(string(out))
+	if armed.Dir == "" {
+		if armed.GuardFail != "" {
+			err = errors.New(armed.GuardFail)
+		} else if err == nil {
 			err = errors.New("the host did not report arming the rollback")
 		}
-		// Nothing was armed, so nothing was applied: the guard arms first.
-		return res, rep, &StepError{Op: op, Err: err}
+		return armed, rep, &StepError{Op: OpArmGuard, Err: err}
 	}
-	rep.Armed, rep.Dir, rep.Timer = true, res.Dir, res.Timer
-	switch {
-	case ctx.Err() != nil:
-		rep.Cause, rep.Err = CauseInterrupted, ctx.Err()
-	case err != nil:
-		rep.Cause, rep.Err = CauseIncomplete, err
-	case len(res.Failed) > 0:
-		rep.Cause = CauseRefused
-	case !res.Done:
-		rep.Cause, rep.Err = CauseIncomplete, errors.New("the apply stopped before it finished")
-	case after != nil:
-		if err := after(); err != nil {
+	rep.Armed, rep.Dir, rep.Timer = true, armed.Dir, armed.Timer
+	var res conntrack.GuardResult
+	if write != nil {
+		if err := write(); err != nil {
 			rep.Cause, rep.Err = CauseWrite, err
-			if ctx.Err() != nil {
-				rep.Cause = CauseInterrupted
-			}
 		}
+	}
+	if rep.Cause == "" && ctx.Err() == nil {
+		// The change may cut this very connection: do not wait for it
+		// longer than half the rollback window.
+		applyCtx, cancel := context.WithTimeout(ctx, window/2)
+		out, err = h.Script(applyCtx, op, body, nil, bodyArgs...)
+		cancel()
+		res = conntrack.ParseGuarded(string(out))
+		switch {
+		case err != nil:
+			rep.Cause, rep.Err = CauseIncomplete, err
+		case len(res.Failed) > 0:
+			rep.Cause = CauseRefused
+		case !res.Done:
+			rep.Cause, rep.Err = CauseIncomplete, errors.New("the apply stopped before it finished")
+		}
+	}
+	if ctx.Err() != nil {
+		rep.Cause, rep.Err = CauseInterrupted, ctx.Err()
 	}
 	// Settle over a new login: confirm, or roll back now. A cancelled apply
 	// still gets a short while to roll back rather than leave it to the
@@ -98,14 +106,19 @@ func guarded(ctx context.Context, h Host, op, script string, args []string, seco
 	if ctx.Err() != nil {
 		settleCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), min(window/2, 10*time.Second))
 	}
-	st, ok := settle(settleCtx, h, res.Dir, rep.Cause == "")
+	st, ok, loggedIn := settle(settleCtx, h, armed.Dir, rep.Cause == "")
 	cancel()
 	switch {
 	case ok && st.Confirmed:
 		rep.Confirmed = true
 		return res, rep, nil
 	case ok && st.RolledBack:
-		if rep.Cause == "" {
+		switch {
+		case rep.Cause != "":
+		case loggedIn.After(rep.Deadline):
+			// The login itself only got through after the rollback.
+			rep.Cause = CauseNoLogin
+		default:
 			rep.Cause = CauseLate
 		}
 		rep.RolledBack, rep.Outcome = true, st.Outcome
@@ -124,7 +137,7 @@ func guarded(ctx context.Context, h Host, op, script string, args []string, seco
 	case <-ctx.Done():
 		return res, rep, nil
 	}
-	st, ok = settle(ctx, h, res.Dir, false)
+	st, ok, _ = settle(ctx, h, armed.Dir, false)
 	if ok && st.RolledBack {
 		rep.Pending, rep.RolledBack, rep.Outcome = false, true, st.Outcome
 	}
@@ -132,18 +145,20 @@ func guarded(ctx context.Context, h Host, op, script string, args []string, seco
 }
 
 // settle runs SettleScript over a new login; ok is false when no login
-// succeeded or the host did not know the guard.
-func settle(ctx context.Context, h Host, dir string, confirm bool) (conntrack.Settled, bool) {
+// succeeded or the host did not know the guard; loggedIn is when the
+// login succeeded.
+func settle(ctx context.Context, h Host, dir string, confirm bool) (st conntrack.Settled, ok bool, loggedIn time.Time) {
 	fresh, closeFresh, err := h.DialFresh(ctx)
 	if err != nil {
-		return conntrack.Settled{}, false
+		return st, false, loggedIn
 	}
+	loggedIn = time.Now()
 	defer closeFresh()
 	script, args := conntrack.SettleScript(dir, confirm)
 	out, err := fresh.Script(ctx, "settle a guarded change", script, nil, args...)
 	if err != nil {
-		return conntrack.Settled{}, false
+		return st, false, loggedIn
 	}
-	st := conntrack.ParseSettle(string(out))
-	return st, st.Confirmed || st.RolledBack
+	st = conntrack.ParseSettle(string(out))
+	return st, st.Confirmed || st.RolledBack, loggedIn
 }

@@ -90,9 +90,9 @@ func Notrack(ctx context.Context, h Host, ch NotrackChange, base *conntrack.Fire
 	if seconds == 0 {
 		seconds = 30
 	}
-	g := conntrack.Guard{Seconds: seconds, Kind: conntrack.GuardFirewall(ch.IPVersion), Label: ch.Label, Files: []string{fw.Rules.Path}}
-	script, args := conntrack.NotrackScript(g, conntrack.IptablesCommand(ch.IPVersion), changes)
-	gr, rep, err := guarded(ctx, h, OpApplyNotrack, script, args, seconds, write)
+	body, args, tables := conntrack.NotrackScript(conntrack.IptablesCommand(ch.IPVersion), changes)
+	g := conntrack.Guard{Seconds: seconds, Kind: conntrack.GuardFirewall(ch.IPVersion), Label: ch.Label, Tables: tables, Files: []string{fw.Rules.Path}}
+	gr, rep, err := guarded(ctx, h, g, write, OpApplyNotrack, body, args)
 	res.Refused, res.Guard = gr.Failed, rep
 	return res, err
 }
