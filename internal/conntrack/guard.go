@@ -48,11 +48,16 @@ shift 3
 gfail() { printf "@@guardfail\t%s\n" "$*"; rm -rf "$g"; exit 1; }
 n=$1; shift; i=0
 while [ "$n" -gt 0 ]; do
+	if [ "$2" = "*" ] && ! command -v "$1-save" >/dev/null; then shift 2; n=$((n-1)); continue; fi
 	i=$((i+1)); printf "%s\n" "$1" > "$g/t$i.cmd"; printf "%s\n" "$2" > "$g/t$i.table"
-	"$1-save" -t "$2" > "$g/t$i.save" 2>"$g/err" || gfail "$1-save -t $2: $(cat "$g/err")"
+	if [ "$2" = "*" ]; then
+		"$1-save" > "$g/t$i.save" 2>"$g/err" || gfail "$1-save: $(cat "$g/err")"
+	else
+		"$1-save" -t "$2" > "$g/t$i.save" 2>"$g/err" || gfail "$1-save -t $2: $(cat "$g/err")"
+	fi
 	# A table missing from the save (not loaded yet) is restored empty:
 	# restoring reset it, a missing one would keep the new rules.
-	if ! grep -q "^[*]$2\$" "$g/t$i.save"; then
+	if [ "$2" != "*" ] && ! grep -q "^[*]$2\$" "$g/t$i.save"; then
 		printf "*%s\n" "$2" >> "$g/t$i.save"
 		case $2 in
 		raw) c="PREROUTING OUTPUT" ;; filter|security) c="INPUT FORWARD OUTPUT" ;;
@@ -72,8 +77,8 @@ while [ "$n" -gt 0 ]; do
 done
 n=$1; shift; i=0
 while [ "$n" -gt 0 ]; do
-	i=$((i+1)); printf "%s\n" "$1" > "$g/s$i.tool"; printf "%s\n" "$2" > "$g/s$i.name"
-	shift 2; n=$((n-1))
+	i=$((i+1)); printf "%s\n" "$1" > "$g/s$i.tool"; printf "%s\n" "$2" > "$g/s$i.name"; printf "%s\n" "$3" > "$g/s$i.action"
+	shift 3; n=$((n-1))
 done
 cat > "$g/restore" <<'RESTORE'
 ` + guardRestore + `RESTORE
@@ -91,9 +96,10 @@ printf "@@armed\t%s\t%s\n" "$g" "$(cat "$g/timer")"
 `
 
 // guardRestore is the timer's script: $1 the guard directory, $2 (when
-// set) seconds to sleep first. It stops the services a rollback stops,
-// restores each saved table alone (-T: tables the change did not touch,
-// say Docker's nat, are left as they are), puts each saved file back
+// set) seconds to sleep first. It undoes the service actions (stop,
+// disable), restores each saved table alone (-T: tables the change did
+// not touch, say Docker's nat, are left as they are; "*", every table
+// saved), puts each saved file back
 // atomically (temp file in its directory, mode and owner kept, rename) or
 // removes a file that did not exist, checks every step, and records the
 // outcome in $1.outcome: the label, then "restored" or "restore-failed:
@@ -106,17 +112,24 @@ why=
 bad() { why="$why${why:+; }$*"; }
 i=1
 while [ -e "$g/s$i.name" ]; do
-	tool=$(cat "$g/s$i.tool"); svc=$(cat "$g/s$i.name")
-	case $tool in
-	systemd) out=$(systemctl stop "$svc.service" 2>&1) ;;
-	*) if command -v service >/dev/null; then out=$(service "$svc" stop 2>&1); else out=$("/etc/init.d/$svc" stop 2>&1); fi ;;
-	esac || bad "stop $svc: $(echo $out)"
+	tool=$(cat "$g/s$i.tool"); svc=$(cat "$g/s$i.name"); act=$(cat "$g/s$i.action")
+	case "$tool/$act" in
+	systemd/stop|systemd/disable) out=$(systemctl "$act" "$svc.service" 2>&1) ;;
+	chkconfig/disable) out=$(chkconfig "$svc" off 2>&1) ;;
+	update-rc.d/disable) out=$(update-rc.d "$svc" disable 2>&1) ;;
+	*/stop) if command -v service >/dev/null; then out=$(service "$svc" stop 2>&1); else out=$("/etc/init.d/$svc" stop 2>&1); fi ;;
+	*) out="cannot $act with $tool"; false ;;
+	esac || bad "$act $svc: $(echo $out)"
 	i=$((i+1))
 done
 i=1
 while [ -e "$g/t$i.save" ]; do
 	cmd=$(cat "$g/t$i.cmd"); t=$(cat "$g/t$i.table")
-	out=$("$cmd-restore" -w 10 -T "$t" < "$g/t$i.save" 2>&1) || bad "$cmd-restore -T $t: $(echo $out)"
+	if [ "$t" = "*" ]; then
+		out=$("$cmd-restore" -w 10 < "$g/t$i.save" 2>&1) || bad "$cmd-restore: $(echo $out)"
+	else
+		out=$("$cmd-restore" -w 10 -T "$t" < "$g/t$i.save" 2>&1) || bad "$cmd-restore -T $t: $(echo $out)"
+	fi
 	i=$((i+1))
 done
 i=1
@@ -138,9 +151,9 @@ rm -rf "$g"
 // ip6tables.
 type GuardTable struct{ Cmd, Table string }
 
-// GuardService is a service a rollback stops: Tool is systemd, chkconfig
-// or update-rc.d.
-type GuardService struct{ Tool, Name string }
+// GuardService is a service action that undoes a change (Action stop or
+// disable): Tool is systemd, chkconfig or update-rc.d.
+type GuardService struct{ Tool, Name, Action string }
 
 // Guard is what the host saves, and restores unless confirmed.
 type Guard struct {
@@ -149,7 +162,7 @@ type Guard struct {
 	Label   string // the change, as the outcome's warning names it
 	Tables  []GuardTable
 	Files   []string
-	Stop    []GuardService
+	Undo    []GuardService
 }
 
 // args are the guard prelude's arguments.
@@ -160,9 +173,9 @@ func (g Guard) args() []string {
 	}
 	a = append(a, strconv.Itoa(len(g.Files)))
 	a = append(a, g.Files...)
-	a = append(a, strconv.Itoa(len(g.Stop)))
-	for _, s := range g.Stop {
-		a = append(a, s.Tool, s.Name)
+	a = append(a, strconv.Itoa(len(g.Undo)))
+	for _, s := range g.Undo {
+		a = append(a, s.Tool, s.Name, s.Action)
 	}
 	return a
 }

@@ -150,8 +150,10 @@ func (h ServiceHost) FlushedRules(service string) int {
 type ServiceAction struct{ Service, Action string }
 
 // serviceApplyScript runs $1's commands for each "service action" argument
-// after it, reporting each failure with its output and going on.
-const serviceApplyScript = `init=$1; shift
+// after it, reporting each failure with its output and going on, and
+// "@@done" when none failed.
+const serviceApplyScript = `set -f
+init=$1; shift; failed=
 for op in "$@"; do
 	svc=${op%% *}; act=${op#* }
 	case "$init/$act" in
@@ -162,8 +164,9 @@ for op in "$@"; do
 	update-rc.d/disable) out=$(update-rc.d "$svc" disable 2>&1) ;;
 	*/start|*/stop) if command -v service >/dev/null; then out=$(service "$svc" "$act" 2>&1); else out=$("/etc/init.d/$svc" "$act" 2>&1); fi ;;
 	*) out="unknown action"; false ;;
-	esac || printf "@@fail\t%s %s\t%s\n" "$svc" "$act" "$(echo $out)"
+	esac || { failed=1; printf "@@fail\t%s %s\t%s\n" "$svc" "$act" "$(echo $out)"; }
 done
+[ -n "$failed" ] || printf "@@done\n"
 `
 
 // ServiceApplyScript returns the script and arguments that carry out

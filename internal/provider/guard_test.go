@@ -204,3 +204,89 @@ func TestAccGuard_confirmAndLockoutLeaveNothing(t *testing.T) {
 		t.Fatalf("guard files left after the rollback:\n%s", left)
 	}
 }
+
+// lockoutRules4 is a persisted ruleset that cuts SSH when a firewall
+// service loads it: INPUT drops everything, established sessions too.
+const lockoutRules4 = `*filter
+:INPUT DROP [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+COMMIT
+`
+
+// serviceLockoutHost installs the iptables service (SysV: a namespace
+// host), stopped, with lockoutRules4, and a live rule of its own that a
+// rollback must bring back.
+func serviceLockoutHost(t *testing.T, h *testhost.Host) {
+	t.Helper()
+	hostValue(t, h, testhost.IptablesServicesScript(false, lockoutRules4, serviceRules6))
+	hostValue(t, h, "iptables -A OUTPUT -p udp --dport 9 -j ACCEPT")
+}
+
+func serviceRunning(t *testing.T, h *testhost.Host) bool {
+	t.Helper()
+	return hostValue(t, h, "[ -e /var/lock/subsys/iptables ] && echo yes || echo no") == "yes"
+}
+
+// A firewall service start that cuts SSH is undone by the host: the
+// service is stopped again and the tables it replaced come back.
+func TestAccGuard_serviceStartIsRolledBack(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	serviceLockoutHost(t, h)
+	before := tables(t, h)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config:      firewallServiceConfig(t, h, `services = ["iptables"]`+"\n"+`running = true`),
+			ExpectError: errorLike("The firewall service start cut SSH to "+h.Addr+" and was rolled back", "restored the tables and files"),
+		}},
+	})
+	if serviceRunning(t, h) {
+		t.Fatal("iptables still runs after the rollback")
+	}
+	if got := tables(t, h); got != before {
+		t.Fatalf("tables not restored:\n%s\nwant:\n%s", got, before)
+	}
+	if left := guardFiles(t, h); left != "" {
+		t.Fatalf("guard files left:\n%s", left)
+	}
+}
+
+// kill -9 of the provider while a firewall service start that cuts SSH
+// waits for its confirmation: the host stops the service and restores its
+// tables by itself, and the next plan reports it.
+func TestAccGuard_killedProviderServiceStart(t *testing.T) {
+	cliConfig, binary := buildProvider(t)
+	h := testhost.New(t, testhost.Options{})
+	serviceLockoutHost(t, h)
+	before := tables(t, h)
+	c := &terraformCLI{t: t, dir: t.TempDir(), env: append(os.Environ(), "TF_CLI_CONFIG_FILE="+cliConfig,
+		"CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1")}
+	c.configure(firewallServiceConfig(t, h, `services = ["iptables"]`+"\n"+`running = true`))
+	cmd := exec.Command(os.Getenv("TF_ACC_TERRAFORM_PATH"), "apply", "-auto-approve", "-input=false", "-no-color")
+	cmd.Dir, cmd.Env = c.dir, c.env
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "the guarded start", func() bool { return serviceRunning(t, h) && guardFiles(t, h) != "" })
+	if !killProvider(t, binary) {
+		t.Fatal("no provider process to kill")
+	}
+	_ = cmd.Wait()
+	took := waitFor(t, 35*time.Second, "the host stops the service and restores its tables", func() bool {
+		return !serviceRunning(t, h) && tables(t, h) == before
+	})
+	t.Logf("service stopped and tables back %s after the kill (rollback window 30s)", took.Round(100*time.Millisecond))
+	var warned []string
+	for _, d := range c.diagnostics("plan") {
+		if d.Severity == "warning" && strings.Contains(d.Summary, "was rolled back") {
+			warned = append(warned, d.Detail)
+		}
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "starting iptables") {
+		t.Fatalf("plan warnings about the rollback: %q, want one naming the start", warned)
+	}
+	if left := guardFiles(t, h); left != "" {
+		t.Fatalf("guard files left after the plan reported the outcome:\n%s", left)
+	}
+}

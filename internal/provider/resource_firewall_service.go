@@ -184,6 +184,7 @@ func (r *firewallServiceResource) Read(ctx context.Context, req resource.ReadReq
 	if h == nil {
 		return
 	}
+	r.data.guardWarnings(&resp.Diagnostics, m.Host.ValueString(), h.Guard)
 	prior := m
 	m.observe(ctx, h)
 	for _, a := range []struct {
@@ -240,6 +241,7 @@ func (r *firewallServiceResource) ModifyPlan(ctx context.Context, req resource.M
 	if h == nil {
 		return
 	}
+	r.data.guardWarnings(&resp.Diagnostics, plan.Host.ValueString(), h.Guard)
 	host := plan.Host.ValueString()
 	init := plan.initSystem(h)
 	switch {
@@ -296,7 +298,8 @@ func (r *firewallServiceResource) converge(ctx context.Context, planIn, configIn
 		return
 	}
 	ch := converge.ServicesChange{Services: plan.services(ctx), InitSystem: plan.declaredInit(),
-		Enabled: config.Enabled.ValueBoolPointer(), Running: config.Running.ValueBoolPointer()}
+		Enabled: config.Enabled.ValueBoolPointer(), Running: config.Running.ValueBoolPointer(),
+		Label: fmt.Sprintf("starting %s (conntrack_firewall_service)", strings.Join(plan.services(ctx), ", "))}
 	res, err := converge.Services(ctx, h, ch, takeRead[conntrack.ServiceHost](r.data, plan.readKey(r.data, ctx)))
 	for _, a := range res.Actions {
 		if why, failed := res.Failed[a.Service+" "+a.Action]; failed {
@@ -307,6 +310,7 @@ func (r *firewallServiceResource) converge(ctx context.Context, planIn, configIn
 		hostError(diags, host, err, wording{})
 		return
 	}
+	guardDiagnostics(diags, host, "The firewall service start", res.Guard, 30)
 	plan.observe(ctx, res.Read)
 	// Verify: a stop script can exit 0 and leave the service running.
 	for _, a := range []struct {
