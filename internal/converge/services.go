@@ -87,7 +87,9 @@ func Services(ctx context.Context, h Host, ch ServicesChange, base *conntrack.Se
 		// A started firewall loads persisted rules that can cut SSH.
 		gr, rep, err := guarded(ctx, h, g, nil, OpChangeServices, script, args)
 		res.Failed, res.Guard = gr.Failed, rep
-		if err != nil {
+		if err != nil || !rep.Confirmed {
+			// Not confirmed: rolled back, or being rolled back; the
+			// session the start ran on may be cut.
 			return res, err
 		}
 	} else {

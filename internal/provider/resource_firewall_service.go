@@ -310,7 +310,9 @@ func (r *firewallServiceResource) converge(ctx context.Context, planIn, configIn
 		hostError(diags, host, err, wording{})
 		return
 	}
-	guardDiagnostics(diags, host, "The firewall service start", res.Guard, 30)
+	if !guardDiagnostics(diags, host, "The firewall service start", res.Guard, 30) {
+		return
+	}
 	plan.observe(ctx, res.Read)
 	// Verify: a stop script can exit 0 and leave the service running.
 	for _, a := range []struct {
