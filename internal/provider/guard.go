@@ -60,7 +60,7 @@ func guardDiagnostics(diags *diag.Diagnostics, host, what string, rep converge.G
 	}
 	switch {
 	case rep.RolledBack && rep.Outcome == "restored":
-		diags.AddError(summary, why+" The host restored the tables and files it had saved before the change.")
+		diags.AddError(summary, why+fmt.Sprintf(" The host restored the tables and files it had saved before the change (%s timer).", rep.Timer))
 	case rep.RolledBack:
 		diags.AddError(summary, why)
 		diags.AddError(fmt.Sprintf("%s could not restore everything", host),

@@ -101,7 +101,7 @@ func (r *firewallServiceResource) Schema(_ context.Context, _ resource.SchemaReq
 			MarkdownDescription: "Whether the services run now (`systemctl start`/`stop`, on SysV `service NAME start`/`stop`). Stopping " +
 				"iptables-services flushes every table and, unless `IPTABLES_MODULES_UNLOAD=\"no\"` (see `conntrack_iptables_config`), " +
 				"unloads the netfilter modules, conntrack included: remedy 1. Reads `true` only when every listed service runs, `false` when " +
-				"none does." + unmanaged},
+				"none does." + unmanaged + " A start is guarded (the started firewall loads persisted rules that can cut SSH): unless a new SSH login confirms it within 30 seconds, the host stops the service again (and disables it, if this apply enabled it) and restores the tables it replaced."},
 		"init_system": schema.StringAttribute{Optional: true, Computed: true,
 			Validators:    []validator.String{stringvalidator.OneOf(conntrack.InitSystems...)},
 			PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},

@@ -91,8 +91,9 @@ func (r *notrackResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 		MarkdownDescription: "Marks traffic untracked with a raw-table rule (remedy 3 for `nf_conntrack: table full, dropping packet`): " +
 			"packets that match never enter the conntrack table. The rule is applied to the running firewall and persisted in the " +
 			"host's rules file. Each iptables rule carries an owner tag (`-m comment --comment \"conntrack-tf:<rule_id> ...\"`), so " +
-			"reads and deletes touch only this resource's rules. Before changing live rules a rollback is armed on the host; if a new " +
-			"SSH login fails afterwards, the saved ruleset comes back after `rollback_timeout` and the apply fails.",
+			"reads and deletes touch only this resource's rules. Before changing live rules the host saves the tables the change touches and " +
+			"the rules file and arms a timer of its own; unless a new SSH login confirms a complete change within `rollback_timeout`, the " +
+			"host restores both by itself, the apply fails, and the next plan reports the rollback.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 				MarkdownDescription: "`host,ip_version,protocol,port,source,destination`: the import ID."},
