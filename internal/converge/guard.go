@@ -128,20 +128,24 @@ func guarded(ctx context.Context, h Host, g conntrack.Guard, write func() error,
 		rep.Cause = CauseNoLogin
 	}
 	rep.Pending = true
-	if ctx.Err() != nil {
-		return res, rep, nil
-	}
-	// Wait for the host's own rollback, then learn how it went.
-	select {
-	case <-time.After(time.Until(rep.Deadline.Add(2 * time.Second))):
-	case <-ctx.Done():
-		return res, rep, nil
-	}
-	st, ok, _ = settle(ctx, h, armed.Dir, false)
-	if ok && st.RolledBack {
-		rep.Pending, rep.RolledBack, rep.Outcome = false, true, st.Outcome
+	// Wait for the host's own rollback, then learn how it went (unless
+	// the apply is cancelled: the next read reports it then).
+	if waitUntil(ctx, rep.Deadline.Add(2*time.Second)) {
+		if st, ok, _ = settle(ctx, h, armed.Dir, false); ok && st.RolledBack {
+			rep.Pending, rep.RolledBack, rep.Outcome = false, true, st.Outcome
+		}
 	}
 	return res, rep, nil
+}
+
+// waitUntil waits until t and reports whether ctx is still live.
+func waitUntil(ctx context.Context, t time.Time) bool {
+	select {
+	case <-time.After(time.Until(t)):
+		return ctx.Err() == nil
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // settle runs SettleScript over a new login; ok is false when no login
