@@ -426,3 +426,25 @@ func TestServicesChangeThenReadBack(t *testing.T) {
 		t.Fatalf("locked %d times, held after: %v", h.locked, h.held)
 	}
 }
+
+// Ctrl-C during the live change: the change is rolled back at once over a
+// new login (with a context of its own), and reported as interrupted, not
+// as a cut.
+func TestNotrackInterruptedIsRolledBackNow(t *testing.T) {
+	raw := ""
+	h := firewallStub(&raw)
+	ctx, cancel := context.WithCancel(t.Context())
+	h.answers[OpApplyNotrack] = func([]string) (string, error) { cancel(); return "", context.Canceled }
+	var modes []string
+	h.answers["settle a guarded change"] = func(args []string) (string, error) {
+		modes = append(modes, args[1])
+		return "rolled-back\nrestored", nil
+	}
+	res, err := Notrack(ctx, h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4}, nil)
+	if err != nil || res.Guard.Cause != CauseInterrupted || !res.Guard.RolledBack || res.Guard.Confirmed {
+		t.Fatalf("res %+v err %v", res, err)
+	}
+	if strings.Join(modes, ",") != "rollback" {
+		t.Fatalf("settle modes %v, want one rollback", modes)
+	}
+}
