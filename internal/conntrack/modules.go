@@ -124,6 +124,9 @@ for m in "$@"; do
 	fi
 done
 s initramfs_tools; for t in update-initramfs dracut lsinitramfs lsinitrd; do command -v "$t"; done
+s conntrack_users
+grep -n -H -E -e "-m +(state|conntrack)|-j +(CT|NOTRACK)|--ctstate" /etc/sysconfig/iptables /etc/sysconfig/ip6tables /etc/iptables/rules.v4 /etc/iptables/rules.v6 | grep -v -E "^[^:]*:[0-9]+:[[:space:]]*#" | head -n 20
+grep -n -H -E -e "(^|[^a-z_])ct +(state|status)|notrack" /etc/nftables.conf /etc/sysconfig/nftables.conf /etc/nftables.d/*.nft /etc/nftables/*.nft | grep -v -E "^[^:]*:[0-9]+:[[:space:]]*#" | head -n 20
 `
 
 // ModulesScript is the script and arguments of one module blacklist read.
@@ -138,6 +141,24 @@ type ModuleHost struct {
 	// Kind maps each asked-for module to builtin, module (loaded), available or absent.
 	Kind  map[string]string
 	Tools []string // initramfs tools found (paths)
+	// ConntrackUsers are lines of the persisted rulesets (iptables rules
+	// files of both layouts, nftables configs) that need connection
+	// tracking when the firewall loads them at boot (20 per tool at most).
+	ConntrackUsers []FileLine
+}
+
+// FileLine is one line of a file.
+type FileLine struct {
+	Path string
+	Line int
+	Text string
+}
+
+// ConntrackModule says whether disabling module takes connection tracking
+// (or the matches and targets rulesets use for it) away.
+func ConntrackModule(module string) bool {
+	return strings.HasPrefix(module, "nf_conntrack") || strings.HasPrefix(module, "ip_conntrack") ||
+		slices.Contains([]string{"xt_conntrack", "xt_state", "xt_CT", "nft_ct"}, module)
 }
 
 // ParseModules parses the output of ModulesScript.
@@ -153,6 +174,15 @@ func ParseModules(out, file string) (ModuleHost, error) {
 	for _, l := range sec.lines("module_kind") {
 		if name, kind, ok := strings.Cut(l, " "); ok {
 			h.Kind[name] = kind
+		}
+	}
+	for _, l := range sec.lines("conntrack_users") {
+		// grep -n -H: PATH:LINE:TEXT
+		p, rest, ok := strings.Cut(l, ":")
+		num, text, ok2 := strings.Cut(rest, ":")
+		n, err := strconv.Atoi(num)
+		if ok && ok2 && err == nil {
+			h.ConntrackUsers = append(h.ConntrackUsers, FileLine{Path: p, Line: n, Text: strings.TrimSpace(text)})
 		}
 	}
 	return h, nil

@@ -37,6 +37,9 @@ type ServiceHost struct {
 	// ManagedRules counts the rules of conntrack_notrack_rule in each
 	// IP version's rules files (both layouts), by IP version (4, 6).
 	ManagedRules map[int]int
+	// Guard are the rolled-back service starts recorded since the last
+	// read (each is reported once).
+	Guard []GuardOutcome
 }
 
 // States returns the services' states as the given init system sees them.
@@ -74,7 +77,8 @@ for svc in "$@"; do
 done
 s rules4; grep -c -H -F "conntrack-tf:" /etc/sysconfig/iptables /etc/iptables/rules.v4
 s rules6; grep -c -H -F "conntrack-tf:" /etc/sysconfig/ip6tables /etc/iptables/rules.v6
-s end
+gk=services
+` + guardOutcomes + `s end
 `
 
 // ServicesScript returns the read script and its arguments for services.
@@ -89,6 +93,7 @@ func ParseServices(out string) (ServiceHost, error) {
 	h := ServiceHost{
 		Systemd: sec.line("systemd") == "yes", SysVTool: sec.line("sysv_tool"),
 		Units: map[string]ServiceState{}, SysV: map[string]ServiceState{}, ManagedRules: map[int]int{},
+		Guard: parseGuardOutcomes(sec),
 	}
 	// systemctl show prints one block of KEY=VALUE lines per unit.
 	for _, block := range strings.Split(strings.ReplaceAll(sec["units"], "\r", ""), "\n\n") {
@@ -145,8 +150,10 @@ func (h ServiceHost) FlushedRules(service string) int {
 type ServiceAction struct{ Service, Action string }
 
 // serviceApplyScript runs $1's commands for each "service action" argument
-// after it, reporting each failure with its output and going on.
-const serviceApplyScript = `init=$1; shift
+// after it, reporting each failure with its output and going on, and
+// "@@done" when none failed.
+const serviceApplyScript = `set -f
+init=$1; shift; failed=
 for op in "$@"; do
 	svc=${op%% *}; act=${op#* }
 	case "$init/$act" in
@@ -157,8 +164,9 @@ for op in "$@"; do
 	update-rc.d/disable) out=$(update-rc.d "$svc" disable 2>&1) ;;
 	*/start|*/stop) if command -v service >/dev/null; then out=$(service "$svc" "$act" 2>&1); else out=$("/etc/init.d/$svc" "$act" 2>&1); fi ;;
 	*) out="unknown action"; false ;;
-	esac || printf "@@fail\t%s %s\t%s\n" "$svc" "$act" "$(echo $out)"
+	esac || { failed=1; printf "@@fail\t%s %s\t%s\n" "$svc" "$act" "$(echo $out)"; }
 done
+[ -n "$failed" ] || printf "@@done\n"
 `
 
 // ServiceApplyScript returns the script and arguments that carry out

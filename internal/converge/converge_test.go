@@ -187,33 +187,52 @@ func firewallStub(raw *string) *stubHost {
 		content, ok := h.files["/etc/rules"]
 		return sections("file_rules_rhel", fileSection(content, ok), "live_raw", *raw), nil
 	}
+	h.answers[OpArmGuard] = func([]string) (string, error) { return "@@armed\t" + guardDir + "\tsetsid\n", nil }
 	return h
 }
 
-func TestNotrackWritesAppliesAndConfirms(t *testing.T) {
+const guardDir = "/run/conntrack-tf-guard.1.firewall4.abc"
+
+func TestNotrackAppliesWritesAndConfirms(t *testing.T) {
 	raw := ""
 	h := firewallStub(&raw)
-	var applied []string
+	var armed, applied, settled []string
+	h.answers[OpArmGuard] = func(args []string) (string, error) {
+		armed = args
+		if _, ok := h.files["/etc/rules"]; ok {
+			t.Error("the rules file was written before the guard saved it")
+		}
+		return "@@armed\t" + guardDir + "\tsetsid\n", nil
+	}
 	h.answers[OpApplyNotrack] = func(args []string) (string, error) {
 		applied = args
-		return "@@snap\t/run/snap\n", nil
+		return "@@done\n", nil
 	}
-	h.answers["confirm firewall change"] = func([]string) (string, error) { return "confirmed\n", nil }
-	res, err := Notrack(t.Context(), h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4, Rollback: 30 * time.Second}, nil)
+	h.answers["settle a guarded change"] = func(args []string) (string, error) { settled = args; return "confirmed\n", nil }
+	res, err := Notrack(t.Context(), h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4,
+		Rollback: 30 * time.Second, Label: "adding x"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Confirm != Confirmed || res.RulesFile != "/etc/rules" || res.Restore != nil {
+	if !res.Guard.Armed || !res.Guard.Confirmed || res.RulesFile != "/etc/rules" {
 		t.Fatalf("result %+v", res)
 	}
 	if !strings.Contains(h.files["/etc/rules"], "--dport 53") {
 		t.Fatalf("rules file not written: %q", h.files["/etc/rules"])
 	}
-	if len(applied) < 4 || applied[0] != "iptables" || applied[1] != "30" {
-		t.Fatalf("rollback script arguments %q", applied)
+	// seconds, kind, label, 1 table (iptables raw), 1 file, no service.
+	want := []string{"30", "firewall4", "adding x", "1", "iptables", "raw", "1", "/etc/rules", "0"}
+	if strings.Join(armed, ",") != strings.Join(want, ",") {
+		t.Fatalf("guard arguments %q", armed)
 	}
-	if h.fresh != 1 {
-		t.Fatalf("confirmed over %d fresh connections, want 1", h.fresh)
+	if len(applied) != 3 || applied[0] != "iptables" {
+		t.Fatalf("apply arguments %q", applied)
+	}
+	if got := strings.Join(h.ops, ","); !strings.HasPrefix(got, "read firewall,"+OpArmGuard+",write /etc/rules") {
+		t.Fatalf("ops %s: want the guard armed, then the file written", got)
+	}
+	if h.fresh != 1 || strings.Join(settled, ",") != guardDir+",confirm" {
+		t.Fatalf("settled %q over %d fresh connections, want one confirm", settled, h.fresh)
 	}
 }
 
@@ -221,7 +240,7 @@ func TestNotrackNothingToDo(t *testing.T) {
 	raw := ""
 	h := firewallStub(&raw)
 	res, err := Notrack(t.Context(), h, NotrackChange{RulesFile: "/etc/rules", IPVersion: 4}, nil)
-	if err != nil || res.Confirm != NotApplied {
+	if err != nil || res.Guard.Armed {
 		t.Fatalf("res %+v, err %v", res, err)
 	}
 	if got := strings.Join(h.ops, ","); got != "read firewall" {
@@ -229,43 +248,87 @@ func TestNotrackNothingToDo(t *testing.T) {
 	}
 }
 
-func TestNotrackCutOffRestoresTheFile(t *testing.T) {
+// No new login: the provider waits for the host's own rollback, then
+// learns its outcome.
+func TestNotrackCutOffWaitsForTheHostsRollback(t *testing.T) {
 	raw := ""
 	h := firewallStub(&raw)
 	h.files["/etc/rules"] = "*raw\nCOMMIT\n"
-	h.answers[OpApplyNotrack] = func([]string) (string, error) { return "@@snap\t/run/snap\n", nil }
-	h.answers["confirm firewall change"] = func([]string) (string, error) { return "unknown\n", nil }
-	ctx := t.Context()
+	h.answers[OpApplyNotrack] = func([]string) (string, error) { return "@@done\n", nil }
+	var modes []string
+	h.answers["settle a guarded change"] = func(args []string) (string, error) {
+		modes = append(modes, args[1])
+		if len(modes) == 1 {
+			return "", sshx.ErrUnreachable
+		}
+		return "rolled-back\nrestored\n", nil
+	}
 	start := time.Now()
-	// A one-second window: the restore waits for it plus two seconds.
-	res, err := Notrack(ctx, h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4, Rollback: time.Second}, nil)
+	// A one-second window: the provider waits for it plus two seconds.
+	res, err := Notrack(t.Context(), h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4, Rollback: time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Confirm != Unreachable || res.Restore == nil || res.Restore.Err != nil || res.Snapshot != "/run/snap" {
-		t.Fatalf("result %+v restore %+v", res, res.Restore)
+	g := res.Guard
+	if g.Confirmed || g.Cause != CauseNoLogin || !g.RolledBack || g.Outcome != "restored" || g.Pending {
+		t.Fatalf("guard %+v", g)
 	}
-	if h.files["/etc/rules"] != "*raw\nCOMMIT\n" {
-		t.Fatalf("rules file not restored: %q", h.files["/etc/rules"])
+	if strings.Join(modes, ",") != "confirm,rollback" {
+		t.Fatalf("settle modes %v", modes)
 	}
 	if took := time.Since(start); took < 3*time.Second {
-		t.Fatalf("restored after %s, before the host's rollback", took)
+		t.Fatalf("asked after %s, before the host's rollback", took)
 	}
 }
 
-func TestNotrackRefusedAndDirectory(t *testing.T) {
+// A rule iptables refuses: the rest and the file are rolled back at once,
+// nothing is confirmed.
+func TestNotrackRefusedIsRolledBack(t *testing.T) {
 	raw := ""
 	h := firewallStub(&raw)
 	h.answers[OpApplyNotrack] = func([]string) (string, error) {
-		return "@@snap\t/run/snap\n@@fail\tOUTPUT\tNo chain/target/match by that name.\n@@done\n", nil
+		return "@@fail\tOUTPUT\tNo chain/target/match by that name.\n", nil
 	}
-	h.answers["confirm firewall change"] = func([]string) (string, error) { return "confirmed", nil }
+	var modes []string
+	h.answers["settle a guarded change"] = func(args []string) (string, error) {
+		modes = append(modes, args[1])
+		return "rolled-back\nrestored", nil
+	}
 	res, err := Notrack(t.Context(), h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4}, nil)
-	if err != nil || res.Refused["OUTPUT"] == "" {
-		t.Fatalf("res %+v err %v: want OUTPUT refused", res, err)
+	if err != nil || res.Refused["OUTPUT"] == "" || res.Guard.Cause != CauseRefused || !res.Guard.RolledBack || res.Guard.Confirmed {
+		t.Fatalf("res %+v err %v: want OUTPUT refused and rolled back", res, err)
 	}
+	if strings.Join(modes, ",") != "rollback" {
+		t.Fatalf("settle modes %v, want one rollback", modes)
+	}
+}
+
+// An apply that never said @@done (cut, timed out) is never confirmed.
+func TestNotrackIncompleteIsNeverConfirmed(t *testing.T) {
+	raw := ""
+	h := firewallStub(&raw)
+	h.answers[OpApplyNotrack] = func([]string) (string, error) {
+		return "", errors.New("session cut")
+	}
+	var modes []string
+	h.answers["settle a guarded change"] = func(args []string) (string, error) {
+		modes = append(modes, args[1])
+		return "rolled-back\nrestore-failed: iptables-restore -T raw: boom", nil
+	}
+	res, err := Notrack(t.Context(), h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4}, nil)
+	if err != nil || res.Guard.Cause != CauseIncomplete || res.Guard.Confirmed || res.Guard.Outcome != "restore-failed: iptables-restore -T raw: boom" {
+		t.Fatalf("res %+v err %v", res, err)
+	}
+	if strings.Join(modes, ",") != "rollback" {
+		t.Fatalf("settle modes %v, want one rollback", modes)
+	}
+}
+
+func TestNotrackDirectory(t *testing.T) {
+	raw := ""
+	h := firewallStub(&raw)
 	h.answers["read firewall"] = func([]string) (string, error) { return sections("file_rules_rhel", "dir"), nil }
-	_, err = Notrack(t.Context(), h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4}, nil)
+	_, err := Notrack(t.Context(), h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4}, nil)
 	var de *DirError
 	if !errors.As(err, &de) || de.Path != "/etc/rules" {
 		t.Fatalf("err %v, want a DirError", err)
@@ -361,5 +424,27 @@ func TestServicesChangeThenReadBack(t *testing.T) {
 	}
 	if h.locked != 1 || h.held {
 		t.Fatalf("locked %d times, held after: %v", h.locked, h.held)
+	}
+}
+
+// Ctrl-C during the live change: the change is rolled back at once over a
+// new login (with a context of its own), and reported as interrupted, not
+// as a cut.
+func TestNotrackInterruptedIsRolledBackNow(t *testing.T) {
+	raw := ""
+	h := firewallStub(&raw)
+	ctx, cancel := context.WithCancel(t.Context())
+	h.answers[OpApplyNotrack] = func([]string) (string, error) { cancel(); return "", context.Canceled }
+	var modes []string
+	h.answers["settle a guarded change"] = func(args []string) (string, error) {
+		modes = append(modes, args[1])
+		return "rolled-back\nrestored", nil
+	}
+	res, err := Notrack(ctx, h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4}, nil)
+	if err != nil || res.Guard.Cause != CauseInterrupted || !res.Guard.RolledBack || res.Guard.Confirmed {
+		t.Fatalf("res %+v err %v", res, err)
+	}
+	if strings.Join(modes, ",") != "rollback" {
+		t.Fatalf("settle modes %v, want one rollback", modes)
 	}
 }

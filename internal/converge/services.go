@@ -2,6 +2,8 @@ package converge
 
 import (
 	"context"
+	"strings"
+	"time"
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
 )
@@ -23,6 +25,11 @@ type ServicesChange struct {
 	InitSystem string
 	// Enabled and Running are the declared states; nil: unmanaged.
 	Enabled, Running *bool
+	// Rollback is how long the host waits for a new login to confirm a
+	// service start before it undoes it (0: 30 seconds); Label names the
+	// change in the host's record of a rollback.
+	Rollback time.Duration
+	Label    string
 }
 
 // InitSystemOf is the declared init system, else the one the host runs.
@@ -45,6 +52,9 @@ type ServicesResult struct {
 	// that failed to why.
 	Actions []conntrack.ServiceAction
 	Failed  map[string]string
+	// Guard is how a guarded start ended (Armed false: no service
+	// started, so nothing was guarded).
+	Guard GuardReport
 }
 
 // Services starts, stops, enables and disables the services as declared,
@@ -73,13 +83,56 @@ func Services(ctx context.Context, h Host, ch ServicesChange, base *conntrack.Se
 		tool = sh.SysVTool
 	}
 	script, args := conntrack.ServiceApplyScript(tool, res.Actions)
-	out, err := h.Script(ctx, OpChangeServices, script, nil, args...)
-	if err != nil {
-		return res, &StepError{Op: OpChangeServices, Err: err}
+	if g, ok := serviceGuard(ch, tool, res.Actions); ok {
+		// A started firewall loads persisted rules that can cut SSH.
+		gr, rep, err := guarded(ctx, h, g, nil, OpChangeServices, script, args)
+		res.Failed, res.Guard = gr.Failed, rep
+		if err != nil || !rep.Confirmed {
+			// Not confirmed: rolled back, or being rolled back; the
+			// session the start ran on may be cut.
+			return res, err
+		}
+	} else {
+		out, err := h.Script(ctx, OpChangeServices, script, nil, args...)
+		if err != nil {
+			return res, &StepError{Op: OpChangeServices, Err: err}
+		}
+		res.Failed = conntrack.ParseFailures(string(out))
 	}
-	res.Failed = conntrack.ParseFailures(string(out))
 	if res.Read, err = ReadServices(ctx, h, ch.Services); err != nil {
 		return res, err
 	}
 	return res, nil
+}
+
+// serviceGuard is the guard of actions when they start a service: the
+// host saves every iptables and ip6tables table, and a rollback stops the
+// started services and disables the enabled ones, then restores the
+// tables.
+func serviceGuard(ch ServicesChange, tool string, actions []conntrack.ServiceAction) (conntrack.Guard, bool) {
+	var started []string
+	var stops, disables []conntrack.GuardService
+	for _, a := range actions {
+		switch a.Action {
+		case "start":
+			started = append(started, a.Service)
+			stops = append(stops, conntrack.GuardService{Tool: tool, Name: a.Service, Action: "stop"})
+		case "enable":
+			disables = append(disables, conntrack.GuardService{Tool: tool, Name: a.Service, Action: "disable"})
+		}
+	}
+	if len(started) == 0 {
+		return conntrack.Guard{}, false
+	}
+	seconds := int(ch.Rollback / time.Second)
+	if seconds == 0 {
+		seconds = 30
+	}
+	label := ch.Label
+	if label == "" {
+		label = "starting " + strings.Join(started, ", ")
+	}
+	return conntrack.Guard{Seconds: seconds, Kind: conntrack.GuardServices, Label: label,
+		Tables: []conntrack.GuardTable{{Cmd: "iptables", Table: "*"}, {Cmd: "ip6tables", Table: "*"}},
+		Undo:   append(stops, disables...)}, true
 }

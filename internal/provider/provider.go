@@ -207,6 +207,8 @@ type providerData struct {
 	reads walkReads
 	// insecure warns once per host reached without host key verification.
 	insecure *insecureHosts
+	// guardReported holds the rolled-back changes already reported.
+	guardReported sync.Map
 
 	mu sync.Mutex
 	// limitsClaims counts the conntrack_limits resources planned per host

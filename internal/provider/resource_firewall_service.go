@@ -102,7 +102,7 @@ func (r *firewallServiceResource) Schema(_ context.Context, _ resource.SchemaReq
 			MarkdownDescription: "Whether the services run now (`systemctl start`/`stop`, on SysV `service NAME start`/`stop`). Stopping " +
 				"iptables-services flushes every table and, unless `IPTABLES_MODULES_UNLOAD=\"no\"` (see `conntrack_iptables_config`), " +
 				"unloads the netfilter modules, conntrack included: remedy 1. Reads `true` only when every listed service runs, `false` when " +
-				"none does." + unmanaged},
+				"none does." + unmanaged + " A start is guarded (the started firewall loads persisted rules that can cut SSH): unless a new SSH login confirms it within 30 seconds, the host stops the service again (and disables it, if this apply enabled it) and restores the tables it replaced."},
 		"init_system": schema.StringAttribute{Optional: true, Computed: true,
 			Validators:    []validator.String{stringvalidator.OneOf(conntrack.InitSystems...)},
 			PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
@@ -245,6 +245,7 @@ func (r *firewallServiceResource) Read(ctx context.Context, req resource.ReadReq
 	if h == nil {
 		return
 	}
+	r.data.guardWarnings(&resp.Diagnostics, m.Host.ValueString(), h.Guard)
 	prior := m
 	m.observe(ctx, h, loadServiceDeclared(ctx, req.Private, &resp.Diagnostics))
 	for _, a := range []struct {
@@ -292,6 +293,7 @@ func (r *firewallServiceResource) ModifyPlan(ctx context.Context, req resource.M
 	if h == nil {
 		return
 	}
+	r.data.guardWarnings(&resp.Diagnostics, plan.Host.ValueString(), h.Guard)
 	host := plan.Host.ValueString()
 	init := plan.initSystem(h)
 	switch {
@@ -404,7 +406,8 @@ func (r *firewallServiceResource) converge(ctx context.Context, planIn, configIn
 		return
 	}
 	ch := converge.ServicesChange{Services: plan.services(ctx), InitSystem: plan.declaredInit(),
-		Enabled: config.Enabled.ValueBoolPointer(), Running: config.Running.ValueBoolPointer()}
+		Enabled: config.Enabled.ValueBoolPointer(), Running: config.Running.ValueBoolPointer(),
+		Label: fmt.Sprintf("starting %s (conntrack_firewall_service)", strings.Join(plan.services(ctx), ", "))}
 	res, err := converge.Services(ctx, h, ch, takeRead[conntrack.ServiceHost](r.data, plan.readKey(r.data, ctx)))
 	for _, a := range res.Actions {
 		if why, failed := res.Failed[a.Service+" "+a.Action]; failed {
@@ -413,6 +416,9 @@ func (r *firewallServiceResource) converge(ctx context.Context, planIn, configIn
 	}
 	if err != nil {
 		hostError(diags, host, err, wording{})
+		return
+	}
+	if !guardDiagnostics(diags, host, "The firewall service start", res.Guard, 30) {
 		return
 	}
 	declared := serviceDeclared{Enabled: config.Enabled.ValueBoolPointer(), Running: config.Running.ValueBoolPointer()}

@@ -290,6 +290,9 @@ func (r *blacklistResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 			fmt.Sprintf("%s %s built into the kernel of %s: they cannot be blacklisted or unloaded, so connection tracking stays available. "+
 				"Their lines are still written, for a later kernel that has them as modules.", strings.Join(b, ", "), isAre(len(b)), plan.Host.ValueString()))
 	}
+	if changing := req.State.Raw.IsNull() || !req.State.Raw.Equal(req.Plan.Raw); changing {
+		persistedRulesWarning(&resp.Diagnostics, plan.Host.ValueString(), mods, h)
+	}
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("builtin"), stringSet(h.Builtins(mods)))...)
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("states"), plan.wantStates(ctx, h))...)
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"), plan.Host)...)
@@ -309,6 +312,30 @@ func (r *blacklistResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 			"force unloads holding modules, but not what firewall rules hold: "+describeHolders(holders)+". The blacklist will be "+
 				"written and the unload will fail until the rules that use these modules are removed.")
 	}
+}
+
+// persistedRulesWarning warns when mods take away connection tracking
+// that a persisted ruleset on the host needs at boot, naming its lines.
+func persistedRulesWarning(diags *diag.Diagnostics, host string, mods []string, h *conntrack.ModuleHost) {
+	var taken []string
+	for _, m := range mods {
+		if conntrack.ConntrackModule(m) && h.Kind[m] != "builtin" {
+			taken = append(taken, m)
+		}
+	}
+	if len(taken) == 0 || len(h.ConntrackUsers) == 0 {
+		return
+	}
+	var lines []string
+	for _, u := range h.ConntrackUsers {
+		lines = append(lines, fmt.Sprintf("%s line %d: %s", u.Path, u.Line, u.Text))
+	}
+	diags.AddAttributeWarning(path.Root("modules"), fmt.Sprintf("The firewall of %s needs connection tracking at boot", host),
+		fmt.Sprintf("Blacklisting %s stops connection tracking from loading, but these persisted rules need it:\n\n%s\n\n"+
+			"At the next boot (or firewall restart) the firewall fails to load them and the host runs with no firewall at all; "+
+			"Docker and Kubernetes NAT break too. Remove or change these lines first (stop the firewall service with "+
+			"conntrack_firewall_service, or drop its stateful rules), or leave connection tracking enabled.",
+			strings.Join(taken, ", "), strings.Join(lines, "\n")))
 }
 
 func isAre(n int) string {

@@ -113,8 +113,9 @@ func (r *notrackResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 		MarkdownDescription: "Marks traffic untracked with a raw-table rule (remedy 3 for `nf_conntrack: table full, dropping packet`): " +
 			"packets that match never enter the conntrack table. The rule is applied to the running firewall and persisted in the " +
 			"host's rules file. Each iptables rule carries an owner tag (`-m comment --comment \"conntrack-tf:<rule_id> ...\"`), so " +
-			"reads and deletes touch only this resource's rules. Before changing live rules a rollback is armed on the host; if a new " +
-			"SSH login fails afterwards, the saved ruleset comes back after `rollback_timeout` and the apply fails.",
+			"reads and deletes touch only this resource's rules. Before changing live rules the host saves the tables the change touches and " +
+			"the rules file and arms a timer of its own; unless a new SSH login confirms a complete change within `rollback_timeout`, the " +
+			"host restores both by itself, the apply fails, and the next plan reports the rollback.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 				MarkdownDescription: "`host,ip_version,protocol,port,source,destination`: the import ID."},
@@ -257,6 +258,7 @@ func (r *notrackResource) Read(ctx context.Context, req resource.ReadRequest, re
 	if fw == nil {
 		return
 	}
+	r.data.guardWarnings(&resp.Diagnostics, m.Host.ValueString(), fw.Guard)
 	rule := m.rule(ctx)
 	p := conntrack.ObserveRule(rule, *fw)
 	if len(p.Live) == 0 && len(p.File) == 0 {
@@ -322,6 +324,7 @@ func (r *notrackResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	if fw == nil {
 		return
 	}
+	r.data.guardWarnings(&resp.Diagnostics, plan.Host.ValueString(), fw.Guard)
 	if plan.RulesFile.IsUnknown() {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("rules_file"), types.StringValue(fw.Rules.Path))...)
 	}
@@ -386,7 +389,8 @@ func (r *notrackResource) converge(ctx context.Context, plan, prior *notrackMode
 	}
 	seconds := m.RollbackTimeout.ValueInt64()
 	ch := converge.NotrackChange{Plan: plan.owned(ctx), Prior: prior.owned(ctx), RulesFile: m.declaredRulesFile(),
-		IPVersion: int(m.IPVersion.ValueInt64()), Rollback: time.Duration(seconds) * time.Second}
+		IPVersion: int(m.IPVersion.ValueInt64()), Rollback: time.Duration(seconds) * time.Second,
+		Label: notrackLabel(ctx, plan, prior)}
 	res, err := converge.Notrack(ctx, h, ch, takeRead[conntrack.Firewall](r.data, m.readKey(r.data)))
 	if err != nil {
 		hostError(diags, host, err, notrackWording)
@@ -404,30 +408,18 @@ func (r *notrackResource) converge(ctx context.Context, plan, prior *notrackMode
 	if seconds == 0 {
 		seconds = 30
 	}
-	switch res.Confirm {
-	case converge.NotApplied, converge.Confirmed:
-		return len(res.Refused) == 0
-	case converge.Fired:
-		diags.AddError(fmt.Sprintf("The firewall change on %s was rolled back", host),
-			"The change was confirmed too late: the host restored its previous ruleset. Raise rollback_timeout and apply again.")
-		return false
+	return guardDiagnostics(diags, host, "The firewall change", res.Guard, seconds) && len(res.Refused) == 0
+}
+
+// notrackLabel names a notrack rule change in the host's rollback record.
+func notrackLabel(ctx context.Context, plan, prior *notrackModel) string {
+	switch {
+	case prior == nil:
+		return fmt.Sprintf("adding NOTRACK rule %s (conntrack_notrack_rule)", plan.rule(ctx).ID())
+	case plan == nil:
+		return fmt.Sprintf("removing NOTRACK rule %s (conntrack_notrack_rule)", prior.rule(ctx).ID())
 	}
-	diags.AddError(fmt.Sprintf("The firewall change cut SSH to %s and is being rolled back", host),
-		fmt.Sprintf("After the change no new SSH login to %s succeeded, so the host restores its previous ruleset %d seconds after the change "+
-			"(the saved copy is %s). Untracked packets are probably dropped by the filter table: set ensure_untracked_accept = true, "+
-			"or accept state UNTRACKED for SSH before adding this rule.", host, seconds, res.Snapshot))
-	switch rs := res.Restore; {
-	case rs == nil:
-	case rs.Unreachable:
-		diags.AddError(fmt.Sprintf("%s is still unreachable after the rollback", host), detail(rs.Err)+
-			fmt.Sprintf("\n\nThe rules file %s still holds the new rule: check the host from its console.", res.RulesFile))
-	case rs.Err != nil:
-		diags.AddError(fmt.Sprintf("Cannot restore %s on %s", res.RulesFile, host), detail(rs.Err))
-	default:
-		diags.AddWarning(fmt.Sprintf("%s restored on %s", res.RulesFile, host),
-			"The host is reachable again with its previous ruleset, and the rules file is back as it was.")
-	}
-	return false
+	return fmt.Sprintf("updating NOTRACK rule %s (conntrack_notrack_rule)", plan.rule(ctx).ID())
 }
 
 // ImportState takes host,ip_version,protocol,port,source,destination.

@@ -1,0 +1,302 @@
+package conntrack
+
+import (
+	"strconv"
+	"strings"
+)
+
+// A guarded change is a live change that can cut SSH (NOTRACK rules, a
+// firewall service start). The host itself saves what it will restore,
+// arms a timer that outlives the SSH session, applies, and restores by
+// itself unless a new login confirms a complete apply in time:
+//
+//	ArmScript         saves the tables and files, arms the timer ($g/armed)
+//	(file writes)     over SFTP, before the live change can cut the session
+//	<body>            the change; prints @@done only when all of it applied
+//	SettleScript      over a new login: confirm, or roll back now
+//	guardRestore      (the timer) restores tables and files, checks each
+//	                  step, records the outcome in $g.outcome
+//
+// $g is a directory /run/conntrack-tf-guard.NETNS.KIND.XXXXXX: NETNS (the
+// network namespace's inode) keeps the records of hosts sharing one /run
+// (containers, network namespaces) apart; KIND names which resource's read
+// reports the outcome. Removing $g/armed is the atomic claim: the timer,
+// a confirmation and a rollback-now each act only if they removed it.
+
+// Guard kinds: which read reports a rolled-back change.
+const (
+	GuardServices = "services"
+)
+
+// GuardFirewall is the guard kind of a notrack rule change of ipVersion.
+func GuardFirewall(ipVersion int) string { return "firewall" + strconv.Itoa(ipVersion) }
+
+// guardNS prints the network namespace's inode (0 when unknown).
+const guardNS = `ns=$(stat -L -c %i /proc/self/ns/net 2>/dev/null) || ns=0
+`
+
+// guardPrelude (ArmScript): $1 seconds, $2 kind, $3 label (what the change
+// is, for the outcome record), $4 the number of tables, then per table its
+// iptables command and name; then the number of files and their paths;
+// then the number of services to stop on rollback and per service its
+// init tool (systemd, chkconfig, update-rc.d) and name. Nothing is
+// spliced: every value stays positional or in a file of $g.
+const guardPrelude = guardNS + `seconds=$1; kind=$2
+g=$(mktemp -d "/run/conntrack-tf-guard.$ns.$kind.XXXXXX") || { printf "@@guardfail\tcannot create a directory under /run\n"; exit 1; }
+printf "%s\n" "$3" > "$g/label"
+shift 3
+gfail() { printf "@@guardfail\t%s\n" "$*"; rm -rf "$g"; exit 1; }
+n=$1; shift; i=0
+while [ "$n" -gt 0 ]; do
+	if [ "$2" = "*" ] && ! command -v "$1-save" >/dev/null; then shift 2; n=$((n-1)); continue; fi
+	i=$((i+1)); printf "%s\n" "$1" > "$g/t$i.cmd"; printf "%s\n" "$2" > "$g/t$i.table"
+	if [ "$2" = "*" ]; then
+		# Every table of a family (a service start): a family the host
+		# cannot list (no IPv6, say) has nothing to restore.
+		if ! "$1-save" > "$g/t$i.save" 2>"$g/err"; then rm -f "$g/t$i.save" "$g/t$i.cmd" "$g/t$i.table"; i=$((i-1)); fi
+	else
+		"$1-save" -t "$2" > "$g/t$i.save" 2>"$g/err" || gfail "$1-save -t $2: $(cat "$g/err")"
+	fi
+	# A table missing from the save (not loaded yet) is restored empty:
+	# restoring reset it, a missing one would keep the new rules.
+	if [ "$2" != "*" ] && ! grep -q "^[*]$2\$" "$g/t$i.save"; then
+		printf "*%s\n" "$2" >> "$g/t$i.save"
+		case $2 in
+		raw) c="PREROUTING OUTPUT" ;; filter|security) c="INPUT FORWARD OUTPUT" ;;
+		mangle) c="PREROUTING INPUT FORWARD OUTPUT POSTROUTING" ;; nat) c="PREROUTING INPUT OUTPUT POSTROUTING" ;;
+		*) c= ;;
+		esac
+		for ch in $c; do printf ":%s ACCEPT [0:0]\n" "$ch" >> "$g/t$i.save"; done
+		printf "COMMIT\n" >> "$g/t$i.save"
+	fi
+	shift 2; n=$((n-1))
+done
+n=$1; shift; i=0
+while [ "$n" -gt 0 ]; do
+	i=$((i+1)); printf "%s\n" "$1" > "$g/f$i.path"
+	if [ -e "$1" ]; then cp -p "$1" "$g/f$i.copy" 2>"$g/err" || gfail "save $1: $(cat "$g/err")"; else : > "$g/f$i.absent"; fi
+	shift; n=$((n-1))
+done
+n=$1; shift; i=0
+while [ "$n" -gt 0 ]; do
+	i=$((i+1)); printf "%s\n" "$1" > "$g/s$i.tool"; printf "%s\n" "$2" > "$g/s$i.name"; printf "%s\n" "$3" > "$g/s$i.action"
+	shift 3; n=$((n-1))
+done
+cat > "$g/restore" <<'RESTORE'
+` + guardRestore + `RESTORE
+: > "$g/armed"
+if [ -d /run/systemd/system ] && [ "$(stat -L -c %i /proc/1/ns/net)" = "$ns" ] &&
+	[ "$(stat -L -c %i /proc/1/ns/mnt)" = "$(stat -L -c %i /proc/self/ns/mnt)" ] &&
+	systemd-run --quiet --unit="${g##*/}" --on-active="$seconds" --timer-property=AccuracySec=100ms /bin/sh "$g/restore" "$g" >"$g/err" 2>&1; then
+	echo systemd > "$g/timer"
+else
+	echo setsid > "$g/timer"
+	setsid sh "$g/restore" "$g" "$seconds" </dev/null >/dev/null 2>&1 &
+fi
+rm -f "$g/err"
+printf "@@armed\t%s\t%s\n" "$g" "$(cat "$g/timer")"
+`
+
+// guardRestore is the timer's script: $1 the guard directory, $2 (when
+// set) seconds to sleep first. It undoes the service actions (stop,
+// disable), restores each saved table alone (-T: tables the change did
+// not touch, say Docker's nat, are left as they are; "*", every table
+// saved), puts each saved file back
+// atomically (temp file in its directory, mode and owner kept, rename) or
+// removes a file that did not exist, checks every step, and records the
+// outcome in $1.outcome: the label, then "restored" or "restore-failed:
+// WHY".
+const guardRestore = `set -f
+g=$1
+[ -z "$2" ] || sleep "$2"
+rm "$g/armed" 2>/dev/null || exit 0
+why=
+bad() { why="$why${why:+; }$*"; }
+i=1
+while [ -e "$g/s$i.name" ]; do
+	tool=$(cat "$g/s$i.tool"); svc=$(cat "$g/s$i.name"); act=$(cat "$g/s$i.action")
+	case "$tool/$act" in
+	systemd/stop|systemd/disable) out=$(systemctl "$act" "$svc.service" 2>&1) ;;
+	chkconfig/disable) out=$(chkconfig "$svc" off 2>&1) ;;
+	update-rc.d/disable) out=$(update-rc.d "$svc" disable 2>&1) ;;
+	*/stop) if command -v service >/dev/null; then out=$(service "$svc" stop 2>&1); else out=$("/etc/init.d/$svc" stop 2>&1); fi ;;
+	*) out="cannot $act with $tool"; false ;;
+	esac || bad "$act $svc: $(echo $out)"
+	i=$((i+1))
+done
+i=1
+while [ -e "$g/t$i.save" ]; do
+	cmd=$(cat "$g/t$i.cmd"); t=$(cat "$g/t$i.table")
+	if [ "$t" = "*" ]; then
+		out=$("$cmd-restore" -w 10 < "$g/t$i.save" 2>&1) || bad "$cmd-restore: $(echo $out)"
+	else
+		out=$("$cmd-restore" -w 10 -T "$t" < "$g/t$i.save" 2>&1) || bad "$cmd-restore -T $t: $(echo $out)"
+	fi
+	i=$((i+1))
+done
+i=1
+while [ -e "$g/f$i.path" ]; do
+	p=$(cat "$g/f$i.path")
+	if [ -e "$g/f$i.absent" ]; then
+		rm -f "$p" || bad "remove $p"
+	else
+		tmp=$(mktemp "$p.conntrack-tf.XXXXXX") && cp -p "$g/f$i.copy" "$tmp" && mv -f "$tmp" "$p" || { rm -f "$tmp"; bad "put back $p"; }
+	fi
+	i=$((i+1))
+done
+sync
+{ cat "$g/label"; if [ -z "$why" ]; then echo restored; else echo "restore-failed: $why"; fi; } > "$g.outcome.tmp" && mv -f "$g.outcome.tmp" "$g.outcome"
+rm -rf "$g"
+`
+
+// GuardTable is a table a guarded change touches: Cmd is iptables or
+// ip6tables.
+type GuardTable struct{ Cmd, Table string }
+
+// GuardService is a service action that undoes a change (Action stop or
+// disable): Tool is systemd, chkconfig or update-rc.d.
+type GuardService struct{ Tool, Name, Action string }
+
+// Guard is what the host saves, and restores unless confirmed.
+type Guard struct {
+	Seconds int
+	Kind    string // GuardFirewall(v) or GuardServices
+	Label   string // the change, as the outcome's warning names it
+	Tables  []GuardTable
+	Files   []string
+	Undo    []GuardService
+}
+
+// args are the guard prelude's arguments.
+func (g Guard) args() []string {
+	a := []string{strconv.Itoa(g.Seconds), g.Kind, strings.ReplaceAll(g.Label, "\n", " "), strconv.Itoa(len(g.Tables))}
+	for _, t := range g.Tables {
+		a = append(a, t.Cmd, t.Table)
+	}
+	a = append(a, strconv.Itoa(len(g.Files)))
+	a = append(a, g.Files...)
+	a = append(a, strconv.Itoa(len(g.Undo)))
+	for _, s := range g.Undo {
+		a = append(a, s.Tool, s.Name, s.Action)
+	}
+	return a
+}
+
+// ArmScript is the script and arguments that save what g restores and arm
+// its timer.
+func ArmScript(g Guard) (string, []string) { return guardPrelude, g.args() }
+
+// GuardResult is what arming and a guarded apply reported.
+type GuardResult struct {
+	Dir       string            // the guard directory; "" if nothing was armed
+	Timer     string            // "systemd" or "setsid"
+	GuardFail string            // why the guard could not be armed
+	Failed    map[string]string // what failed -> why
+	Done      bool              // everything applied
+}
+
+// ParseGuarded reads a guarded apply's report.
+func ParseGuarded(out string) GuardResult {
+	r := GuardResult{Failed: map[string]string{}}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.SplitN(line, "\t", 3)
+		switch {
+		case f[0] == "@@armed" && len(f) == 3:
+			r.Dir, r.Timer = f[1], f[2]
+		case f[0] == "@@guardfail" && len(f) == 2:
+			r.GuardFail = f[1]
+		case f[0] == "@@fail" && len(f) == 3:
+			r.Failed[f[1]] = f[2]
+		case f[0] == "@@done":
+			r.Done = true
+		}
+	}
+	return r
+}
+
+// settleScript: $1 the guard directory, $2 confirm or rollback. confirm
+// disarms the timer if it has not fired; rollback restores now (unless the
+// timer is already at it). It then prints "confirmed", or "rolled-back"
+// and the outcome (waiting up to 30 s for a restore under way), and removes
+// the outcome record, which the apply reports itself.
+const settleScript = `g=$1
+case $g in /run/conntrack-tf-guard.*) ;; *) echo "not a guard: $g"; exit 2 ;; esac
+if [ "$2" = confirm ] && rm "$g/armed" 2>/dev/null; then
+	[ "$(cat "$g/timer" 2>/dev/null)" != systemd ] || systemctl stop "${g##*/}.timer" >/dev/null 2>&1
+	rm -rf "$g"
+	echo confirmed
+	exit 0
+fi
+if [ "$2" = rollback ] && [ -e "$g/armed" ]; then
+	[ "$(cat "$g/timer" 2>/dev/null)" != systemd ] || systemctl stop "${g##*/}.timer" >/dev/null 2>&1
+	sh "$g/restore" "$g"
+fi
+n=0
+while [ ! -e "$g.outcome" ] && [ -d "$g" ] && [ "$n" -lt 60 ]; do sleep 0.5; n=$((n+1)); done
+if [ -e "$g.outcome" ]; then
+	echo rolled-back
+	sed 1d "$g.outcome"
+	rm -f "$g.outcome"
+else
+	echo unknown
+fi
+`
+
+// SettleScript is the script and arguments that confirm the change guarded
+// by dir (confirm true) or roll it back now.
+func SettleScript(dir string, confirm bool) (string, []string) {
+	mode := "rollback"
+	if confirm {
+		mode = "confirm"
+	}
+	return settleScript, []string{dir, mode}
+}
+
+// Settled is what SettleScript reported.
+type Settled struct {
+	Confirmed, RolledBack bool
+	// Outcome is "restored" or "restore-failed: WHY" after a rollback.
+	Outcome string
+}
+
+// ParseSettle reads SettleScript's answer.
+func ParseSettle(out string) Settled {
+	first, rest, _ := strings.Cut(strings.TrimSpace(out), "\n")
+	switch strings.TrimSpace(first) {
+	case "confirmed":
+		return Settled{Confirmed: true}
+	case "rolled-back":
+		return Settled{RolledBack: true, Outcome: strings.TrimSpace(rest)}
+	}
+	return Settled{}
+}
+
+// guardOutcomes follows readPrelude: the outcome records of kind $gk on
+// this network namespace, each "@@guard LABEL\tOUTCOME" on one line; a
+// record is reported once, then removed.
+const guardOutcomes = `s guard
+` + guardNS + `for o in /run/conntrack-tf-guard."$ns"."$gk".*.outcome; do
+	if [ -f "$o" ]; then printf "%s\t%s\n" "$(head -n 1 "$o")" "$(sed 1d "$o" | tr "\n" " ")"; rm -f "$o"; fi
+done
+`
+
+// GuardOutcome is a rolled-back change that a read found recorded.
+type GuardOutcome struct {
+	Label   string // the change
+	Outcome string // "restored" or "restore-failed: WHY"
+}
+
+// Failed says the host could not restore everything.
+func (o GuardOutcome) Failed() bool { return o.Outcome != "restored" }
+
+// parseGuardOutcomes reads the guard section.
+func parseGuardOutcomes(sec sections) []GuardOutcome {
+	var out []GuardOutcome
+	for _, l := range sec.lines("guard") {
+		label, outcome, ok := strings.Cut(l, "\t")
+		if ok {
+			out = append(out, GuardOutcome{Label: label, Outcome: strings.TrimSpace(outcome)})
+		}
+	}
+	return out
+}
