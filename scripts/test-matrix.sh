@@ -18,9 +18,8 @@ fi
 
 # Tests of what the host sees under faults and at random (the hostile-input
 # corpus, config sequences, concurrent runs, fault injection, the host-side
-# guard) do not depend
-# on the CLI and run once, in make test: repeating them here would double
-# their time in CI for nothing the matrix checks.
+# guard) do not depend on the CLI and run once, in make test: repeating them
+# here would double their time in CI for nothing the matrix checks.
 cli_independent='TestAccHostileInput|TestAccSequence_|TestAccConcurrentRuns|TestAccFault|TestAccGuard_'
 
 # cli NAME PATH [ENV...]: one run of the namespace tier. -v output goes to a
