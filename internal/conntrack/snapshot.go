@@ -51,7 +51,7 @@ func (r *SnapshotRequest) Add(o SnapshotRequest) bool {
 		}
 	}
 	for _, f := range o.Firewall {
-		if !slices.Contains(r.Firewall, f) {
+		if i, _ := r.firewallPart(f); i < 0 {
 			r.Firewall, grew = append(r.Firewall, f), true
 		}
 	}
@@ -76,6 +76,24 @@ func (r SnapshotRequest) Clone() SnapshotRequest {
 		c.Modules = append(c.Modules, ModulesRead{File: m.File, Modules: slices.Clone(m.Modules)})
 	}
 	return c
+}
+
+// firewallPart is the index of the firewall read that holds f, and the
+// section of its rules file: a declared file that is one of the layouts'
+// defaults is in the default read.
+func (r SnapshotRequest) firewallPart(f FirewallRead) (int, string) {
+	if i := slices.Index(r.Firewall, f); i >= 0 {
+		return i, "file_rules_rhel"
+	}
+	def := slices.Index(r.Firewall, FirewallRead{IPVersion: f.IPVersion})
+	switch {
+	case def < 0:
+	case f.RulesFile == RulesFile("rhel", f.IPVersion):
+		return def, "file_rules_rhel"
+	case f.RulesFile == RulesFile("debian", f.IPVersion):
+		return def, "file_rules_debian"
+	}
+	return -1, ""
 }
 
 // modulesPart is the index of the modules read of m's file that lists
@@ -237,11 +255,18 @@ const (
 	sharedFacts            // everything the facts script prints
 )
 
-// output rebuilds the output the part's own script would have printed.
-func (s *Snapshot) output(part string, with sharedSet) string {
+// output rebuilds the output the part's own script would have printed;
+// rename maps a section's name to the one that script gives it.
+func (s *Snapshot) output(part string, with sharedSet, rename ...string) string {
 	lines := []string{marker + "begin"}
 	add := func(sec rawSection) {
-		lines = append(lines, marker+sec.name)
+		name := sec.name
+		for i := 0; i+1 < len(rename); i += 2 {
+			if name == rename[i] {
+				name = rename[i+1]
+			}
+		}
+		lines = append(lines, marker+name)
 		lines = append(lines, sec.lines...)
 	}
 	for _, sec := range s.shared {
@@ -297,11 +322,16 @@ func (s *Snapshot) Modules(file string, modules []string) (m ModuleHost, ok bool
 // Firewall is the read of one IP version's rules, as ParseFirewall
 // (FirewallScript output); ok is false when the snapshot did not read it.
 func (s *Snapshot) Firewall(rulesFile string, ipVersion int) (fw Firewall, ok bool, err error) {
-	i := slices.Index(s.req.Firewall, FirewallRead{RulesFile: rulesFile, IPVersion: ipVersion})
+	i, section := s.req.firewallPart(FirewallRead{RulesFile: rulesFile, IPVersion: ipVersion})
 	if i < 0 {
 		return Firewall{}, false, nil
 	}
-	fw, err = ParseFirewall(s.output(fmt.Sprint(partFirewall, i), sharedLayout), rulesFile, ipVersion)
+	out := s.output(fmt.Sprint(partFirewall, i), sharedLayout)
+	if rulesFile != "" && section != "file_rules_rhel" {
+		// A declared file's script prints it as file_rules_rhel.
+		out = s.output(fmt.Sprint(partFirewall, i), sharedLayout, "file_rules_rhel", "file_rules_other", section, "file_rules_rhel")
+	}
+	fw, err = ParseFirewall(out, rulesFile, ipVersion)
 	return fw, true, err
 }
 

@@ -145,6 +145,27 @@ func TestSnapshotMatchesOwnReads(t *testing.T) {
 			t.Errorf("firewall %v:\n got %+v\nwant %+v", f, got, want)
 		}
 	}
+	// A declared file that is a layout's default is in the default read.
+	for _, f := range []FirewallRead{{RulesFile: "/etc/sysconfig/iptables", IPVersion: 4}, {RulesFile: "/etc/iptables/rules.v6", IPVersion: 6}} {
+		if !req.Covers(SnapshotRequest{Firewall: []FirewallRead{f}}) {
+			t.Errorf("%v is not covered by the default read", f)
+		}
+		s, a := FirewallScript(f.RulesFile, f.IPVersion)
+		want, err := ParseFirewall(run(t, s, a...), f.RulesFile, f.IPVersion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok, err := snap.Firewall(f.RulesFile, f.IPVersion)
+		if !ok || err != nil {
+			t.Fatalf("firewall %v: ok %v, %v", f, ok, err)
+		}
+		for _, fw := range []*Firewall{&got, &want} {
+			fw.LiveRaw, fw.LiveFilter = noComments(fw.LiveRaw), noComments(fw.LiveFilter)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("firewall %v:\n got %+v\nwant %+v", f, got, want)
+		}
+	}
 	if got, _, _ := snap.Firewall(filepath.Join(dir, "adir"), 6); !got.Rules.IsDir {
 		t.Error("a directory as the rules file reads as a directory")
 	}
@@ -311,4 +332,24 @@ func FuzzParseSnapshot(f *testing.F) {
 			t.Fatalf("file %q read as %q (ok %v, %v)", content, got.Content, ok, err)
 		}
 	})
+}
+
+// A declared rules file that is a layout's default comes from the default
+// read, whichever layout's it is.
+func TestSnapshotDeclaredDefaultRulesFile(t *testing.T) {
+	req := SnapshotRequest{Firewall: []FirewallRead{{IPVersion: 4}}}
+	snap, err := ParseSnapshot(snapshotOut(sec("F0/file_rules_rhel", "file\nRHEL\nx\n"), sec("F0/file_rules_debian", "file\nDEBIAN\nx\n"),
+		sec("F0/live_raw", "*raw\n")), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{"/etc/sysconfig/iptables": "RHEL\n", "/etc/iptables/rules.v4": "DEBIAN\n", "": "DEBIAN\n"} {
+		fw, ok, err := snap.Firewall(path, 4)
+		if !ok || err != nil || string(fw.Rules.Content) != want || fw.LiveRaw != "*raw\n" {
+			t.Errorf("%q: %+v (ok %v, %v), want %q", path, fw, ok, err, want)
+		}
+	}
+	if _, ok, _ := snap.Firewall("/etc/iptables/rules.v6", 4); ok {
+		t.Error("another file read as a default")
+	}
 }
