@@ -290,6 +290,10 @@ func TestSnapshotRequest(t *testing.T) {
 			t.Errorf("%+v covers %+v", r, o)
 		}
 	}
+	// A transport may wrap a script in '...' verbatim.
+	if script, _ := SnapshotScript(r); strings.Contains(script, "'") {
+		t.Error("the snapshot script has a single quote")
+	}
 	c := r.Clone()
 	c.Modules[0].Modules[0] = "z"
 	if r.Modules[0].Modules[0] != "a" {
