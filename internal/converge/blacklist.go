@@ -16,10 +16,15 @@ func ReadModules(ctx context.Context, h Host, file string, modules []string) (*c
 	if err != nil {
 		return nil, err
 	}
+	return checkModules(&m)
+}
+
+// checkModules refuses a blacklist file that is a directory.
+func checkModules(m *conntrack.ModuleHost) (*conntrack.ModuleHost, error) {
 	if m.File.IsDir {
-		return nil, &DirError{Path: file}
+		return nil, &DirError{Path: m.File.Path}
 	}
-	return &m, nil
+	return m, nil
 }
 
 // BlacklistChange is a conntrack_module_blacklist apply: Plan's lines

@@ -27,13 +27,19 @@ func ReadFile(ctx context.Context, h Host, path string) (conntrack.File, error) 
 // it differs, retrying when someone else wrote the file in between. A new
 // file gets mode. It returns the content now on the host.
 func EditFile(ctx context.Context, h Host, path string, mode os.FileMode, change func([]byte) []byte) ([]byte, error) {
+	return editFile(ctx, h, path, mode, nil, change)
+}
+
+// editFile is EditFile whose first attempt starts from base when it is not
+// nil (a read of this walk: the write still checks the file is unchanged).
+func editFile(ctx context.Context, h Host, path string, mode os.FileMode, base *conntrack.File, change func([]byte) []byte) ([]byte, error) {
 	unlock, err := h.Lock(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 	var after []byte
-	_, err = edit(nil, func() (*conntrack.File, error) {
+	_, err = edit(base, func() (*conntrack.File, error) {
 		f, err := ReadFile(ctx, h, path)
 		return &f, err
 	}, func(f *conntrack.File) error {
@@ -55,11 +61,12 @@ func ReadFacts(ctx context.Context, h Host) (conntrack.Facts, error) {
 }
 
 // ShellVars sets want (key -> value) in the shell-variables file at path
-// (iptables-config). added are the keys the resource added earlier; it
-// returns the content now on the host and the keys the resource added.
-func ShellVars(ctx context.Context, h Host, path string, want map[string]string, added []string) ([]byte, []string, error) {
+// (iptables-config). added are the keys the resource added earlier; base,
+// when not nil, is this walk's read of the file. It returns the content now
+// on the host and the keys the resource added.
+func ShellVars(ctx context.Context, h Host, path string, want map[string]string, added []string, base *conntrack.File) ([]byte, []string, error) {
 	var now []string
-	content, err := EditFile(ctx, h, path, 0o600, func(b []byte) []byte {
+	content, err := editFile(ctx, h, path, 0o600, base, func(b []byte) []byte {
 		var out []byte
 		out, now = conntrack.SetShellVars(b, want, added)
 		return out

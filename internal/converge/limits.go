@@ -15,12 +15,17 @@ func ReadLimits(ctx context.Context, h Host, paths conntrack.LimitsPaths) (*conn
 	if err != nil {
 		return nil, err
 	}
+	return &l, checkLimits(&l)
+}
+
+// checkLimits refuses a file of the resource that is a directory.
+func checkLimits(l *conntrack.Limits) error {
 	for _, f := range []conntrack.File{l.Sysctl, l.Modprobe} {
 		if f.IsDir {
-			return &l, &DirError{Path: f.Path}
+			return &DirError{Path: f.Path}
 		}
 	}
-	return &l, nil
+	return nil
 }
 
 // LimitsChange is a conntrack_limits apply: the files to write, what they

@@ -121,15 +121,17 @@ func (d *hostDataSource) Read(ctx context.Context, req datasource.ReadRequest, r
 	}
 	host := m.Host.ValueString()
 	ctx = tflog.SetField(ctx, "host", host)
-	h := d.data.host(ctx, m.connectionModel, &resp.Diagnostics)
-	if h == nil {
+	// The facts are part of the walk's snapshot of the host.
+	read := snapRead[conntrack.Facts]{obj: converge.ObjFacts, deps: []string{scopeKernel, scopeSysctl},
+		view: func(s *conntrack.Snapshot) (*conntrack.Facts, error) {
+			f, err := converge.FactsOf(s)
+			return &f, err
+		}}
+	f := readHost(ctx, d.data, m.connectionModel, read, wording{}, &resp.Diagnostics)
+	if f == nil {
 		return
 	}
-	facts, err := converge.ReadFacts(ctx, h)
-	if err != nil {
-		hostError(&resp.Diagnostics, host, err, wording{})
-		return
-	}
+	facts := *f
 	tflog.Debug(ctx, "read host facts", map[string]any{"kernel": facts.KernelRelease, "conntrack": string(facts.Module)})
 	if !facts.HasConntrack() {
 		resp.Diagnostics.AddWarning(fmt.Sprintf("Connection tracking is not active on %s", host),

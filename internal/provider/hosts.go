@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/converge"
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
 )
@@ -26,74 +28,238 @@ func (pd *providerData) host(ctx context.Context, conn connectionModel, diags *d
 	return h
 }
 
-// walkReads is the per-walk read cache. Its one rule: every read of a host
-// is remembered; a plan (ModifyPlan) starts from the remembered read, so
-// the plan after a refresh needs no second remote command; an apply takes
-// (and forgets) it as the base of its first attempt: a read is the base of
-// at most one write, and every write checks the file is unchanged since
-// the read, else reads again. Read (refresh) always reads afresh.
+// walkReads is the per-walk read cache: one snapshot of each host
+// (converge.ReadSnapshot), read in one remote command by the first object
+// that needs the host and used by every other object of that host in the
+// walk, for refresh, plan and as an apply's base. Concurrent askers wait
+// for the one read in flight. A change the walk makes to a host marks what
+// it changed (scopes: "kernel", "sysctl", "file:PATH", ...); a view that
+// depends on a scope changed since its snapshot started is read again, so
+// every read after a write goes to the host. A read that fails is shared
+// with the askers waiting for it, not kept.
 type walkReads struct {
 	mu    sync.Mutex
-	reads map[string]any
+	hosts map[string]*hostReads
 }
 
-// readKey names a read in the cache: what was read (kind and the
-// parameters that shape the read) on which endpoint.
-func (pd *providerData) readKey(kind string, conn connectionModel, params ...string) string {
-	return strings.Join(append([]string{kind, pd.pool.Resolve(conn.endpoint()).String()}, params...), " ")
+// hostReads is one host's snapshots.
+type hostReads struct {
+	// want is what the snapshots read: the defaults of every object, and
+	// what every object of the walk asked for on this host.
+	want conntrack.SnapshotRequest
+	// clock orders snapshot starts and changes; changed maps a scope to
+	// the clock of its last change.
+	clock   uint64
+	changed map[string]uint64
+	snap    *conntrack.Snapshot
+	start   uint64 // clock when snap's read started
+	flight  *snapFlight
 }
 
-func (w *walkReads) remember(key string, read any) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.reads[key] = read
+// snapFlight is a snapshot read in flight.
+type snapFlight struct {
+	start uint64
+	req   conntrack.SnapshotRequest
+	done  chan struct{}
+	snap  *conntrack.Snapshot
+	err   error
 }
 
-func (w *walkReads) get(key string, forget bool) any {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	read := w.reads[key]
-	if forget {
-		delete(w.reads, key)
+func newWalkReads() walkReads { return walkReads{hosts: map[string]*hostReads{}} }
+
+// snapshotDefaults are the reads every snapshot makes: each object's
+// defaults (see DECISIONS.md).
+func snapshotDefaults() conntrack.SnapshotRequest {
+	return conntrack.SnapshotRequest{
+		Limits:   []conntrack.LimitsPaths{{SysctlFile: defaultSysctlFile, ModprobeFile: defaultModprobeFile, ModulesLoadFile: defaultModulesLoadFile}},
+		Modules:  []conntrack.ModulesRead{{File: defaultBlacklistFile, Modules: slices.Clone(conntrack.ClassicBlacklist)}},
+		Firewall: []conntrack.FirewallRead{{IPVersion: 4}, {IPVersion: 6}},
+		Files:    []string{defaultIptablesConfig(4), defaultIptablesConfig(6)},
 	}
-	return read
 }
 
-// readMode says which read a caller wants.
-type readMode bool
+// fresh reports whether a read started at start still holds for deps.
+func (h *hostReads) fresh(start uint64, deps []string) bool {
+	for _, d := range deps {
+		if h.changed[d] >= start {
+			return false
+		}
+	}
+	return true
+}
 
+// snapshot returns a snapshot of host key that holds need and that no
+// change of deps since has made stale: the walk's, the one in flight, or
+// a new one read by read.
+func (w *walkReads) snapshot(ctx context.Context, key string, need conntrack.SnapshotRequest, deps []string,
+	read func(context.Context, conntrack.SnapshotRequest) (*conntrack.Snapshot, error)) (*conntrack.Snapshot, error) {
+	w.mu.Lock()
+	h := w.hosts[key]
+	if h == nil {
+		h = &hostReads{want: snapshotDefaults(), changed: map[string]uint64{}}
+		w.hosts[key] = h
+	}
+	h.want.Add(need)
+	if h.snap != nil && h.fresh(h.start, deps) && h.snap.Request().Covers(need) {
+		snap := h.snap
+		w.mu.Unlock()
+		return snap, nil
+	}
+	f := h.flight
+	if f == nil || !h.fresh(f.start, deps) || !f.req.Covers(need) {
+		h.clock++
+		f = &snapFlight{start: h.clock, req: h.want.Clone(), done: make(chan struct{})}
+		h.flight = f
+		w.mu.Unlock()
+		f.snap, f.err = read(ctx, f.req)
+		w.mu.Lock()
+		if f.err == nil && f.start > h.start {
+			h.snap, h.start = f.snap, f.start
+		}
+		if h.flight == f {
+			h.flight = nil
+		}
+		close(f.done)
+	}
+	w.mu.Unlock()
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return f.snap, f.err
+}
+
+// changed marks what a change to host key changed: every read of it
+// from now on goes to the host.
+func (w *walkReads) changedScopes(key string, scopes ...string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	h := w.hosts[key]
+	if h == nil {
+		return
+	}
+	h.clock++
+	for _, s := range scopes {
+		h.changed[s] = h.clock
+	}
+}
+
+// Scopes of a host that a change can make stale.
 const (
-	// refresh reads afresh (Read).
-	refresh readMode = true
-	// planned starts from the walk's read when there is one (ModifyPlan).
-	planned readMode = false
+	// scopeKernel: modules, tables, rules or services changed (a NOTRACK
+	// rule loads modules, stopping a firewall flushes and unloads).
+	scopeKernel = "kernel"
+	// scopeSysctl: running conntrack sysctls changed.
+	scopeSysctl = "sysctl"
+	// scopeBoot: a sysctl file read at boot changed.
+	scopeBoot = "sysctl-boot"
 )
 
-// readHost connects, reads and remembers the read, or (planned) returns
-// the walk's read of key when there is one; nil after adding an error
-// worded by w.
-func readHost[T any](ctx context.Context, pd *providerData, conn connectionModel, key string, mode readMode, w wording,
-	diags *diag.Diagnostics, read func(converge.Host) (*T, error)) *T {
-	if v, ok := pd.reads.get(key, false).(*T); ok && mode == planned {
-		return v
+// scopeFile is the scope of one file's bytes.
+func scopeFile(path string) string { return "file:" + path }
+
+// fileScopes are the scopes a write of paths changes.
+func fileScopes(paths ...string) []string {
+	var scopes []string
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		scopes = append(scopes, scopeFile(p))
+		if p == defaultSysctlFile || strings.HasPrefix(p, "/etc/sysctl.d/") {
+			scopes = append(scopes, scopeBoot)
+		}
 	}
-	h := pd.host(ctx, conn, diags)
-	if h == nil {
-		return nil
-	}
-	v, err := read(h)
+	return scopes
+}
+
+// hostKey names a host in the walk's cache.
+func (pd *providerData) hostKey(conn connectionModel) string {
+	return pd.pool.Resolve(conn.endpoint()).String()
+}
+
+// changed records that this walk changed the model's host.
+func (pd *providerData) changed(conn connectionModel, scopes ...string) {
+	pd.reads.changedScopes(pd.hostKey(conn), scopes...)
+}
+
+// snapRead is what an object reads of a host: need extends the snapshot's
+// request; deps are the scopes the view depends on; view picks the
+// object's read out of the snapshot (converge.LimitsOf, ...); direct, when
+// not nil, reads the object alone where the view says
+// converge.ErrNotInSnapshot.
+type snapRead[T any] struct {
+	obj converge.Object
+	// path is the file of an ObjFile read.
+	path   string
+	need   conntrack.SnapshotRequest
+	deps   []string
+	view   func(*conntrack.Snapshot) (*T, error)
+	direct func(converge.Host) (*T, error)
+}
+
+// readHost returns the object's read from the walk's snapshot of the
+// model's host (see walkReads), or nil after adding an error worded by w.
+func readHost[T any](ctx context.Context, pd *providerData, conn connectionModel, r snapRead[T], w wording, diags *diag.Diagnostics) *T {
+	v, err := readSnap(ctx, pd, conn, r, diags)
 	if err != nil {
 		hostError(diags, conn.Host.ValueString(), err, w)
 		return nil
 	}
-	pd.reads.remember(key, v)
 	return v
 }
 
-// takeRead is the remembered read for an apply's first attempt, or nil.
-func takeRead[T any](pd *providerData, key string) *T {
-	v, _ := pd.reads.get(key, true).(*T)
+// connectError is a failed connection, worded as pd.host words it.
+type connectError struct{ err error }
+
+func (e *connectError) Error() string { return e.err.Error() }
+
+// baseRead is an apply's base: the object's read from the walk's snapshot,
+// or nil (the converge layer then reads the host itself).
+func baseRead[T any](ctx context.Context, pd *providerData, conn connectionModel, r snapRead[T]) *T {
+	var diags diag.Diagnostics
+	v, err := readSnap(ctx, pd, conn, r, &diags)
+	if err != nil {
+		return nil
+	}
 	return v
+}
+
+func readSnap[T any](ctx context.Context, pd *providerData, conn connectionModel, r snapRead[T], diags *diag.Diagnostics) (*T, error) {
+	e := pd.pool.Resolve(conn.endpoint())
+	snap, err := pd.reads.snapshot(ctx, e.String(), r.need, r.deps, func(ctx context.Context, req conntrack.SnapshotRequest) (*conntrack.Snapshot, error) {
+		h, err := converge.Connect(ctx, pd.pool, conn.endpoint())
+		if err != nil {
+			return nil, &connectError{err}
+		}
+		return converge.ReadSnapshot(ctx, h, req)
+	})
+	var ce *connectError
+	if errors.As(err, &ce) {
+		diags.AddError(fmt.Sprintf("Cannot connect to %s", conn.Host.ValueString()), detail(ce.err))
+		return nil, nil
+	}
+	pd.insecure.warn(e.Address(), diags)
+	var readErr *converge.ReadError
+	if errors.As(err, &readErr) {
+		// The host's read failed: worded as this object's.
+		asked := *readErr
+		asked.Object, asked.Path = r.obj, r.path
+		return nil, &asked
+	}
+	if err != nil {
+		return nil, &converge.ReadError{Object: r.obj, Path: r.path, Err: err}
+	}
+	v, err := r.view(snap)
+	if errors.Is(err, converge.ErrNotInSnapshot) && r.direct != nil {
+		h := pd.host(ctx, conn, diags)
+		if h == nil {
+			return nil, nil
+		}
+		v, err = r.direct(h)
+	}
+	return v, err
 }
 
 // wording is how a resource words the failures of its host steps that

@@ -217,7 +217,7 @@ type providerData struct {
 }
 
 func newProviderData(pool *sshx.Pool) *providerData {
-	return &providerData{pool: pool, reads: walkReads{reads: map[string]any{}}, limitsClaims: map[string]int{}}
+	return &providerData{pool: pool, reads: newWalkReads(), limitsClaims: map[string]int{}}
 }
 
 // claimLimits records a conntrack_limits plan for host and reports whether

@@ -131,17 +131,23 @@ func (r *firewallServiceResource) Configure(_ context.Context, req resource.Conf
 	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-// readServices reads the services' state, afresh (a refresh) or for a
-// plan (the walk's read when there is one).
-func (r *firewallServiceResource) readServices(ctx context.Context, m *firewallServiceModel, mode readMode, diags *diag.Diagnostics) *conntrack.ServiceHost {
-	return readHost(ctx, r.data, m.connectionModel, m.readKey(r.data, ctx), mode, wording{}, diags, func(h converge.Host) (*conntrack.ServiceHost, error) {
-		return converge.ReadServices(ctx, h, m.services(ctx))
-	})
+// readServices is the services' state, from the walk's snapshot of the
+// host.
+func (r *firewallServiceResource) readServices(ctx context.Context, m *firewallServiceModel, diags *diag.Diagnostics) *conntrack.ServiceHost {
+	return readHost(ctx, r.data, m.connectionModel, m.snapRead(ctx), wording{}, diags)
 }
 
-// readKey names the model's read in the walk's cache.
-func (m *firewallServiceModel) readKey(pd *providerData, ctx context.Context) string {
-	return pd.readKey("firewall_service", m.connectionModel, strings.Join(m.services(ctx), ","))
+// snapRead is the model's read in the host's snapshot (every snapshot
+// reads the firewall services); it counts the rules in the default rules
+// files.
+func (m *firewallServiceModel) snapRead(ctx context.Context) snapRead[conntrack.ServiceHost] {
+	services := m.services(ctx)
+	deps := []string{scopeKernel}
+	for _, v := range []int{4, 6} {
+		deps = append(deps, fileScopes(conntrack.RulesFile("rhel", v), conntrack.RulesFile("debian", v))...)
+	}
+	return snapRead[conntrack.ServiceHost]{obj: converge.ObjServices, deps: deps,
+		view: func(s *conntrack.Snapshot) (*conntrack.ServiceHost, error) { return converge.ServicesOf(s, services) }}
 }
 
 // observe sets the state from a read: per service, and aggregated (see
@@ -241,7 +247,7 @@ func (r *firewallServiceResource) Read(ctx context.Context, req resource.ReadReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	h := r.readServices(ctx, &m, refresh, &resp.Diagnostics)
+	h := r.readServices(ctx, &m, &resp.Diagnostics)
 	if h == nil {
 		return
 	}
@@ -289,7 +295,7 @@ func (r *firewallServiceResource) ModifyPlan(ctx context.Context, req resource.M
 	if !req.State.Raw.IsNull() {
 		resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
 	}
-	h := r.readServices(ctx, &plan, planned, &resp.Diagnostics)
+	h := r.readServices(ctx, &plan, &resp.Diagnostics)
 	if h == nil {
 		return
 	}
@@ -408,7 +414,10 @@ func (r *firewallServiceResource) converge(ctx context.Context, planIn, configIn
 	ch := converge.ServicesChange{Services: plan.services(ctx), InitSystem: plan.declaredInit(),
 		Enabled: config.Enabled.ValueBoolPointer(), Running: config.Running.ValueBoolPointer(),
 		Label: fmt.Sprintf("starting %s (conntrack_firewall_service)", strings.Join(plan.services(ctx), ", "))}
-	res, err := converge.Services(ctx, h, ch, takeRead[conntrack.ServiceHost](r.data, plan.readKey(r.data, ctx)))
+	res, err := converge.Services(ctx, h, ch, baseRead(ctx, r.data, plan.connectionModel, plan.snapRead(ctx)))
+	if len(res.Actions) > 0 {
+		r.data.changed(plan.connectionModel, scopeKernel)
+	}
 	for _, a := range res.Actions {
 		if why, failed := res.Failed[a.Service+" "+a.Action]; failed {
 			diags.AddError(fmt.Sprintf("Cannot %s %s on %s", a.Action, a.Service, host), why)

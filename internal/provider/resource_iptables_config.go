@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/shellvars"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/converge"
 )
 
@@ -104,10 +105,30 @@ func (m *iptablesConfigModel) path() string {
 	if !m.File.IsNull() && !m.File.IsUnknown() && m.File.ValueString() != "" {
 		return m.File.ValueString()
 	}
-	if m.IPVersion.ValueInt64() == 6 {
+	return defaultIptablesConfig(m.IPVersion.ValueInt64())
+}
+
+// defaultIptablesConfig is iptables-services' configuration file of an IP
+// version.
+func defaultIptablesConfig(ipVersion int64) string {
+	if ipVersion == 6 {
 		return "/etc/sysconfig/ip6tables-config"
 	}
 	return "/etc/sysconfig/iptables-config"
+}
+
+// snapRead is the model's read in the host's snapshot: the whole file (a
+// directory or an unreadable file is read alone, which words the error).
+func (m *iptablesConfigModel) snapRead(ctx context.Context) snapRead[conntrack.File] {
+	p := m.path()
+	return snapRead[conntrack.File]{obj: converge.ObjFile, path: p,
+		need: conntrack.SnapshotRequest{Files: []string{p}},
+		deps: fileScopes(p),
+		view: func(s *conntrack.Snapshot) (*conntrack.File, error) { return converge.FileOf(s, p) },
+		direct: func(h converge.Host) (*conntrack.File, error) {
+			f, err := converge.ReadFile(ctx, h, p)
+			return &f, err
+		}}
 }
 
 // declared returns the file value of every setting the model sets.
@@ -217,13 +238,8 @@ func (r *iptablesConfigResource) Read(ctx context.Context, req resource.ReadRequ
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	h := r.data.host(ctx, m.connectionModel, &resp.Diagnostics)
-	if h == nil {
-		return
-	}
-	f, err := converge.ReadFile(ctx, h, m.path())
-	if err != nil {
-		hostError(&resp.Diagnostics, m.Host.ValueString(), err, wording{})
+	f := readHost(ctx, r.data, m.connectionModel, m.snapRead(ctx), wording{}, &resp.Diagnostics)
+	if f == nil {
 		return
 	}
 	m.observe(f.Content, &resp.Diagnostics)
@@ -314,7 +330,8 @@ func (r *iptablesConfigResource) write(ctx context.Context, planIn, configIn sta
 	for name, v := range want {
 		keys[plan.prefix()+settingKey(name)] = v
 	}
-	content, addedKeys, err := converge.ShellVars(ctx, h, plan.path(), keys, plan.keys(added))
+	content, addedKeys, err := converge.ShellVars(ctx, h, plan.path(), keys, plan.keys(added), baseRead(ctx, r.data, plan.connectionModel, plan.snapRead(ctx)))
+	r.data.changed(plan.connectionModel, fileScopes(plan.path())...)
 	if err != nil {
 		hostError(diags, plan.Host.ValueString(), err, wording{})
 		return
@@ -361,7 +378,9 @@ func (r *iptablesConfigResource) Delete(ctx context.Context, req resource.Delete
 	if h == nil {
 		return
 	}
-	if err := converge.DeleteShellVars(ctx, h, m.path(), m.keys(added)); err != nil {
+	err := converge.DeleteShellVars(ctx, h, m.path(), m.keys(added))
+	r.data.changed(m.connectionModel, fileScopes(m.path())...)
+	if err != nil {
 		hostError(&resp.Diagnostics, m.Host.ValueString(), err, wording{})
 	}
 }

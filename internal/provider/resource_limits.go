@@ -195,7 +195,7 @@ func (r *limitsResource) Read(ctx context.Context, req resource.ReadRequest, res
 	}
 	ctx = tflog.SetField(ctx, "host", m.Host.ValueString())
 	managed := loadManaged(ctx, req.Private, &resp.Diagnostics)
-	l := r.readLimits(ctx, &m, refresh, &resp.Diagnostics)
+	l := r.readLimits(ctx, &m, &resp.Diagnostics)
 	if l == nil {
 		return
 	}
@@ -218,7 +218,7 @@ func (r *limitsResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 			fmt.Sprintf("More than one conntrack_limits resource names host %s. They would fight over the same keys; declare one conntrack_limits per host.", host))
 		return
 	}
-	l := r.readLimits(ctx, &plan, planned, &resp.Diagnostics)
+	l := r.readLimits(ctx, &plan, &resp.Diagnostics)
 	if l == nil {
 		return
 	}
@@ -341,7 +341,11 @@ func (r *limitsResource) converge(ctx context.Context, plan *limitsModel, want, 
 		old := prior.paths()
 		ch.OldPaths = &old
 	}
-	res, err := converge.Limits(ctx, h, ch, takeRead[conntrack.Limits](r.data, plan.readKey(r.data)))
+	res, err := converge.Limits(ctx, h, ch, baseRead(ctx, r.data, plan.connectionModel, plan.snapRead()))
+	r.data.changed(plan.connectionModel, limitsScopes(ch.Paths, ch.ApplyLive)...)
+	if ch.OldPaths != nil {
+		r.data.changed(plan.connectionModel, limitsScopes(*ch.OldPaths, false)...)
+	}
 	l := res.Read
 	if l == nil {
 		hostError(diags, host, err, limitsWording)
@@ -415,7 +419,9 @@ func (r *limitsResource) Delete(ctx context.Context, req resource.DeleteRequest,
 		return
 	}
 	ch := converge.LimitsChange{Paths: m.paths(), Prev: prev}
-	if _, err := converge.Limits(tflog.SetField(ctx, "host", host), h, ch, nil); err != nil {
+	_, err := converge.Limits(tflog.SetField(ctx, "host", host), h, ch, nil)
+	r.data.changed(m.connectionModel, limitsScopes(ch.Paths, false)...)
+	if err != nil {
 		hostError(&resp.Diagnostics, host, err, limitsWording)
 	}
 }

@@ -99,18 +99,28 @@ func (m *limitsModel) managed(ctx context.Context, plan *limitsModel, diags *dia
 	return want
 }
 
-// readKey names the model's read in the walk's cache.
-func (m *limitsModel) readKey(pd *providerData) string {
+// snapRead is the model's read in the host's snapshot: the running
+// settings, the model's files and the boot files.
+func (m *limitsModel) snapRead() snapRead[conntrack.Limits] {
 	p := m.paths()
-	return pd.readKey("limits", m.connectionModel, p.SysctlFile, p.ModprobeFile, p.ModulesLoadFile)
+	return snapRead[conntrack.Limits]{obj: converge.ObjLimits,
+		need: conntrack.SnapshotRequest{Limits: []conntrack.LimitsPaths{p}},
+		deps: append([]string{scopeKernel, scopeSysctl, scopeBoot}, fileScopes(p.SysctlFile, p.ModprobeFile, p.ModulesLoadFile)...),
+		view: func(s *conntrack.Snapshot) (*conntrack.Limits, error) { return converge.LimitsOf(s, p) }}
 }
 
-// readLimits is a read of the model's host and files, for a plan (fresh
-// false: the walk's read when there is one) or a refresh.
-func (r *limitsResource) readLimits(ctx context.Context, m *limitsModel, mode readMode, diags *diag.Diagnostics) *conntrack.Limits {
-	return readHost(ctx, r.data, m.connectionModel, m.readKey(r.data), mode, wording{}, diags, func(h converge.Host) (*conntrack.Limits, error) {
-		return converge.ReadLimits(ctx, h, m.paths())
-	})
+// limitsScopes are what a limits change to paths changes.
+func limitsScopes(p conntrack.LimitsPaths, live bool) []string {
+	scopes := fileScopes(p.SysctlFile, p.ModprobeFile, p.ModulesLoadFile)
+	if live {
+		scopes = append(scopes, scopeSysctl)
+	}
+	return scopes
+}
+
+// readLimits is the model's read, from the walk's snapshot of the host.
+func (r *limitsResource) readLimits(ctx context.Context, m *limitsModel, diags *diag.Diagnostics) *conntrack.Limits {
+	return readHost(ctx, r.data, m.connectionModel, m.snapRead(), wording{}, diags)
 }
 
 // privateManaged is the private-state key that remembers which settings

@@ -191,12 +191,10 @@ func (r *blacklistResource) Configure(_ context.Context, req resource.ConfigureR
 	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-// readModules reads the model's file and modules, afresh (a refresh) or
-// for a plan (the walk's read when there is one).
-func (r *blacklistResource) readModules(ctx context.Context, m *blacklistModel, mode readMode, diags *diag.Diagnostics) *conntrack.ModuleHost {
-	return readHost(ctx, r.data, m.connectionModel, m.readKey(r.data, ctx), mode, blacklistWording, diags, func(h converge.Host) (*conntrack.ModuleHost, error) {
-		return converge.ReadModules(ctx, h, m.file(), m.modules(ctx))
-	})
+// readModules is the model's file and modules, from the walk's snapshot
+// of the host.
+func (r *blacklistResource) readModules(ctx context.Context, m *blacklistModel, diags *diag.Diagnostics) *conntrack.ModuleHost {
+	return readHost(ctx, r.data, m.connectionModel, m.snapRead(ctx), blacklistWording, diags)
 }
 
 var blacklistWording = wording{dirAttr: path.Root("file")}
@@ -211,10 +209,16 @@ func (m *blacklistModel) owned(ctx context.Context) *conntrack.Blacklist {
 	return &conntrack.Blacklist{Modules: m.modules(ctx), Disable: m.Disable.ValueBool()}
 }
 
-// readKey names a resource's read in the per-walk cache: the plan after a
-// refresh reuses the refresh's read.
-func (m *blacklistModel) readKey(pd *providerData, ctx context.Context) string {
-	return pd.readKey("module_blacklist", m.connectionModel, m.file(), strings.Join(m.modules(ctx), ","))
+// snapRead is the model's read in the host's snapshot: its file, the
+// loaded modules and how each listed module is present.
+func (m *blacklistModel) snapRead(ctx context.Context) snapRead[conntrack.ModuleHost] {
+	file, modules := m.file(), m.modules(ctx)
+	return snapRead[conntrack.ModuleHost]{obj: converge.ObjModules,
+		need: conntrack.SnapshotRequest{Modules: []conntrack.ModulesRead{{File: file, Modules: modules}}},
+		deps: append([]string{scopeKernel}, fileScopes(file)...),
+		view: func(s *conntrack.Snapshot) (*conntrack.ModuleHost, error) {
+			return converge.ModulesOf(s, file, modules)
+		}}
 }
 
 func (r *blacklistResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -223,7 +227,7 @@ func (r *blacklistResource) Read(ctx context.Context, req resource.ReadRequest, 
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	h := r.readModules(ctx, &m, refresh, &resp.Diagnostics)
+	h := r.readModules(ctx, &m, &resp.Diagnostics)
 	if h == nil {
 		return
 	}
@@ -280,7 +284,7 @@ func (r *blacklistResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 	if resp.Diagnostics.HasError() || plan.Host.IsUnknown() || plan.Modules.IsUnknown() || plan.File.IsUnknown() {
 		return
 	}
-	h := r.readModules(ctx, &plan, planned, &resp.Diagnostics)
+	h := r.readModules(ctx, &plan, &resp.Diagnostics)
 	if h == nil {
 		return
 	}
@@ -418,7 +422,12 @@ func (r *blacklistResource) converge(ctx context.Context, plan, prior *blacklist
 	file := m.file()
 	ch := converge.BlacklistChange{File: file, Plan: plan.owned(ctx), Prior: prior.owned(ctx),
 		Unload: m.Unload.ValueBool(), Force: m.Force.ValueBool(), Rebuild: m.RebuildInitramfs.ValueBool(), LastBuild: lastBuild(ctx, private)}
-	res, err := converge.Blacklist(ctx, h, ch, takeRead[conntrack.ModuleHost](r.data, m.readKey(r.data, ctx)))
+	res, err := converge.Blacklist(ctx, h, ch, baseRead(ctx, r.data, m.connectionModel, m.snapRead(ctx)))
+	if scopes := fileScopes(file); len(res.Unloaded) > 0 || err != nil {
+		r.data.changed(m.connectionModel, append(scopes, scopeKernel)...)
+	} else {
+		r.data.changed(m.connectionModel, scopes...)
+	}
 	if res.Built != nil {
 		b, _ := json.Marshal(*res.Built)
 		diags.Append(private.SetKey(ctx, privateInitramfs, b)...)

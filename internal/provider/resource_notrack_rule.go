@@ -215,21 +215,33 @@ func (r *notrackResource) Configure(_ context.Context, req resource.ConfigureReq
 	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-// readFirewall reads the model's rules file and running rules, afresh (a
-// refresh) or for a plan (the walk's read when there is one).
-func (r *notrackResource) readFirewall(ctx context.Context, m *notrackModel, mode readMode, diags *diag.Diagnostics) *conntrack.Firewall {
-	return readHost(ctx, r.data, m.connection(), m.readKey(r.data), mode, notrackWording, diags, func(h converge.Host) (*conntrack.Firewall, error) {
-		return converge.ReadFirewall(ctx, h, m.declaredRulesFile(), int(m.IPVersion.ValueInt64()))
-	})
+// readFirewall is the model's rules file and running rules, from the
+// walk's snapshot of the host.
+func (r *notrackResource) readFirewall(ctx context.Context, m *notrackModel, diags *diag.Diagnostics) *conntrack.Firewall {
+	return readHost(ctx, r.data, m.connection(), m.snapRead(), notrackWording, diags)
 }
 
 var notrackWording = wording{dirAttr: path.Root("rules_file"),
 	writeHint: "The directory of the rules file does not exist: on Debian install iptables-persistent, or set rules_file."}
 
-// readKey names a firewall read in the walk's cache: rules of one IP
-// version on one host.
-func (m *notrackModel) readKey(pd *providerData) string {
-	return pd.readKey("firewall", m.connection(), strconv.FormatInt(m.IPVersion.ValueInt64(), 10))
+// snapRead is the model's read in the host's snapshot: the rules file and
+// the running rules of one IP version.
+func (m *notrackModel) snapRead() snapRead[conntrack.Firewall] {
+	declared, v := m.declaredRulesFile(), int(m.IPVersion.ValueInt64())
+	return snapRead[conntrack.Firewall]{obj: converge.ObjFirewall,
+		need: conntrack.SnapshotRequest{Firewall: []conntrack.FirewallRead{{RulesFile: declared, IPVersion: v}}},
+		deps: append([]string{scopeKernel}, fileScopes(m.rulesFiles()...)...),
+		view: func(s *conntrack.Snapshot) (*conntrack.Firewall, error) { return converge.FirewallOf(s, declared, v) }}
+}
+
+// rulesFiles are the files the model's rules may be in: the declared one,
+// else both layouts' defaults.
+func (m *notrackModel) rulesFiles() []string {
+	if f := m.declaredRulesFile(); f != "" {
+		return []string{f}
+	}
+	v := int(m.IPVersion.ValueInt64())
+	return []string{conntrack.RulesFile("rhel", v), conntrack.RulesFile("debian", v)}
 }
 
 func (m *notrackModel) declaredRulesFile() string {
@@ -254,7 +266,7 @@ func (r *notrackResource) Read(ctx context.Context, req resource.ReadRequest, re
 		return
 	}
 	ctx = tflog.SetField(ctx, "host", m.Host.ValueString())
-	fw := r.readFirewall(ctx, &m, refresh, &resp.Diagnostics)
+	fw := r.readFirewall(ctx, &m, &resp.Diagnostics)
 	if fw == nil {
 		return
 	}
@@ -320,7 +332,7 @@ func (r *notrackResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	if !plan.RulesFile.IsUnknown() && !plan.EnsureUntrackedAccept.IsUnknown() && !req.State.Raw.IsNull() {
 		return // an existing rule: Read has just looked at the host
 	}
-	fw := r.readFirewall(ctx, &plan, planned, &resp.Diagnostics)
+	fw := r.readFirewall(ctx, &plan, &resp.Diagnostics)
 	if fw == nil {
 		return
 	}
@@ -391,7 +403,8 @@ func (r *notrackResource) converge(ctx context.Context, plan, prior *notrackMode
 	ch := converge.NotrackChange{Plan: plan.owned(ctx), Prior: prior.owned(ctx), RulesFile: m.declaredRulesFile(),
 		IPVersion: int(m.IPVersion.ValueInt64()), Rollback: time.Duration(seconds) * time.Second,
 		Label: notrackLabel(ctx, plan, prior)}
-	res, err := converge.Notrack(ctx, h, ch, takeRead[conntrack.Firewall](r.data, m.readKey(r.data)))
+	res, err := converge.Notrack(ctx, h, ch, baseRead(ctx, r.data, m.connection(), m.snapRead()))
+	r.data.changed(m.connection(), append([]string{scopeKernel}, fileScopes(m.rulesFiles()...)...)...)
 	if err != nil {
 		hostError(diags, host, err, notrackWording)
 		return false
