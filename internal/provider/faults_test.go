@@ -500,8 +500,8 @@ func (r *faultRig) fault(what string, inject func(run func(during func(*exec.Cmd
 		t.Errorf("%s: plan after the fault: exit %d\n%s", what, code, pout)
 	}
 	r.converge(target)
-	if !slices.Equal(r.files(), r.want[target][:]) {
-		t.Fatalf("%s: after a clean apply the files are not configuration %d's", what, target)
+	if got := r.files(); !slices.Equal(got, r.want[target][:]) {
+		t.Fatalf("%s: after a clean apply the files are not configuration %d's:\n%q\nwant\n%q", what, target, got, r.want[target])
 	}
 	r.cur = target
 }
