@@ -3,6 +3,7 @@ package conntrack
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/modprobe"
 )
@@ -20,13 +21,17 @@ type Blacklist struct {
 
 // EditBlacklist replaces prior's lines with plan's (either may be nil) in
 // a modprobe.d file. Only install lines that say /bin/false are the
-// resource's to remove.
+// resource's to remove. The lines of a module both list stay where they
+// are, so the result does not depend on where earlier applies put them.
 func EditBlacklist(content []byte, plan, prior *Blacklist) []byte {
 	f := modprobe.Parse(content)
 	if prior != nil {
 		for _, mod := range prior.Modules {
-			f.SetBlacklist(mod, false)
-			if cmd, ok := f.Install(mod); ok && cmd == DisabledCommand {
+			stays := plan != nil && slices.Contains(plan.Modules, mod)
+			if !stays {
+				f.SetBlacklist(mod, false)
+			}
+			if cmd, ok := f.Install(mod); ok && cmd == DisabledCommand && (!stays || !plan.Disable) {
 				f.DeleteInstall(mod)
 			}
 		}

@@ -20,6 +20,18 @@ func TestEditBlacklist(t *testing.T) {
 			nil, &Blacklist{Modules: []string{"nf_conntrack", "nf_nat"}, Disable: true}, own},
 		{"update swaps modules", "blacklist a\ninstall a /bin/false\n", &Blacklist{Modules: []string{"b"}, Disable: true},
 			&Blacklist{Modules: []string{"a"}, Disable: true}, "blacklist b\ninstall b /bin/false\n"},
+		// A module both lists hold keeps its lines where they are: an apply
+		// killed after its write left the new file under the old state, and
+		// the next apply moved a's lines behind b's (found by
+		// TestAccFaultKillAndInterrupt/module_blacklist).
+		{"update keeps a module that stays", own + "blacklist a\ninstall a /bin/false\nblacklist c\ninstall c /bin/false\n",
+			&Blacklist{Modules: []string{"a", "b"}, Disable: true}, &Blacklist{Modules: []string{"a", "c"}, Disable: true},
+			own + "blacklist a\ninstall a /bin/false\nblacklist b\ninstall b /bin/false\n"},
+		{"the new file under the old state is left alone", own + "blacklist a\ninstall a /bin/false\nblacklist b\ninstall b /bin/false\n",
+			&Blacklist{Modules: []string{"a", "b"}, Disable: true}, &Blacklist{Modules: []string{"a", "c"}, Disable: true},
+			own + "blacklist a\ninstall a /bin/false\nblacklist b\ninstall b /bin/false\n"},
+		{"a module that stays loses its install line with disable off", "blacklist a\ninstall a /bin/false\n",
+			&Blacklist{Modules: []string{"a"}}, &Blacklist{Modules: []string{"a"}, Disable: true}, "blacklist a\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := string(EditBlacklist([]byte(tc.content), tc.plan, tc.prior)); got != tc.want {

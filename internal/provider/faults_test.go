@@ -70,6 +70,9 @@ type faultCase struct {
 	body func(h *testhost.Host, addr string, port, i int) string
 	// files are the managed files whose bytes must be old or new.
 	files []string
+	// read, when set, reads one of files instead of its content (a
+	// firewall service's "files" are its boot links).
+	read func(t *testing.T, h *testhost.Host, file string) string
 	// live fails unless the host's live state is configuration i's.
 	live func(t *testing.T, h *testhost.Host, i int) error
 	// settle, when set, is a host script that prints 0 once the host has
@@ -78,6 +81,19 @@ type faultCase struct {
 }
 
 const faultRollback = 5
+
+// faultGuardWindow is the longest rollback window of a guarded change in
+// the cases: a firewall service start's fixed 30 seconds.
+const faultGuardWindow = 30 * time.Second
+
+// faultGuardsPending prints how many guarded changes of the host's network
+// namespace are armed or being restored (their /run directory exists until
+// confirmed or restored; see conntrack.ArmScript).
+const faultGuardsPending = `ns=$(stat -L -c %i /proc/self/ns/net); find /run -maxdepth 1 -type d -name "conntrack-tf-guard.$ns.*" | wc -l`
+
+// faultTempDirs are where a write leaves a temp file: the directories of
+// every case's managed files.
+const faultTempDirs = "/etc /etc/sysctl.d /etc/iptables /etc/sysconfig /etc/modprobe.d"
 
 func faultCases() []faultCase {
 	sysctlFile := func(t *testing.T, h *testhost.Host) {
@@ -136,10 +152,143 @@ resource "conntrack_notrack_rule" "r" {
 			}
 			return nil
 		},
-		// A NOTRACK change armed a rollback: wait until it fired or was
-		// confirmed (its .armed file is gone).
-		settle: "ls /run/conntrack-tf-rollback.*.armed /tmp/conntrack-tf-rollback.*.armed 2>/dev/null | wc -l",
+	}, {
+		// Two keys of a RHEL 7 stock iptables-config: one edited in place,
+		// one the resource adds after the file's last line.
+		name: "iptables_config",
+		setup: func(t *testing.T, h *testhost.Host) {
+			hostValue(t, h, "mkdir -p /etc/sysconfig")
+			writeHostFile(t, h, "/etc/sysconfig/iptables-config", testdataFile(t, "../conffile/shellvars/testdata/rhel7-stock-iptables-config"))
+		},
+		body: func(_ *testhost.Host, addr string, port, i int) string {
+			return fmt.Sprintf(`
+resource "conntrack_iptables_config" "r" {
+  host           = %q
+  port           = %d
+  save_on_stop   = %t
+  modules_unload = %t
+}`, addr, port, i == 0, i == 1)
+		},
+		files: []string{"/etc/sysconfig/iptables-config"},
+		// What the iptables service sees: it sources the file.
+		live: func(t *testing.T, h *testhost.Host, i int) error {
+			got := hostValue(t, h, `. /etc/sysconfig/iptables-config && echo "$IPTABLES_SAVE_ON_STOP $IPTABLES_MODULES_UNLOAD"`)
+			if want := fmt.Sprintf("%s %s", yesNo(i == 0), yesNo(i == 1)); got != want {
+				return fmt.Errorf("the iptables service reads IPTABLES_SAVE_ON_STOP, IPTABLES_MODULES_UNLOAD = %s, want %s", got, want)
+			}
+			return nil
+		},
+	}, {
+		// Which modules a long real-world blacklist.conf blacklists and
+		// disables. A namespace host runs this machine's kernel: nothing
+		// is unloaded.
+		name: "module_blacklist",
+		setup: func(t *testing.T, h *testhost.Host) {
+			writeHostFile(t, h, "/etc/modprobe.d/blacklist.conf", testdataFile(t, "../conffile/modprobe/testdata/ubuntu-blacklist.conf"))
+		},
+		body: func(_ *testhost.Host, addr string, port, i int) string {
+			return fmt.Sprintf(`
+resource "conntrack_module_blacklist" "r" {
+  host    = %q
+  port    = %d
+  modules = ["nf_conntrack_ftp", %q]
+  unload  = false
+}`, addr, port, faultBlacklisted[i])
+		},
+		files: []string{"/etc/modprobe.d/blacklist.conf"},
+		// What modprobe itself makes of its configuration.
+		live: func(t *testing.T, h *testhost.Host, i int) error {
+			lines := map[string]bool{}
+			for _, l := range strings.Split(hostValue(t, h, "modprobe -c"), "\n") {
+				lines[strings.Join(strings.Fields(l), " ")] = true
+			}
+			for _, m := range []string{"nf_conntrack_ftp", faultBlacklisted[i]} {
+				for _, l := range []string{"blacklist " + m, "install " + m + " /bin/false"} {
+					if !lines[l] {
+						return fmt.Errorf("modprobe -c has no %q line", l)
+					}
+				}
+			}
+			if other := faultBlacklisted[1-i]; lines["blacklist "+other] || lines["install "+other+" /bin/false"] {
+				return fmt.Errorf("modprobe -c still blacklists %s, which configuration %d does not list", other, i)
+			}
+			return nil
+		},
+	}, {
+		// The SysV iptables and ip6tables services (iptables-services'
+		// semantics) stopped and disabled, or enabled and started: their
+		// boot links are the "files", the running rules the live state.
+		name: "firewall_service",
+		setup: func(t *testing.T, h *testhost.Host) {
+			rules4 := testdataFile(t, "../conffile/iptables/testdata/rhel7-stock-sysconfig-iptables") + faultServiceRaw
+			rules6 := testdataFile(t, "../conffile/iptables/testdata/rhel7-stock-sysconfig-ip6tables")
+			hostValue(t, h, testhost.IptablesServicesScript(false, rules4, rules6))
+		},
+		body: func(_ *testhost.Host, addr string, port, i int) string {
+			return fmt.Sprintf(`
+resource "conntrack_firewall_service" "r" {
+  host     = %q
+  port     = %d
+  services = ["iptables", "ip6tables"]
+  enabled  = %t
+  running  = %t
+}`, addr, port, i == 1, i == 1)
+		},
+		files: []string{"/etc/rc[0-6S].d/[SK][0-9][0-9]iptables", "/etc/rc[0-6S].d/[SK][0-9][0-9]ip6tables"},
+		read: func(t *testing.T, h *testhost.Host, links string) string {
+			return hostValue(t, h, "ls -1d "+links+" 2>/dev/null; true")
+		},
+		live: func(t *testing.T, h *testhost.Host, i int) error {
+			on := i == 1
+			for _, svc := range []string{"iptables", "ip6tables"} {
+				got := hostValue(t, h, fmt.Sprintf(`e=no; r=no
+for l in /etc/rc[2345].d/S??%[1]s; do [ -e "$l" ] && e=yes; done
+[ -e /var/lock/subsys/%[1]s ] && r=yes
+echo "$e $r"`, svc))
+				if want := yesNo(on) + " " + yesNo(on); got != want {
+					return fmt.Errorf("%s: enabled, running = %s, want %s", svc, got, want)
+				}
+			}
+			for _, c := range []struct{ cmd, rule string }{
+				{"iptables -w -t raw -S PREROUTING", "--notrack"},
+				{"iptables -w -S INPUT", "--dport 22"},
+				{"ip6tables -w -S INPUT", "ipv6-icmp"},
+			} {
+				if rules := hostValue(t, h, c.cmd); strings.Contains(rules, c.rule) != on {
+					return fmt.Errorf("%s: the rules file's %q rule loaded is %t, want %t:\n%s", c.cmd, c.rule, !on, on, rules)
+				}
+			}
+			return nil
+		},
+		// A stop or start the cut connection left running on the host
+		// finishes on its own: wait until the links, lock files and rules
+		// stay the same for a second.
+		settle: `s() { ls -1d /etc/rc[0-6S].d/*iptables /var/lock/subsys/* 2>/dev/null; iptables -w -S; iptables -w -t raw -S; ip6tables -w -S; }
+a=$(s); sleep 1; b=$(s); [ "$a" = "$b" ] && echo 0 || echo 1`,
 	}}
+}
+
+// faultBlacklisted is the module configuration i blacklists beside
+// nf_conntrack_ftp.
+var faultBlacklisted = [2]string{"xt_state", "nf_conntrack_sip"}
+
+// faultServiceRaw is a raw table with a NOTRACK rule of
+// conntrack_notrack_rule, appended to the stock rules the iptables service
+// restores.
+const faultServiceRaw = `*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -p udp -m udp --dport 5353 -m comment --comment "conntrack-tf:0123456789abcdef" -j CT --notrack
+COMMIT
+`
+
+func testdataFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // faultRig is one host, its fault proxy and a Terraform working directory
@@ -214,6 +363,10 @@ func (r *faultRig) config(i int) string {
 func (r *faultRig) files() []string {
 	var out []string
 	for _, f := range r.fc.files {
+		if r.fc.read != nil {
+			out = append(out, r.fc.read(r.t, r.h, f))
+			continue
+		}
 		out = append(out, hostFile(r.t, r.h, f))
 	}
 	return out
@@ -264,6 +417,10 @@ func (r *faultRig) converge(i int) {
 	if err := r.fc.live(r.t, r.h, i); err != nil {
 		r.t.Fatalf("after a clean apply of configuration %d: %v", i, err)
 	}
+	// The live check must be able to fail: it tells the two apart.
+	if r.fc.live(r.t, r.h, 1-i) == nil {
+		r.t.Fatalf("after a clean apply of configuration %d the live check passes for configuration %d too", i, 1-i)
+	}
 }
 
 // poll runs script on the host until it prints "0" or timeout passes and
@@ -303,15 +460,20 @@ func (r *faultRig) fault(what string, inject func(run func(during func(*exec.Cmd
 		r.stats.succeeded++
 	} else {
 		r.stats.failed++
+		// A guarded change (a NOTRACK rule, a service start) the fault
+		// left unconfirmed is undone by the host's timer: wait for it, so
+		// that it cannot undo the clean apply below.
+		if left := r.poll(faultGuardsPending, faultGuardWindow+10*time.Second); left != "0" {
+			t.Errorf("%s: %s guarded changes still pending %s after the fault", what, left, faultGuardWindow+10*time.Second)
+		}
 		if r.fc.settle != "" {
 			r.poll(r.fc.settle, (faultRollback+3)*time.Second)
-			time.Sleep(time.Second) // a timer that fired is restoring
 		}
 	}
 	// The host finishes on its own: a write script whose client is gone
 	// removes its temp file (at the latest after command_timeout), a lock
 	// holder exits when its session closes.
-	if left := r.poll("find /etc /etc/sysctl.d /etc/iptables -maxdepth 1 -name '.conntrack-tf.*' 2>/dev/null | wc -l", 15*time.Second); left != "0" {
+	if left := r.poll("find "+faultTempDirs+" -maxdepth 1 -name '.conntrack-tf.*' 2>/dev/null | wc -l", 15*time.Second); left != "0" {
 		r.stats.temps++
 		t.Errorf("%s: %s temp files left in /etc:\n%s", what, left, hostValue(t, r.h, "find /etc -maxdepth 2 -name '.conntrack-tf.*'"))
 	}
@@ -349,8 +511,8 @@ func (r *faultRig) fault(what string, inject func(run func(during func(*exec.Cmd
 		t.Errorf("%s: plan after the fault: exit %d\n%s", what, code, pout)
 	}
 	r.converge(target)
-	if !slices.Equal(r.files(), r.want[target][:]) {
-		t.Fatalf("%s: after a clean apply the files are not configuration %d's", what, target)
+	if got := r.files(); !slices.Equal(got, r.want[target][:]) {
+		t.Fatalf("%s: after a clean apply the files are not configuration %d's:\n%q\nwant\n%q", what, target, got, r.want[target])
 	}
 	r.cur = target
 }
