@@ -125,3 +125,22 @@ func TestSetShellVars(t *testing.T) {
 		t.Errorf("delete left %q", back)
 	}
 }
+
+func TestLowering(t *testing.T) {
+	hs := int64(65536)
+	l := Limits{Running: map[string]string{"max": "262144", "tcp_loose": "1", "udp_timeout": "30", "tcp_timeout_established": "432000", "range": "1\t2"}, Hashsize: &hs}
+	for _, tc := range []struct {
+		want Managed
+		got  []string
+	}{
+		{Managed{Sysctls: map[string]string{"max": "524288", "udp_timeout": "30"}, Buckets: "131072"}, nil},
+		{Managed{Sysctls: map[string]string{"max": "1024", "tcp_loose": "0", "udp_timeout": "60"}}, []string{"max", "tcp_loose"}},
+		{Managed{Sysctls: map[string]string{"tcp_timeout_established": "3600"}, Buckets: "16384"}, []string{"tcp_timeout_established", "buckets"}},
+		{Managed{Sysctls: map[string]string{"range": "1 2", "not_running": "1"}}, nil},
+		{Managed{Sysctls: map[string]string{"range": "1 3"}}, []string{"range"}},
+	} {
+		if got := l.Lowering(tc.want); !slices.Equal(got, tc.got) {
+			t.Errorf("Lowering(%v) = %v, want %v", tc.want, got, tc.got)
+		}
+	}
+}

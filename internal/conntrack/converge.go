@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/modprobe"
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/modulesload"
@@ -102,4 +104,30 @@ func (l Limits) LiveWrites(want Managed) []LiveWrite {
 		writes = append(writes, LiveWrite{Path: HashsizePath(l.Facts.Naming), Value: want.Buckets})
 	}
 	return writes
+}
+
+// Lowering names the settings of want that lower a running value (or
+// change one that is not a number): the live limits changes that can stop
+// new connections, SSH among them (a max below the count, a short timeout
+// under a stateful filter, tcp_loose off). Raising a value cannot, so only
+// these are guarded.
+func (l Limits) Lowering(want Managed) []string {
+	var out []string
+	lowers := func(now, next string) bool {
+		a, errA := strconv.ParseInt(strings.TrimSpace(now), 10, 64)
+		b, errB := strconv.ParseInt(strings.TrimSpace(next), 10, 64)
+		if errA != nil || errB != nil {
+			return strings.Join(strings.Fields(now), " ") != strings.Join(strings.Fields(next), " ")
+		}
+		return b < a
+	}
+	for _, short := range slices.Sorted(maps.Keys(want.Sysctls)) {
+		if now, ok := l.Running[short]; ok && lowers(now, want.Sysctls[short]) {
+			out = append(out, short)
+		}
+	}
+	if want.Buckets != "" && l.Hashsize != nil && lowers(strconv.FormatInt(*l.Hashsize, 10), want.Buckets) {
+		out = append(out, "buckets")
+	}
+	return out
 }

@@ -26,6 +26,7 @@ import (
 // Guard kinds: which read reports a rolled-back change.
 const (
 	GuardServices = "services"
+	GuardLimits   = "limits"
 )
 
 // GuardFirewall is the guard kind of a notrack rule change of ipVersion.
@@ -39,7 +40,8 @@ const guardNS = `ns=$(stat -L -c %i /proc/self/ns/net 2>/dev/null) || ns=0
 // is, for the outcome record), $4 the number of tables, then per table its
 // iptables command and name; then the number of files and their paths;
 // then the number of services to stop on rollback and per service its
-// init tool (systemd, chkconfig, update-rc.d) and name. Nothing is
+// init tool (systemd, chkconfig, update-rc.d) and name; then the number of
+// running values (/proc/sys or /sys files) and their paths. Nothing is
 // spliced: every value stays positional or in a file of $g.
 const guardPrelude = guardNS + `seconds=$1; kind=$2
 g=$(mktemp -d "/run/conntrack-tf-guard.$ns.$kind.XXXXXX") || { printf "@@guardfail\tcannot create a directory under /run\n"; exit 1; }
@@ -82,6 +84,12 @@ while [ "$n" -gt 0 ]; do
 	i=$((i+1)); printf "%s\n" "$1" > "$g/s$i.tool"; printf "%s\n" "$2" > "$g/s$i.name"; printf "%s\n" "$3" > "$g/s$i.action"
 	shift 3; n=$((n-1))
 done
+n=$1; shift; i=0
+while [ "$n" -gt 0 ]; do
+	i=$((i+1)); printf "%s\n" "$1" > "$g/v$i.path"
+	cat "$1" > "$g/v$i.value" 2>"$g/err" || gfail "save $1: $(cat "$g/err")"
+	shift; n=$((n-1))
+done
 cat > "$g/restore" <<'RESTORE'
 ` + guardRestore + `RESTORE
 : > "$g/armed"
@@ -99,7 +107,7 @@ printf "@@armed\t%s\t%s\n" "$g" "$(cat "$g/timer")"
 
 // guardRestore is the timer's script: $1 the guard directory, $2 (when
 // set) seconds to sleep first. It undoes the service actions (stop,
-// disable), restores each saved table alone (-T: tables the change did
+// disable), writes the saved running values back, restores each saved table alone (-T: tables the change did
 // not touch, say Docker's nat, are left as they are; "*", every table
 // saved), puts each saved file back
 // atomically (temp file in its directory, mode and owner kept, rename) or
@@ -122,6 +130,12 @@ while [ -e "$g/s$i.name" ]; do
 	*/stop) if command -v service >/dev/null; then out=$(service "$svc" stop 2>&1); else out=$("/etc/init.d/$svc" stop 2>&1); fi ;;
 	*) out="cannot $act with $tool"; false ;;
 	esac || bad "$act $svc: $(echo $out)"
+	i=$((i+1))
+done
+i=1
+while [ -e "$g/v$i.path" ]; do
+	p=$(cat "$g/v$i.path")
+	out=$( { printf "%s\n" "$(cat "$g/v$i.value")" > "$p"; } 2>&1) || bad "write $p: $(echo $out)"
 	i=$((i+1))
 done
 i=1
@@ -165,6 +179,9 @@ type Guard struct {
 	Tables  []GuardTable
 	Files   []string
 	Undo    []GuardService
+	// Values are running values (/proc/sys, /sys/module files) written
+	// back as they were.
+	Values []string
 }
 
 // args are the guard prelude's arguments.
@@ -179,7 +196,8 @@ func (g Guard) args() []string {
 	for _, s := range g.Undo {
 		a = append(a, s.Tool, s.Name, s.Action)
 	}
-	return a
+	a = append(a, strconv.Itoa(len(g.Values)))
+	return append(a, g.Values...)
 }
 
 // ArmScript is the script and arguments that save what g restores and arm
@@ -193,11 +211,12 @@ type GuardResult struct {
 	GuardFail string            // why the guard could not be armed
 	Failed    map[string]string // what failed -> why
 	Done      bool              // everything applied
+	Output    string            // the whole report, for the change's own parser
 }
 
 // ParseGuarded reads a guarded apply's report.
 func ParseGuarded(out string) GuardResult {
-	r := GuardResult{Failed: map[string]string{}}
+	r := GuardResult{Failed: map[string]string{}, Output: out}
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.SplitN(line, "\t", 3)
 		switch {

@@ -9,13 +9,13 @@ import (
 func TestGuardArgsStayPositional(t *testing.T) {
 	g := Guard{Seconds: 12, Kind: GuardFirewall(6), Label: "adding x\nand y",
 		Tables: []GuardTable{{"ip6tables", "raw"}}, Files: []string{"/etc/a b"},
-		Undo: []GuardService{{"systemd", "iptables", "stop"}}}
+		Undo: []GuardService{{"systemd", "iptables", "stop"}}, Values: []string{"/proc/sys/x y"}}
 	script, args := ArmScript(g)
-	want := []string{"12", "firewall6", "adding x and y", "1", "ip6tables", "raw", "1", "/etc/a b", "1", "systemd", "iptables", "stop"}
+	want := []string{"12", "firewall6", "adding x and y", "1", "ip6tables", "raw", "1", "/etc/a b", "1", "systemd", "iptables", "stop", "1", "/proc/sys/x y"}
 	if !reflect.DeepEqual(args, want) {
 		t.Fatalf("args %q, want %q", args, want)
 	}
-	for _, v := range []string{"/etc/a b", "adding x"} {
+	for _, v := range []string{"/etc/a b", "adding x", "/proc/sys/x y"} {
 		if strings.Contains(script, v) {
 			t.Fatalf("value %q spliced into the script", v)
 		}
@@ -76,7 +76,8 @@ func TestGuardOutcomesInReads(t *testing.T) {
 	}
 	fw, _ := FirewallScript("", 6)
 	sv, _ := ServicesScript(nil)
-	for name, s := range map[string]string{"firewall": fw, "services": sv} {
+	li, _ := LimitsScript(LimitsPaths{})
+	for name, s := range map[string]string{"firewall": fw, "services": sv, "limits": li} {
 		if !strings.Contains(s, "/run/conntrack-tf-guard.") || strings.Index(s, "s guard") > strings.LastIndex(s, "s end") {
 			t.Errorf("the %s read does not report guard outcomes before its end", name)
 		}

@@ -76,6 +76,9 @@ type Limits struct {
 	// not that file sets anything yet.
 	BootLinks map[string]string
 	Systemd   bool
+	// Guard are the rolled-back limits changes recorded since the last
+	// read.
+	Guard []GuardOutcome
 }
 
 // sysctlDirs are read at boot in this precedence (a name in an earlier
@@ -94,7 +97,8 @@ grep -H -E "conntrack" ` + bootFiles + `
 s boot_links
 for p in ` + bootFiles + `; do if [ -L "$p" ]; then printf "%s\t%s\n" "$p" "$(readlink -f "$p")"; fi; done
 s systemd; if [ -d /run/systemd/system ]; then echo yes; fi
-`
+gk=limits
+` + guardOutcomes
 
 // bootFiles are the files systemd-sysctl and `sysctl --system` read.
 const bootFiles = "/etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/local/lib/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf /lib/sysctl.d/*.conf /etc/sysctl.conf"
@@ -119,7 +123,7 @@ func ParseLimits(out string, p LimitsPaths) (Limits, error) {
 		return Limits{}, err
 	}
 	sec, _ := splitSections(out) // ParseFacts has checked it
-	l := Limits{Facts: facts, Running: map[string]string{}, Systemd: sec.line("systemd") == "yes"}
+	l := Limits{Facts: facts, Running: map[string]string{}, Systemd: sec.line("systemd") == "yes", Guard: parseGuardOutcomes(sec)}
 	for _, f := range []struct {
 		name string
 		path string

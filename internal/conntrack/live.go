@@ -60,3 +60,10 @@ func ParseLive(out string, writes []LiveWrite) []LiveResult {
 	}
 	return results
 }
+
+// GuardedLiveScript is LiveScript as the body of a guarded change: it
+// reports @@done once every write was attempted.
+func GuardedLiveScript(writes []LiveWrite) (string, []string) {
+	script, args := LiveScript(writes)
+	return script + "printf \"@@done\\n\"\n", args
+}

@@ -220,8 +220,9 @@ func TestNotrackAppliesWritesAndConfirms(t *testing.T) {
 	if !strings.Contains(h.files["/etc/rules"], "--dport 53") {
 		t.Fatalf("rules file not written: %q", h.files["/etc/rules"])
 	}
-	// seconds, kind, label, 1 table (iptables raw), 1 file, no service.
-	want := []string{"30", "firewall4", "adding x", "1", "iptables", "raw", "1", "/etc/rules", "0"}
+	// seconds, kind, label, 1 table (iptables raw), 1 file, no service,
+	// no running value.
+	want := []string{"30", "firewall4", "adding x", "1", "iptables", "raw", "1", "/etc/rules", "0", "0"}
 	if strings.Join(armed, ",") != strings.Join(want, ",") {
 		t.Fatalf("guard arguments %q", armed)
 	}
@@ -443,6 +444,79 @@ func TestNotrackInterruptedIsRolledBackNow(t *testing.T) {
 	res, err := Notrack(ctx, h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4}, nil)
 	if err != nil || res.Guard.Cause != CauseInterrupted || !res.Guard.RolledBack || res.Guard.Confirmed {
 		t.Fatalf("res %+v err %v", res, err)
+	}
+	if strings.Join(modes, ",") != "rollback" {
+		t.Fatalf("settle modes %v, want one rollback", modes)
+	}
+}
+
+// limitsBase is a read of a host whose sysctl file sets one timeout.
+func limitsBase() *conntrack.Limits {
+	return &conntrack.Limits{Facts: conntrack.Facts{Naming: conntrack.NamingModern},
+		Running: map[string]string{"max": "262144", "udp_timeout": "30"},
+		Sysctl:  conntrack.File{Path: "/etc/sysctl.conf"}, Modprobe: conntrack.File{Path: "/etc/modprobe.d/c.conf"},
+		ModulesLoad: conntrack.File{Path: "/etc/modules-load.d/c.conf"}}
+}
+
+var limitsPaths = conntrack.LimitsPaths{SysctlFile: "/etc/sysctl.conf", ModprobeFile: "/etc/modprobe.d/c.conf", ModulesLoadFile: "/etc/modules-load.d/c.conf"}
+
+// Raising a limit cannot stop connections: no guard, no extra login.
+func TestLimitsRaiseIsNotGuarded(t *testing.T) {
+	h := newStub()
+	h.answers[OpApplyLimits] = func(args []string) (string, error) {
+		return "@@now\t" + args[0] + "\t" + args[1] + "\n", nil
+	}
+	res, err := Limits(t.Context(), h, LimitsChange{Paths: limitsPaths, Want: conntrack.Managed{Sysctls: map[string]string{"max": "524288"}}, ApplyLive: true}, limitsBase())
+	if err != nil || res.Guard.Armed || len(res.Refused) > 0 || h.fresh != 0 {
+		t.Fatalf("res %+v err %v, %d fresh logins: want an unguarded apply", res, err, h.fresh)
+	}
+	if !strings.Contains(h.files["/etc/sysctl.conf"], "nf_conntrack_max = 524288") {
+		t.Fatalf("sysctl.conf %q", h.files["/etc/sysctl.conf"])
+	}
+}
+
+// Lowering a limit runs guarded: the host saves the files and the running
+// values before anything is written, and a new login confirms.
+func TestLimitsLoweringIsGuarded(t *testing.T) {
+	h := newStub()
+	var armed []string
+	h.answers[OpArmGuard] = func(args []string) (string, error) {
+		armed = args
+		if len(h.files) > 0 {
+			t.Error("a file was written before the guard saved it")
+		}
+		return "@@armed\t" + guardDir + "\tsetsid\n", nil
+	}
+	h.answers[OpApplyLimits] = func(args []string) (string, error) {
+		return "@@now\t" + args[0] + "\t" + args[1] + "\n@@done\n", nil
+	}
+	h.answers["settle a guarded change"] = func([]string) (string, error) { return "confirmed\n", nil }
+	res, err := Limits(t.Context(), h, LimitsChange{Paths: limitsPaths, Want: conntrack.Managed{Sysctls: map[string]string{"max": "1024"}}, ApplyLive: true}, limitsBase())
+	if err != nil || !res.Guard.Confirmed || len(res.Refused) > 0 || res.Read == nil {
+		t.Fatalf("res %+v err %v: want a confirmed guarded apply", res, err)
+	}
+	want := []string{"30", "limits", "lowering max (conntrack_limits)", "0", "3", "/etc/modprobe.d/c.conf", "/etc/modules-load.d/c.conf", "/etc/sysctl.conf", "0",
+		"1", "/proc/sys/net/netfilter/nf_conntrack_max"}
+	if strings.Join(armed, ",") != strings.Join(want, ",") {
+		t.Fatalf("guard arguments %q, want %q", armed, want)
+	}
+}
+
+// A lowered value the kernel refuses is rolled back with the files.
+func TestLimitsLoweringRefusedIsRolledBack(t *testing.T) {
+	h := newStub()
+	h.answers[OpArmGuard] = func([]string) (string, error) { return "@@armed\t" + guardDir + "\tsetsid\n", nil }
+	h.answers[OpApplyLimits] = func(args []string) (string, error) {
+		return "@@fail\t" + args[0] + "\tInvalid argument\n@@now\t" + args[0] + "\t262144\n@@done\n", nil
+	}
+	var modes []string
+	h.answers["settle a guarded change"] = func(args []string) (string, error) {
+		modes = append(modes, args[1])
+		return "rolled-back\nrestored", nil
+	}
+	res, err := Limits(t.Context(), h, LimitsChange{Paths: limitsPaths, Want: conntrack.Managed{Sysctls: map[string]string{"max": "1"}}, ApplyLive: true}, limitsBase())
+	if err != nil || len(res.Refused) != 1 || res.Guard.Cause != CauseRefused || !res.Guard.RolledBack {
+		t.Fatalf("res %+v err %v: want max refused and rolled back", res, err)
 	}
 	if strings.Join(modes, ",") != "rollback" {
 		t.Fatalf("settle modes %v, want one rollback", modes)

@@ -2,6 +2,8 @@ package converge
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
 )
@@ -47,25 +49,49 @@ type LimitsResult struct {
 	Read *conntrack.Limits
 	// Refused are the live writes the kernel did not take.
 	Refused []conntrack.LiveResult
+	// Guard is how a guarded change ended (Armed false: nothing was
+	// lowered, so nothing was guarded). Unconfirmed, the host put the
+	// files and the running values back.
+	Guard GuardReport
 }
+
+// LimitsGuardSeconds is how long the host waits for a new login to
+// confirm a limits change that lowers a value before it undoes it.
+const LimitsGuardSeconds = 30
 
 // Limits persists, then applies live, under the host lock. The files are
 // rewritten only where they change; base is this walk's read of them, if
-// any. A failed live apply still returns Read (the files are written).
+// any. A failed live apply still returns Read (the files are written),
+// unless the change lowered a running value: such a change can stop new
+// connections, SSH among them, so it runs guarded (the host saves the
+// files and the values and restores them unless a new login confirms).
 func Limits(ctx context.Context, h Host, ch LimitsChange, base *conntrack.Limits) (LimitsResult, error) {
 	unlock, err := h.Lock(ctx)
 	if err != nil {
 		return LimitsResult{}, err
 	}
 	defer unlock()
-	prev := ch.Prev
-	if ch.OldPaths != nil && *ch.OldPaths != ch.Paths {
-		if _, err := persistLimits(ctx, h, *ch.OldPaths, conntrack.Managed{}, prev, nil); err != nil {
+	if ch.ApplyLive && base == nil {
+		if base, err = ReadLimits(ctx, h, ch.Paths); err != nil {
 			return LimitsResult{}, err
 		}
-		prev = conntrack.Managed{}
 	}
-	l, err := persistLimits(ctx, h, ch.Paths, ch.Want, prev, base)
+	persist := func() (*conntrack.Limits, error) {
+		prev := ch.Prev
+		if ch.OldPaths != nil && *ch.OldPaths != ch.Paths {
+			if _, err := persistLimits(ctx, h, *ch.OldPaths, conntrack.Managed{}, prev, nil); err != nil {
+				return nil, err
+			}
+			prev = conntrack.Managed{}
+		}
+		return persistLimits(ctx, h, ch.Paths, ch.Want, prev, base)
+	}
+	if ch.ApplyLive {
+		if lowered := base.Lowering(ch.Want); len(lowered) > 0 {
+			return guardedLimits(ctx, h, ch, base, lowered, persist)
+		}
+	}
+	l, err := persist()
 	if err != nil {
 		return LimitsResult{}, err
 	}
@@ -73,7 +99,7 @@ func Limits(ctx context.Context, h Host, ch LimitsChange, base *conntrack.Limits
 	if !ch.ApplyLive {
 		return res, nil
 	}
-	writes := l.LiveWrites(ch.Want)
+	writes := res.Read.LiveWrites(ch.Want)
 	if len(writes) == 0 {
 		return res, nil
 	}
@@ -82,12 +108,50 @@ func Limits(ctx context.Context, h Host, ch LimitsChange, base *conntrack.Limits
 	if err != nil {
 		return res, &StepError{Op: OpApplyLimits, Err: err}
 	}
-	for _, r := range conntrack.ParseLive(string(out), writes) {
+	res.Refused = refused(string(out), writes)
+	return res, nil
+}
+
+// guardedLimits persists and applies a change that lowers running values
+// under a guard: the host saves every file the change may write and every
+// running value it writes, and puts them back unless a new login confirms
+// the complete change.
+func guardedLimits(ctx context.Context, h Host, ch LimitsChange, base *conntrack.Limits, lowered []string, persist func() (*conntrack.Limits, error)) (LimitsResult, error) {
+	var res LimitsResult
+	writes := base.LiveWrites(ch.Want)
+	files := []string{ch.Paths.SysctlFile, ch.Paths.ModprobeFile, ch.Paths.ModulesLoadFile}
+	if ch.OldPaths != nil && *ch.OldPaths != ch.Paths {
+		files = append(files, ch.OldPaths.SysctlFile, ch.OldPaths.ModprobeFile, ch.OldPaths.ModulesLoadFile)
+	}
+	slices.Sort(files)
+	g := conntrack.Guard{Seconds: LimitsGuardSeconds, Kind: conntrack.GuardLimits,
+		Label: "lowering " + strings.Join(lowered, ", ") + " (conntrack_limits)", Files: slices.Compact(files)}
+	for _, w := range writes {
+		g.Values = append(g.Values, w.Path)
+	}
+	script, args := conntrack.GuardedLiveScript(writes)
+	gr, rep, err := guarded(ctx, h, g, func() (err error) {
+		res.Read, err = persist()
+		return err
+	}, OpApplyLimits, script, args)
+	res.Guard = rep
+	if err != nil {
+		return res, err
+	}
+	res.Refused = refused(gr.Output, writes)
+	return res, nil
+}
+
+// refused are the writes the live script's report shows the kernel did
+// not take.
+func refused(out string, writes []conntrack.LiveWrite) []conntrack.LiveResult {
+	var bad []conntrack.LiveResult
+	for _, r := range conntrack.ParseLive(out, writes) {
 		if !r.OK() {
-			res.Refused = append(res.Refused, r)
+			bad = append(bad, r)
 		}
 	}
-	return res, nil
+	return bad
 }
 
 // persistLimits rewrites the files that change so that they hold what want

@@ -26,15 +26,15 @@ func (pd *providerData) guardWarnings(diags *diag.Diagnostics, host string, outc
 			continue
 		}
 		diags.AddWarning(fmt.Sprintf("A change on %s was rolled back", host),
-			fmt.Sprintf("%s was not confirmed by a new SSH login, so the host restored the tables and files it had saved before it. "+
+			fmt.Sprintf("%s was not confirmed by a new SSH login, so the host restored what it had saved before it (tables, files, running values). "+
 				"The plan below compares the configuration with what the host holds now.", o.Label))
 	}
 }
 
 // guardDiagnostics words how a guarded change (what: "The firewall
-// change", "The start of iptables") on host ended; refusals are reported
-// by the caller. It returns whether the change stands.
-func guardDiagnostics(diags *diag.Diagnostics, host, what string, rep converge.GuardReport, seconds int64) bool {
+// change", "The firewall service start") on host ended; lockoutHint says
+// how such a change can cut SSH. Refusals are reported by the caller. It returns whether the change stands.
+func guardDiagnostics(diags *diag.Diagnostics, host, what, lockoutHint string, rep converge.GuardReport, seconds int64) bool {
 	if !rep.Armed || rep.Confirmed {
 		return true
 	}
@@ -49,10 +49,9 @@ func guardDiagnostics(diags *diag.Diagnostics, host, what string, rep converge.G
 	case converge.CauseWrite:
 		why = fmt.Sprintf("The live change applied but a file could not be written (%s), so none of it is kept.", detail(rep.Err))
 	case converge.CauseLate:
-		why = "The confirmation came too late: the host's timer had restored the previous state. Raise rollback_timeout and apply again."
+		why = "The confirmation came too late: the host's timer had restored the previous state. Apply again; on a slow host, raise rollback_timeout where the resource has one."
 	case converge.CauseNoLogin:
-		why = fmt.Sprintf("After the change no new SSH login to %s succeeded within %d seconds. If untracked packets are dropped by the filter table, "+
-			"set ensure_untracked_accept = true, or accept state UNTRACKED for SSH before adding this rule.", host, seconds)
+		why = fmt.Sprintf("After the change no new SSH login to %s succeeded within %d seconds. %s", host, seconds, lockoutHint)
 	}
 	summary := fmt.Sprintf("%s on %s was rolled back", what, host)
 	if rep.Cause == converge.CauseNoLogin {
@@ -60,7 +59,7 @@ func guardDiagnostics(diags *diag.Diagnostics, host, what string, rep converge.G
 	}
 	switch {
 	case rep.RolledBack && rep.Outcome == "restored":
-		diags.AddError(summary, why+fmt.Sprintf(" The host restored the tables and files it had saved before the change (%s timer).", rep.Timer))
+		diags.AddError(summary, why+fmt.Sprintf(" The host restored what it had saved before the change (%s timer).", rep.Timer))
 	case rep.RolledBack:
 		diags.AddError(summary, why)
 		diags.AddError(fmt.Sprintf("%s could not restore everything", host),

@@ -29,7 +29,7 @@ func TestGuardDiagnosticsSayWhatHappened(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			var diags diag.Diagnostics
-			if guardDiagnostics(&diags, "h1", "The firewall change", c.rep, 30) {
+			if guardDiagnostics(&diags, "h1", "The firewall change", "", c.rep, 30) {
 				t.Fatal("an unconfirmed change reported as standing")
 			}
 			if diags[0].Summary() != c.summary || !strings.Contains(diags[0].Detail(), c.text) {
@@ -44,7 +44,7 @@ func TestGuardDiagnosticsSayWhatHappened(t *testing.T) {
 		})
 	}
 	var diags diag.Diagnostics
-	if !guardDiagnostics(&diags, "h1", "x", converge.GuardReport{Armed: true, Confirmed: true}, 30) || diags.HasError() {
+	if !guardDiagnostics(&diags, "h1", "x", "", converge.GuardReport{Armed: true, Confirmed: true}, 30) || diags.HasError() {
 		t.Fatal("a confirmed change failed")
 	}
 }

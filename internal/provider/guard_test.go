@@ -197,7 +197,7 @@ func TestAccGuard_confirmAndLockoutLeaveNothing(t *testing.T) {
 			Config: notrackConfig(t, h2, `protocol         = "tcp"
   port             = "22"
   rollback_timeout = 8`),
-			ExpectError: errorLike("cut SSH to "+h2.Addr+" and was rolled back", "restored the tables and files"),
+			ExpectError: errorLike("cut SSH to "+h2.Addr+" and was rolled back", "restored what it had saved"),
 		}},
 	})
 	if left := guardFiles(t, h2); left != "" {
@@ -238,7 +238,7 @@ func TestAccGuard_serviceStartIsRolledBack(t *testing.T) {
 		ProtoV6ProviderFactories: protoV6ProviderFactories,
 		Steps: []resource.TestStep{{
 			Config:      firewallServiceConfig(t, h, `services = ["iptables"]`+"\n"+`running = true`),
-			ExpectError: errorLike("The firewall service start cut SSH to "+h.Addr+" and was rolled back", "restored the tables and files"),
+			ExpectError: errorLike("The firewall service start cut SSH to "+h.Addr+" and was rolled back", "restored what it had saved"),
 		}},
 	})
 	if serviceRunning(t, h) {

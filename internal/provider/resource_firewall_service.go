@@ -326,6 +326,11 @@ func (r *firewallServiceResource) ModifyPlan(ctx context.Context, req resource.M
 			resp.Diagnostics.AddAttributeError(path.Root("services"), fmt.Sprintf("%s is not installed on %s", svc, host),
 				fmt.Sprintf("The %s init system knows no %s service, so it cannot be enabled or started. Install it, or remove it from services.", init, svc))
 		}
+		if svc == "nftables" && st.Running && !config.Running.IsNull() && !config.Running.ValueBool() {
+			resp.Diagnostics.AddAttributeWarning(path.Root("running"), fmt.Sprintf("Stopping nftables on %s flushes the whole ruleset", host),
+				"The nftables service stops with `nft flush ruleset`: every table goes, those other tools added too (Docker, Kubernetes, "+
+					"fail2ban), not only the ones of /etc/nftables.conf. Those tools may need a restart to add theirs again.")
+		}
 		if n := h.FlushedRules(svc); n > 0 && st.Running && !config.Running.IsNull() && !config.Running.ValueBool() {
 			resp.Diagnostics.AddAttributeWarning(path.Root("running"), fmt.Sprintf("Stopping %s on %s flushes NOTRACK rules", svc, host),
 				fmt.Sprintf("The rules files hold %d rule(s) of conntrack_notrack_rule; stopping %s removes them from the kernel (they stay in "+
@@ -427,7 +432,8 @@ func (r *firewallServiceResource) converge(ctx context.Context, planIn, configIn
 		hostError(diags, host, err, wording{})
 		return
 	}
-	if !guardDiagnostics(diags, host, "The firewall service start", res.Guard, 30) {
+	if !guardDiagnostics(diags, host, "The firewall service start",
+		"A started firewall loads its persisted rules: check that they accept SSH from where Terraform runs.", res.Guard, 30) {
 		return
 	}
 	declared := serviceDeclared{Enabled: config.Enabled.ValueBoolPointer(), Running: config.Running.ValueBoolPointer()}

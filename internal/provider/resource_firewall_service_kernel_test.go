@@ -108,7 +108,9 @@ func TestAccFirewallService_kernelSystemd(t *testing.T) {
 				// about the NOTRACK rule in /etc/sysconfig/iptables too.
 				PreConfig: func() {
 					run("systemctl enable --now nftables.service")
-					expectWarning(t, planDiagnostics(t, nftablesStopped), "Stopping nftables on "+h.Addr+" flushes NOTRACK rules", "hold 1 rule(s)")
+					diags := planDiagnostics(t, nftablesStopped)
+					expectWarning(t, diags, "Stopping nftables on "+h.Addr+" flushes NOTRACK rules", "hold 1 rule(s)")
+					expectWarning(t, diags, "Stopping nftables on "+h.Addr+" flushes the whole ruleset", "nft flush ruleset")
 				},
 				Config: nftablesStopped,
 				Check: resource.ComposeTestCheckFunc(

@@ -199,6 +199,7 @@ func (r *limitsResource) Read(ctx context.Context, req resource.ReadRequest, res
 	if l == nil {
 		return
 	}
+	r.data.guardWarnings(&resp.Diagnostics, m.Host.ValueString(), l.Guard)
 	m.observe(ctx, l, managed, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
@@ -222,6 +223,7 @@ func (r *limitsResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 	if l == nil {
 		return
 	}
+	r.data.guardWarnings(&resp.Diagnostics, host, l.Guard)
 	live := plan.ApplyLive.ValueBool()
 	if !l.Facts.HasConntrack() && live {
 		resp.Diagnostics.AddError(fmt.Sprintf("Connection tracking is not active on %s", host),
@@ -346,6 +348,15 @@ func (r *limitsResource) converge(ctx context.Context, plan *limitsModel, want, 
 	if ch.OldPaths != nil {
 		r.data.changed(plan.connectionModel, limitsScopes(*ch.OldPaths, false)...)
 	}
+	if res.Guard.Armed && !res.Guard.Confirmed {
+		for _, res := range res.Refused {
+			diags.AddError(fmt.Sprintf("Cannot set %s on %s", res.Path, host), fmt.Sprintf("Writing %s to %s failed: %s.", res.Value, res.Path, refusedReason(res)))
+		}
+		guardDiagnostics(diags, host, "The conntrack_limits change",
+			"A max below the number of tracked connections, or short timeouts under a stateful filter, stop new connections: check the values.",
+			res.Guard, converge.LimitsGuardSeconds)
+		return
+	}
 	l := res.Read
 	if l == nil {
 		hostError(diags, host, err, limitsWording)
@@ -357,10 +368,7 @@ func (r *limitsResource) converge(ctx context.Context, plan *limitsModel, want, 
 		hostError(diags, host, err, limitsWording)
 	}
 	for _, res := range res.Refused {
-		reason := res.Err
-		if reason == "" {
-			reason = fmt.Sprintf("the kernel kept %q (it accepted the write but rejected or clamped the value)", res.Now)
-		}
+		reason := refusedReason(res)
 		if l.Facts.InitialNetns != nil && !*l.Facts.InitialNetns {
 			reason += "; the session runs outside the initial network namespace, where global conntrack settings are read-only"
 		}
@@ -439,4 +447,12 @@ func (r *limitsResource) ImportState(ctx context.Context, req resource.ImportSta
 	} {
 		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(name), v)...)
 	}
+}
+
+// refusedReason says why the kernel did not take a live write.
+func refusedReason(res conntrack.LiveResult) string {
+	if res.Err != "" {
+		return res.Err
+	}
+	return fmt.Sprintf("the kernel kept %q (it accepted the write but rejected or clamped the value)", res.Now)
 }

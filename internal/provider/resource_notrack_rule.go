@@ -421,7 +421,8 @@ func (r *notrackResource) converge(ctx context.Context, plan, prior *notrackMode
 	if seconds == 0 {
 		seconds = 30
 	}
-	return guardDiagnostics(diags, host, "The firewall change", res.Guard, seconds) && len(res.Refused) == 0
+	return guardDiagnostics(diags, host, "The firewall change",
+		"If untracked packets are dropped by the filter table, set ensure_untracked_accept = true, or accept state UNTRACKED for SSH before adding this rule.", res.Guard, seconds) && len(res.Refused) == 0
 }
 
 // notrackLabel names a notrack rule change in the host's rollback record.
