@@ -92,6 +92,7 @@ while [ "$n" -gt 0 ]; do
 done
 cat > "$g/restore" <<'RESTORE'
 ` + guardRestore + `RESTORE
+echo $(( $(date +%s) + seconds )) > "$g/deadline"
 : > "$g/armed"
 if [ -d /run/systemd/system ] && [ "$(stat -L -c %i /proc/1/ns/net)" = "$ns" ] &&
 	[ "$(stat -L -c %i /proc/1/ns/mnt)" = "$(stat -L -c %i /proc/self/ns/mnt)" ] &&
@@ -319,3 +320,39 @@ func parseGuardOutcomes(sec sections) []GuardOutcome {
 	}
 	return out
 }
+
+// guardsSettle waits, up to $1 seconds, until no guarded change of this
+// network namespace is pending: armed (until 5 s past its deadline, when
+// its timer has fired) or restoring (until 30 s past it). A guard
+// directory past those is stale and ignored. It returns 1, with "held by
+// WHAT" on stderr, when the wait ran out.
+const guardsSettle = `guardsSettle() {
+	lim=${1%.*}; n=0
+	while :; do
+		now=$(date +%s); busy=
+		for d in /run/conntrack-tf-guard."$ns".*/; do
+			[ -d "$d" ] || continue
+			dl=$(cat "$d/deadline" 2>/dev/null) || dl=0
+			if [ -e "$d/armed" ]; then [ "$now" -gt $((dl + 5)) ] || busy=${d%/}
+			else [ "$now" -gt $((dl + 30)) ] || busy=${d%/}; fi
+		done
+		[ -n "$busy" ] || return 0
+		[ "$n" -lt $((lim * 2)) ] || { echo "held by the guarded change $busy, not yet confirmed or restored" >&2; return 1; }
+		sleep 0.5; n=$((n+1))
+	done
+}
+`
+
+// GuardsSettledScript is the host lock's readiness check (sshx's
+// LockHostWhen), $1 the wait in seconds: a change made while a guard is
+// pending would be undone by that guard's restore (its saved files and
+// values predate it), so every change waits for the guards before it.
+const GuardsSettledScript = guardNS + guardsSettle + `guardsSettle "$1"
+`
+
+// settleReads starts every read: what a read sees while a guarded change
+// is pending is undone when the guard fires (a killed apply), so a plan
+// from it would show no change over a host about to roll back. It waits
+// for the pending guards (bounded by their own deadlines).
+const settleReads = guardNS + guardsSettle + `guardsSettle 900 2>/dev/null
+`

@@ -118,7 +118,8 @@ const (
 
 // snapshotScript is built once from the objects' own scripts: their probes
 // become shell functions, so each keeps its positional parameters, and s
-// prefixes each section with the part ($ctp) being read.
+// prefixes each section with the part ($ctp) being read. It first waits
+// for pending guarded changes (settleReads).
 var snapshotScript = func() string {
 	head, facts, ok := strings.Cut(factsScript, "s begin\n")
 	facts, _, ok2 := strings.Cut(facts, "s end\n")
@@ -131,7 +132,7 @@ var snapshotScript = func() string {
 	head = strings.Replace(head, oldS, `ctp=
 s() { printf "\n@@ctfacts:%s%s\n" "$ctp" "$1"; }
 `, 1)
-	return head + fileProbe +
+	return settleReads + head + fileProbe +
 		"pl() {\n" + limitsProbes + "}\n" +
 		"pm1() {\n" + modulesProbes + "}\n" +
 		// The module names come as one argument, one per line: there may be

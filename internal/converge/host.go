@@ -60,11 +60,12 @@ const hostLock = "conntrack-tf host lock"
 // process's own (so the resources of one walk queue here rather than each
 // holding a session on the host), then the host's flock (sshx.LockFile),
 // which every Terraform process and CI job shares and the kernel releases
-// if the holder dies. It waits at most command_timeout for another run.
+// if the holder dies. It waits at most command_timeout for another run,
+// and then for the host's pending guarded changes (conntrack.ArmScript).
 func (h *SSH) Lock(ctx context.Context) (func(), error) {
 	// h.Client.Lock, not h.Lock: SSH's Lock is this method.
 	unlockLocal := h.Client.Lock(hostLock)
-	release, err := h.LockHost(ctx, h.CommandTimeout())
+	release, err := h.LockHostWhen(ctx, h.CommandTimeout(), conntrack.GuardsSettledScript)
 	if err != nil {
 		unlockLocal()
 		return nil, err

@@ -121,7 +121,10 @@ func TestAccGuard_killedProviderIsRolledBackByTheHost(t *testing.T) {
 				return tables(t, h) == before && hostFile(t, h, "/etc/iptables/rules.v4") == "# before\n"
 			})
 			t.Logf("%s: tables and rules file back %s after the kill (rollback_timeout %ds)", backend, took.Round(100*time.Millisecond), timeout)
-			if rec := hostValue(t, h, `ns=$(stat -L -c %i /proc/self/ns/net); cat /run/conntrack-tf-guard."$ns".firewall4.*.outcome`); !strings.HasSuffix(strings.TrimSpace(rec), "\nrestored") {
+			// The record is written last, after the files are back.
+			outcome := `ns=$(stat -L -c %i /proc/self/ns/net); cat /run/conntrack-tf-guard."$ns".firewall4.*.outcome 2>/dev/null || true`
+			waitFor(t, 10*time.Second, "the host records the outcome", func() bool { return hostValue(t, h, outcome) != "" })
+			if rec := hostValue(t, h, outcome); !strings.HasSuffix(strings.TrimSpace(rec), "\nrestored") {
 				t.Fatalf("outcome record %q", rec)
 			}
 			var warned []string

@@ -27,7 +27,9 @@ var ErrLocked = errors.New("host is locked by another run")
 // waiting as soon as its stdin closes (the client gave up). The holder
 // writes who it is ($3, its pid, since when) into the lock file, which
 // changes nothing about the lock itself; a waiter that gives up prints that
-// record and exits 48.
+// record and exits 48. $4, when set, is a script the holder runs before it
+// reports the lock taken (with $2 as its $1); its failure, with "held by
+// WHAT" on stderr, ends the attempt as a wait that gave up (exit 48).
 const lockScript = `l=$1
 [ -d "${l%/*}" ] || mkdir -p -- "${l%/*}"
 exec 9>>"$l" || exit 1
@@ -43,6 +45,7 @@ if ! flock -n 9; then
 	[ "$r" = 0 ] || { echo "held by $(cat -- "$l" 2>/dev/null)" >&2; exit 48; }
 fi
 printf 'pid %s (%s) since %s\n' "$$" "$3" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$l"
+[ -z "$4" ] || sh -c "$4" sh "$2" || exit 48
 echo locked
 read -r _
 exit 0`
@@ -55,6 +58,14 @@ exit 0`
 // or the death of either side, does too). The lock is an exec session of its
 // own, outside MaxSessionsPerHost.
 func (c *Client) LockHost(ctx context.Context, wait time.Duration) (release func() error, err error) {
+	return c.LockHostWhen(ctx, wait, "")
+}
+
+// LockHostWhen is LockHost that, once it holds the lock, also waits for
+// the host to be ready: ready is a script run on the host with the wait in
+// seconds as $1, which exits 0 when the host is ready, or non-zero with
+// "held by WHAT" on stderr when it gave up (an ErrLocked naming WHAT).
+func (c *Client) LockHostWhen(ctx context.Context, wait time.Duration, ready string) (release func() error, err error) {
 	op := "lock " + LockFile
 	if c.trace != nil {
 		c.trace(ctx, c.endpoint, op)
@@ -79,7 +90,7 @@ func (c *Client) LockHost(ctx context.Context, wait time.Duration) (release func
 	}
 	stderr := newLimitedBuffer(maxOutput, nil)
 	session.Stderr = stderr
-	if err := session.Start(Join(c.privileged([]string{"sh", "-c", lockScript, "sh", LockFile, secs, owner}))); err != nil {
+	if err := session.Start(Join(c.privileged([]string{"sh", "-c", lockScript, "sh", LockFile, secs, owner, ready}))); err != nil {
 		session.Close()
 		return nil, c.fail(op, ErrUnreachable, fmt.Errorf("start: %w", err), "")
 	}

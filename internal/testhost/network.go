@@ -133,6 +133,7 @@ func reap(idx int) error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	removeGuardRecords(ns)
 	_ = ip(ctx, "netns", "del", ns)
 	_ = ip(ctx, "link", "del", vethName(idx))
 	if err := os.RemoveAll(filepath.Join(BaseDir, strconv.Itoa(idx))); err != nil {
@@ -252,4 +253,20 @@ func ip(ctx context.Context, args ...string) error {
 		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// removeGuardRecords removes the records of the guarded changes made on
+// namespace ns (conntrack.ArmScript): they live in the machine's /run,
+// named by the namespace's inode, which a later namespace can be given.
+func removeGuardRecords(ns string) {
+	fi, err := os.Stat("/run/netns/" + ns)
+	if err != nil {
+		return
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		recs, _ := filepath.Glob(fmt.Sprintf("/run/conntrack-tf-guard.%d.*", st.Ino))
+		for _, r := range recs {
+			_ = os.RemoveAll(r)
+		}
+	}
 }
