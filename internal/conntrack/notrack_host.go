@@ -48,7 +48,11 @@ const firewallProbes = `fx rules_rhel "$1"
 shift 2
 v=$("$1" -V 2>/dev/null)
 names=/proc/net/ip_tables_names; [ "$1" = ip6tables ] && names=/proc/net/ip6_tables_names
-live() { case "$v" in *nf_tables*) "$2-save" -t "$1" ;; *) if grep -qx "$1" "$names"; then "$2-save" -t "$1"; fi ;; esac; }
+# Listing a table must not load a module (a read changes nothing): nft
+# tables exist only once nf_tables is loaded or built in, legacy ones are
+# listed in $names.
+nft() { grep -q "^nf_tables " /proc/modules || grep -q "/nf_tables[.]ko" "/lib/modules/$(uname -r)/modules.builtin" 2>/dev/null; }
+live() { case "$v" in *nf_tables*) if nft; then "$2-save" -t "$1"; fi ;; *) if grep -qx "$1" "$names"; then "$2-save" -t "$1"; fi ;; esac; }
 s live_raw; live raw "$1"
 s live_filter; live filter "$1"
 case $1 in ip6tables) gk=firewall6 ;; *) gk=firewall4 ;; esac

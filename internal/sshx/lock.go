@@ -26,8 +26,10 @@ var ErrLocked = errors.New("host is locked by another run")
 // (kill -9, a dropped connection). It waits at most $2 seconds, and stops
 // waiting as soon as its stdin closes (the client gave up). The holder
 // writes who it is ($3, its pid, since when) into the lock file, which
-// changes nothing about the lock itself; a waiter that gives up prints that
-// record and exits 48. $4, when set, is a script the holder runs before it
+// changes nothing about the lock itself, once the client acknowledged
+// "locked" with "ok" (a waiter whose client gave up can still get the lock
+// before its stdin closes: it then exits without a record); a waiter that
+// gives up prints that record and exits 48. $4, when set, is a script the holder runs before it
 // reports the lock taken (with $2 as its $1); its failure, with "held by
 // WHAT" on stderr, ends the attempt as a wait that gave up (exit 48).
 const lockScript = `l=$1
@@ -44,9 +46,10 @@ if ! flock -n 9; then
 	kill "$k" 2>/dev/null
 	[ "$r" = 0 ] || { echo "held by $(cat -- "$l" 2>/dev/null)" >&2; exit 48; }
 fi
-printf 'pid %s (%s) since %s\n' "$$" "$3" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$l"
 [ -z "$4" ] || sh -c "$4" sh "$2" || exit 48
 echo locked
+read -r a && [ "$a" = ok ] || exit 0
+printf 'pid %s (%s) since %s\n' "$$" "$3" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$l"
 read -r _
 exit 0`
 
@@ -108,6 +111,10 @@ func (c *Client) LockHostWhen(ctx context.Context, wait time.Duration, ready str
 	select {
 	case ok := <-locked:
 		if ok {
+			if _, err := io.WriteString(stdin, "ok\n"); err != nil {
+				session.Close()
+				return nil, c.fail(op, ErrUnreachable, fmt.Errorf("acknowledge the lock: %w", err), "")
+			}
 			return func() error {
 				stdin.Close()
 				defer session.Close()
