@@ -46,12 +46,24 @@ type Firewall struct {
 const firewallProbes = `fx rules_rhel "$1"
 [ "$2" = "$1" ] || fx rules_debian "$2"
 shift 2
-v=$("$1" -V 2>/dev/null)
 names=/proc/net/ip_tables_names; [ "$1" = ip6tables ] && names=/proc/net/ip6_tables_names
-# Listing a table must not load a module (a read changes nothing): nft
-# tables exist only once nf_tables is loaded or built in, legacy ones are
-# listed in $names.
-nft() { grep -q "^nf_tables " /proc/modules || grep -q "/nf_tables[.]ko" "/lib/modules/$(uname -r)/modules.builtin" 2>/dev/null; }
+# A read must not load a module: nft tables exist only once nf_tables is
+# loaded or built in (or the kernel cannot load modules at all), legacy
+# ones are listed in $names; and "iptables-nft -V" opens a netfilter
+# netlink socket, which loads nfnetlink, so the variant comes from the
+# name of the command where that tells.
+nft() {
+	[ -e /proc/modules ] || return 0
+	grep -q "^nf_tables " /proc/modules && return 0
+	b=/lib/modules/$(uname -r)/modules.builtin
+	[ -e "$b" ] || return 0
+	grep -q "/nf_tables[.]ko" "$b"
+}
+case $(readlink -f "$(command -v "$1")" 2>/dev/null) in
+*nft*) v=nf_tables ;;
+*legacy*|"") v=legacy ;;
+*) if nft; then v=$("$1" -V 2>/dev/null); else v=legacy; fi ;;
+esac
 live() { case "$v" in *nf_tables*) if nft; then "$2-save" -t "$1"; fi ;; *) if grep -qx "$1" "$names"; then "$2-save" -t "$1"; fi ;; esac; }
 s live_raw; live raw "$1"
 s live_filter; live filter "$1"
