@@ -72,12 +72,7 @@ func TestAccGuard_killedProviderLimitsLowering(t *testing.T) {
 		return hostValue(t, h, "cat "+guardLimitsKey) == before && hostFile(t, h, "/etc/sysctl.conf") == guardLimitsSysctl
 	})
 	t.Logf("running value and sysctl.conf back %s after the kill (window 30 s)", took.Round(100*time.Millisecond))
-	var warned []string
-	for _, d := range c.diagnostics("plan") {
-		if d.Severity == "warning" && strings.Contains(d.Summary, "was rolled back") {
-			warned = append(warned, d.Detail)
-		}
-	}
+	warned := rollbackWarnings(c.diagnostics("plan"))
 	if len(warned) != 1 || !strings.Contains(warned[0], "lowering tcp_timeout_established") {
 		t.Fatalf("plan warnings about the rollback: %q, want one naming the change", warned)
 	}

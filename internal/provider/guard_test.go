@@ -56,6 +56,18 @@ func tables(t *testing.T, h *testhost.Host) string {
 	return hostValue(t, h, `for t in raw filter; do iptables-save -t $t | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'; done`)
 }
 
+// rollbackWarnings are the details of the "was rolled back" warnings
+// among diags: the reports of guarded changes the host undid.
+func rollbackWarnings(diags []planDiagnostic) []string {
+	var warned []string
+	for _, d := range diags {
+		if d.Severity == "warning" && strings.Contains(d.Summary, "was rolled back") {
+			warned = append(warned, d.Detail)
+		}
+	}
+	return warned
+}
+
 // killProvider kills (-9) the process running binary, by its id.
 func killProvider(t *testing.T, binary string) bool {
 	t.Helper()
@@ -127,12 +139,7 @@ func TestAccGuard_killedProviderIsRolledBackByTheHost(t *testing.T) {
 			if rec := hostValue(t, h, outcome); !strings.HasSuffix(strings.TrimSpace(rec), "\nrestored") {
 				t.Fatalf("outcome record %q", rec)
 			}
-			var warned []string
-			for _, d := range c.diagnostics("plan") {
-				if d.Severity == "warning" && strings.Contains(d.Summary, "was rolled back") {
-					warned = append(warned, d.Detail)
-				}
-			}
+			warned := rollbackWarnings(c.diagnostics("plan"))
 			if len(warned) != 1 || !strings.Contains(warned[0], "adding NOTRACK rule") {
 				t.Fatalf("plan warnings about the rollback: %q, want one naming the change", warned)
 			}
@@ -280,12 +287,7 @@ func TestAccGuard_killedProviderServiceStart(t *testing.T) {
 		return !serviceRunning(t, h) && tables(t, h) == before
 	})
 	t.Logf("service stopped and tables back %s after the kill (rollback window 30s)", took.Round(100*time.Millisecond))
-	var warned []string
-	for _, d := range c.diagnostics("plan") {
-		if d.Severity == "warning" && strings.Contains(d.Summary, "was rolled back") {
-			warned = append(warned, d.Detail)
-		}
-	}
+	warned := rollbackWarnings(c.diagnostics("plan"))
 	if len(warned) != 1 || !strings.Contains(warned[0], "starting iptables") {
 		t.Fatalf("plan warnings about the rollback: %q, want one naming the start", warned)
 	}
