@@ -57,7 +57,7 @@ root="$work/root"
 # default mirror: no mirror host is named here on purpose.
 echo "kernel-host: debootstrap bookworm into $root"
 debootstrap --variant=minbase \
-	--include=linux-image-amd64,openssh-server,iptables,nftables,kmod,iproute2,procps,sudo,conntrack,systemd,udev \
+	--include=linux-image-amd64,openssh-server,iptables,nftables,firewalld,kmod,iproute2,procps,sudo,conntrack,systemd,udev \
 	bookworm "$root" >"$work/debootstrap.log" 2>&1 || {
 	tail -n 30 "$work/debootstrap.log" >&2
 	exit 1
@@ -154,6 +154,12 @@ TTYPath=/dev/ttyS0
 MaxLevelConsole=info
 Storage=volatile
 EOF
+# firewalld and nftables are installed for the tests of modern firewall
+# stacks (issue #14) but start only when a test starts them: every other guest
+# boots with no firewall, as before. firewalld's package enables it at install.
+chroot "$root" systemctl disable firewalld.service nftables.service >/dev/null 2>&1 || true
+rm -f "$root/etc/systemd/system/multi-user.target.wants/firewalld.service" \
+	"$root/etc/systemd/system/dbus-org.fedoraproject.FirewallD1.service"
 for unit in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer \
 	serial-getty@ttyS0.service getty@tty1.service systemd-timesyncd.service; do
 	ln -sf /dev/null "$root/etc/systemd/system/$unit"
