@@ -35,6 +35,8 @@ type SnapshotRequest struct {
 	Firewall []FirewallRead
 	// Files are whole files (iptables-config).
 	Files []string
+	// Stack: which firewall stack the host runs (conntrack_host).
+	Stack bool
 }
 
 // Add extends r with what o asks for; it reports whether r grew.
@@ -60,6 +62,9 @@ func (r *SnapshotRequest) Add(o SnapshotRequest) bool {
 			r.Files, grew = append(r.Files, f), true
 		}
 	}
+	if o.Stack && !r.Stack {
+		r.Stack, grew = true, true
+	}
 	return grew
 }
 
@@ -71,7 +76,7 @@ func (r SnapshotRequest) Covers(o SnapshotRequest) bool {
 
 // Clone is a deep copy.
 func (r SnapshotRequest) Clone() SnapshotRequest {
-	c := SnapshotRequest{Limits: slices.Clone(r.Limits), Firewall: slices.Clone(r.Firewall), Files: slices.Clone(r.Files)}
+	c := SnapshotRequest{Limits: slices.Clone(r.Limits), Firewall: slices.Clone(r.Firewall), Files: slices.Clone(r.Files), Stack: r.Stack}
 	for _, m := range r.Modules {
 		c.Modules = append(c.Modules, ModulesRead{File: m.File, Modules: slices.Clone(m.Modules)})
 	}
@@ -114,6 +119,7 @@ const (
 	partFirewall = "F"
 	partServices = "S"
 	partFile     = "X"
+	partStack    = "H"
 )
 
 // snapshotScript is built once from the objects' own scripts: their probes
@@ -140,6 +146,7 @@ s() { printf "\n@@ctfacts:%s%s\n" "$ctp" "$1"; }
 		"pm() { x=$1; IFS=\"\n\"; set -f; set -- $2; unset IFS; set +f; pm1 \"$x\" \"$@\"; }\n" +
 		"pf() {\n" + firewallProbes + "}\n" +
 		"ps() {\n" + services + "}\n" +
+		"pk() {\n" + stackProbes + "}\n" +
 		"s begin\n" + facts
 }()
 
@@ -170,6 +177,9 @@ func SnapshotScript(r SnapshotRequest) (string, []string) {
 	part(partServices, 0, "ps", len(FirewallServices), FirewallServices...)
 	for i, f := range r.Files {
 		part(partFile, i, "fx content", 1, f)
+	}
+	if r.Stack {
+		part(partStack, 0, "pk", 0)
 	}
 	b.WriteString("ctp=\ns end\n")
 	return b.String(), args
@@ -363,4 +373,22 @@ func (s *Snapshot) File(path string) (f File, ok bool, err error) {
 	}
 	f, err = parseFile(sec["file_content"], path)
 	return f, true, err
+}
+
+// Stack is the firewall stack read, with the services of the services
+// read; ok is false when the snapshot did not read it.
+func (s *Snapshot) Stack() (st Stack, ok bool, err error) {
+	if !s.req.Stack {
+		return Stack{}, false, nil
+	}
+	svc, _, err := s.Services(FirewallServices)
+	if err != nil {
+		return Stack{}, true, err
+	}
+	sec, err := splitSections(s.output(partStack+"0", sharedNone))
+	if err != nil {
+		return Stack{}, true, err
+	}
+	st, err = parseStack(sec, svc)
+	return st, true, err
 }
