@@ -55,18 +55,20 @@ type Stack struct {
 // resolves to, and -V runs only for a name that does not tell (iptables
 // before 1.8, legacy) on a host where nf_tables is there anyway. Names
 // are prefixed (k*) not to meet the other probes' variables and
-// functions (the firewall probe defines a function named nft).
-const stackProbes = `kn=
+// functions; programs are looked up in $PATH by kw, not command -v, which
+// would name the firewall probe's shell function nft.
+const stackProbes = `kw() { kf=; IFS=:; for kd in $PATH; do if [ -x "$kd/$1" ]; then kf=$kd/$1; break; fi; done; unset IFS; [ -n "$kf" ] && echo "$kf"; }
+kn=
 if [ ! -e /proc/modules ] || grep -q "^nf_tables " /proc/modules; then kn=1
 else kb=/lib/modules/$(uname -r)/modules.builtin; if [ ! -e "$kb" ] || grep -q "/nf_tables[.]ko" "$kb"; then kn=1; fi
 fi
 s stack_nf_tables; echo "${kn:-no}"
 for kc in iptables ip6tables; do
-	kp=$(command -v "$kc") || continue
+	kp=$(kw "$kc") || continue
 	kt=$(readlink -f "$kp"); s "stack_$kc"; echo "${kt:-$kp}"
 	case ${kt:-$kp} in *nft*|*legacy*) ;; *) if [ -n "$kn" ]; then "$kp" -V; fi ;; esac
 done
-if [ -n "$kn" ] && kx=$(command -v nft); then s stack_nft_tables; "$kx" list tables; kr=$?; s stack_nft_rc; echo "$kr"; fi
+if [ -n "$kn" ] && kx=$(kw nft); then s stack_nft_tables; "$kx" list tables; kr=$?; s stack_nft_rc; echo "$kr"; fi
 fx firewalld_conf /etc/firewalld/firewalld.conf
 `
 

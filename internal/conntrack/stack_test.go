@@ -101,7 +101,8 @@ func TestParseStack(t *testing.T) {
 // The stack read in a snapshot on this machine: what it says matches the
 // machine, and it ran nothing that loads a module (see the probes).
 func TestSnapshotStackOnThisHost(t *testing.T) {
-	req := SnapshotRequest{Stack: true}
+	// With the firewall read, whose probe defines a shell function nft.
+	req := SnapshotRequest{Stack: true, Firewall: []FirewallRead{{IPVersion: 4}}}
 	script, args := SnapshotScript(req)
 	out, err := exec.Command("sh", append([]string{"-c", script, "sh"}, args...)...).Output()
 	if err != nil {
@@ -124,6 +125,19 @@ func TestSnapshotStackOnThisHost(t *testing.T) {
 	}
 	if st.Iptables != want {
 		t.Errorf("iptables variant %s, this machine's is %s", st.Iptables, want)
+	}
+	if nft, err := exec.LookPath("nft"); err == nil && st.NftReadable {
+		out, err := exec.Command(nft, "list", "tables").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tables, _ := parseNftTables(strings.Split(strings.TrimSpace(string(out)), "\n"))
+		if len(out) == 0 {
+			tables = []string{}
+		}
+		if got := append(slices.Clone(st.NftTables), st.IptablesNftTables...); len(got) != len(tables) {
+			t.Errorf("nft tables %q, this machine has %q", got, tables)
+		}
 	}
 	if _, ok, _ := (&Snapshot{req: SnapshotRequest{}}).Stack(); ok {
 		t.Error("a snapshot without the stack read says it has one")

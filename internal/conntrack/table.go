@@ -193,7 +193,7 @@ func ParseSummary(out string) (TableSummary, error) {
 	})
 	sortCandidates(sum.Listening)
 	for i := range sum.Listening {
-		sum.Listening[i].Percent = percent(sum.Listening[i].Count, sum.Scanned)
+		sum.Listening[i].Percent = Percent(sum.Listening[i].Count, sum.Scanned)
 	}
 	sum.Candidates = Candidates(sum.Listening, sum.Scanned)
 	return sum, nil
@@ -206,7 +206,7 @@ func Candidates(listening []Candidate, scanned int64) []Candidate {
 	out := []Candidate{}
 	for _, c := range listening {
 		if c.Count >= CandidateMinEntries && c.Count*100 >= scanned*CandidateShare {
-			c.Percent = percent(c.Count, scanned)
+			c.Percent = Percent(c.Count, scanned)
 			out = append(out, c)
 		}
 	}
@@ -233,8 +233,8 @@ func cmpDesc(a, b int64) int {
 	return 1
 }
 
-// percent is n of total in percent, two decimals; 0 when total is 0.
-func percent(n, total int64) float64 {
+// Percent is n of total in percent, two decimals; 0 when total is 0.
+func Percent(n, total int64) float64 {
 	if total <= 0 {
 		return 0
 	}

@@ -3,6 +3,7 @@ package converge
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
 )
@@ -99,4 +100,25 @@ func checkFirewall(fw *conntrack.Firewall) (*conntrack.Firewall, error) {
 		return nil, &DirError{Path: fw.Rules.Path}
 	}
 	return fw, nil
+}
+
+// StackOf is the firewall stack read of a snapshot.
+func StackOf(s *conntrack.Snapshot) (*conntrack.Stack, error) {
+	v, ok, err := s.Stack()
+	return view(ObjFacts, v, ok, err)
+}
+
+// OpSummary is the remote command of ReadSummary.
+const OpSummary = "summarise the conntrack table"
+
+// ReadSummary summarises the host's conntrack table (conntrack.SummaryScript):
+// the top groups, within budget on the host. It is a command of its own,
+// not part of the snapshot: it is opt-in and may take the whole budget,
+// and the snapshot is read again after every change of a walk.
+func ReadSummary(ctx context.Context, h Host, top int, budget time.Duration) (*conntrack.TableSummary, error) {
+	script, args := conntrack.SummaryScript(top, budget)
+	return read(ctx, h, ObjFacts, OpSummary, script, args, func(out string) (*conntrack.TableSummary, error) {
+		s, err := conntrack.ParseSummary(out)
+		return &s, err
+	})
 }

@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -42,6 +46,48 @@ type hostModel struct {
 	RecommendedBuckets    types.Int64   `tfsdk:"recommended_buckets"`
 	RecommendedBucketsMax types.Int64   `tfsdk:"recommended_buckets_max"`
 	Stats                 *statsModel   `tfsdk:"stats"`
+	Firewall              *stackModel   `tfsdk:"firewall"`
+	Top                   types.Int64   `tfsdk:"top"`
+	TableSummary          *summaryModel `tfsdk:"table_summary"`
+}
+
+type stackModel struct {
+	Iptables          types.String                 `tfsdk:"iptables"`
+	Ip6tables         types.String                 `tfsdk:"ip6tables"`
+	NftablesTables    types.List                   `tfsdk:"nftables_tables"`
+	IptablesNftTables types.List                   `tfsdk:"iptables_nft_tables"`
+	FirewalldBackend  types.String                 `tfsdk:"firewalld_backend"`
+	Init              types.String                 `tfsdk:"init"`
+	Services          map[string]serviceStateModel `tfsdk:"services"`
+}
+
+type serviceStateModel struct {
+	Installed types.Bool `tfsdk:"installed"`
+	Enabled   types.Bool `tfsdk:"enabled"`
+	Running   types.Bool `tfsdk:"running"`
+}
+
+type summaryModel struct {
+	Source            types.String     `tfsdk:"source"`
+	EntriesScanned    types.Int64      `tfsdk:"entries_scanned"`
+	Truncated         types.Bool       `tfsdk:"truncated"`
+	Top               []groupModel     `tfsdk:"top"`
+	NotrackCandidates []candidateModel `tfsdk:"notrack_candidates"`
+}
+
+type groupModel struct {
+	Protocol types.String  `tfsdk:"protocol"`
+	State    types.String  `tfsdk:"state"`
+	Port     types.Int64   `tfsdk:"port"`
+	Entries  types.Int64   `tfsdk:"entries"`
+	Percent  types.Float64 `tfsdk:"percent"`
+}
+
+type candidateModel struct {
+	Protocol types.String  `tfsdk:"protocol"`
+	Port     types.Int64   `tfsdk:"port"`
+	Entries  types.Int64   `tfsdk:"entries"`
+	Percent  types.Float64 `tfsdk:"percent"`
 }
 
 type statsModel struct {
@@ -65,7 +111,78 @@ func (d *hostDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, r
 	num := func(desc string) schema.Attribute {
 		return schema.Int64Attribute{Computed: true, MarkdownDescription: desc}
 	}
+	boolean := func(desc string) schema.Attribute {
+		return schema.BoolAttribute{Computed: true, MarkdownDescription: desc}
+	}
+	pct := func(desc string) schema.Attribute {
+		return schema.Float64Attribute{Computed: true, MarkdownDescription: desc}
+	}
+	tables := func(desc string) schema.Attribute {
+		return schema.ListAttribute{Computed: true, ElementType: types.StringType, MarkdownDescription: desc}
+	}
 	for name, a := range map[string]schema.Attribute{
+		"firewall": schema.SingleNestedAttribute{Computed: true,
+			MarkdownDescription: "Which firewall stack the host runs, to choose the NOTRACK resource per host. Read in the same remote command, " +
+				"without loading a module: nftables tables are listed only when `nf_tables` is already loaded or built in, and the iptables variant comes " +
+				"from the name the `iptables` command resolves to (`iptables-nft -V` would load `nfnetlink`).",
+			Attributes: map[string]schema.Attribute{
+				"iptables": str("Which iptables `iptables` is: " + enumDoc(conntrack.IptablesVariants) + ". `legacy` is the x_tables backend " +
+					"(xtables-legacy-multi, or any iptables before 1.8); `nft` keeps its rules as nftables tables (xtables-nft-multi)."),
+				"ip6tables": str("The same for `ip6tables`."),
+				"nftables_tables": tables("The nftables tables (`FAMILY NAME`, sorted) that iptables-nft did not create: native rulesets " +
+					"(`inet filter` of /etc/nftables.conf, `inet firewalld`, ...). Where `iptables` or `ip6tables` is `nft`, a table of family " +
+					"`ip`, `ip6`, `arp` or `bridge` with one of iptables' table names (filter, nat, mangle, raw, security, broute) counts as " +
+					"iptables-nft's and is listed in `iptables_nft_tables` instead; on a legacy host every table is native. Empty when " +
+					"`nf_tables` is not loaded (there are no tables then); null when it is but `nft` is not installed."),
+				"iptables_nft_tables": tables("The nftables tables taken as iptables-nft's (see `nftables_tables`): non-empty means rules are " +
+					"kept through iptables-nft."),
+				"firewalld_backend": str("firewalld's `FirewallBackend` in /etc/firewalld/firewalld.conf: `nftables` (also when the file does not set it, " +
+					"firewalld's default since 0.6) or `iptables`; null when the file does not exist."),
+				"init": str("The init system whose view `services` gives: " + enumDoc(conntrack.InitSystems) + "."),
+				"services": schema.MapNestedAttribute{Computed: true,
+					MarkdownDescription: "The firewall services " + enumDoc(conntrack.FirewallServices) + " as `init` sees them (as `conntrack_firewall_service` reads them).",
+					NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+						"installed": boolean("The service exists (a unit or an init script)."),
+						"enabled":   boolean("It starts at boot."),
+						"running":   boolean("It runs now (systemd: active; SysV: its lock file)."),
+					}}},
+			}},
+		"top": schema.Int64Attribute{Optional: true, Validators: []validator.Int64{int64validator.Between(0, conntrack.TopMax)},
+			MarkdownDescription: fmt.Sprintf("Opt-in: summarise what fills the table into `table_summary`, with the `top` biggest groups. "+
+				"One more remote command, which reads /proc/net/nf_conntrack on the host for at most %d seconds (or half the provider's "+
+				"`command_timeout` when that is shorter) and returns only the summary. 0 or absent: off. At most %d.",
+				int(conntrack.SummaryBudget.Seconds()), conntrack.TopMax)},
+		"table_summary": schema.SingleNestedAttribute{Computed: true,
+			MarkdownDescription: "What fills the table, when `top` is set and conntrack is active; null otherwise. Counted on the host " +
+				"by one `awk` over /proc/net/nf_conntrack (this network namespace's table), never `conntrack -L` (its netlink socket loads " +
+				"`nf_conntrack_netlink`) nor `ss` (sock_diag loads `inet_diag`).",
+			Attributes: map[string]schema.Attribute{
+				"source":          str("The file read: `/proc/net/nf_conntrack` (`/proc/net/ip_conntrack` on kernels up to 2.6.19); null when neither exists (a kernel built without `CONFIG_NF_CONNTRACK_PROCFS`)."),
+				"entries_scanned": num("Entries read. Less than `conntrack_count` when `truncated`, and it may differ a little anyway: entries come and go during the read."),
+				"truncated": boolean("The read stopped at its time limit: the counts are of the first `entries_scanned` entries. The table is listed in hash order, " +
+					"so they are a sample of the whole table, not its oldest part."),
+				"top": schema.ListNestedAttribute{Computed: true,
+					MarkdownDescription: "The biggest groups of entries by protocol, state and destination port, most entries first, at most `top`.",
+					NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+						"protocol": str("`tcp`, `udp`, `icmp`, `icmpv6`, `sctp`, ... as the kernel names it."),
+						"state": str("The TCP (SCTP, DCCP) state, e.g. `ESTABLISHED`, `TIME_WAIT`, `SYN_SENT`; for protocols without one " +
+							"`UNREPLIED` (nothing came back yet) or `REPLIED`."),
+						"port":    num("Destination port of the original direction; 0 for protocols without ports (ICMP)."),
+						"entries": num("Entries in the group."),
+						"percent": pct("`entries` as a percentage of `entries_scanned`, two decimals."),
+					}}},
+				"notrack_candidates": schema.ListNestedAttribute{Computed: true,
+					MarkdownDescription: fmt.Sprintf("Local listening ports (TCP sockets in LISTEN, bound UDP sockets, from /proc/net/tcp, tcp6, udp, udp6) "+
+						"whose entries dominate the table: the entries with that destination port are at least %d%% of `entries_scanned` "+
+						"and at least %d. Most entries first. These are the services a NOTRACK rule takes out of the table.",
+						conntrack.CandidateShare, conntrack.CandidateMinEntries),
+					NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+						"protocol": str("`tcp` or `udp`."),
+						"port":     num("The listening port."),
+						"entries":  num("Entries whose destination port it is, any state."),
+						"percent":  pct("`entries` as a percentage of `entries_scanned`, two decimals."),
+					}}},
+			}},
 		"id":             str("The host, as given."),
 		"kernel_release": str("Kernel release (`uname -r`)."),
 		"arch_bits":      num("Kernel word size in bits (64 or 32), from `uname -m`; used by the sizing rule."),
@@ -122,16 +239,23 @@ func (d *hostDataSource) Read(ctx context.Context, req datasource.ReadRequest, r
 	host := m.Host.ValueString()
 	ctx = tflog.SetField(ctx, "host", host)
 	// The facts are part of the walk's snapshot of the host.
-	read := snapRead[conntrack.Facts]{obj: converge.ObjFacts, deps: []string{scopeKernel, scopeSysctl},
-		view: func(s *conntrack.Snapshot) (*conntrack.Facts, error) {
+	read := snapRead[hostRead]{obj: converge.ObjFacts, deps: []string{scopeKernel, scopeSysctl}, need: conntrack.SnapshotRequest{Stack: true},
+		view: func(s *conntrack.Snapshot) (*hostRead, error) {
 			f, err := converge.FactsOf(s)
-			return &f, err
+			if err != nil {
+				return nil, err
+			}
+			st, err := converge.StackOf(s)
+			if err != nil {
+				return nil, err
+			}
+			return &hostRead{facts: f, stack: *st}, nil
 		}}
-	f := readHost(ctx, d.data, m.connectionModel, read, wording{}, &resp.Diagnostics)
-	if f == nil {
+	r := readHost(ctx, d.data, m.connectionModel, read, wording{}, &resp.Diagnostics)
+	if r == nil {
 		return
 	}
-	facts := *f
+	facts := r.facts
 	tflog.Debug(ctx, "read host facts", map[string]any{"kernel": facts.KernelRelease, "conntrack": string(facts.Module)})
 	if !facts.HasConntrack() {
 		resp.Diagnostics.AddWarning(fmt.Sprintf("Connection tracking is not active on %s", host),
@@ -140,7 +264,75 @@ func (d *hostDataSource) Read(ctx context.Context, req datasource.ReadRequest, r
 				"(it loads with the first stateful firewall rule, or `modprobe nf_conntrack`).", host, facts.Module))
 	}
 	m.fill(facts)
+	m.Firewall = newStackModel(r.stack)
+	m.TableSummary = nil
+	if top := m.Top.ValueInt64(); top > 0 && facts.HasConntrack() {
+		h := d.data.host(ctx, m.connectionModel, &resp.Diagnostics)
+		if h == nil {
+			return
+		}
+		budget := conntrack.SummaryBudget
+		if t, ok := h.(interface{ CommandTimeout() time.Duration }); ok && t.CommandTimeout()/2 < budget {
+			budget = t.CommandTimeout() / 2
+		}
+		start := time.Now()
+		sum, err := converge.ReadSummary(ctx, h, int(top), budget)
+		if err != nil {
+			resp.Diagnostics.AddError(fmt.Sprintf("Cannot summarise the conntrack table of %s", host), detail(err))
+			return
+		}
+		tflog.Debug(ctx, "summarised the conntrack table", map[string]any{"entries": sum.Scanned, "truncated": sum.Truncated, "took": time.Since(start).String()})
+		m.TableSummary = newSummaryModel(*sum)
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// hostRead is the data source's view of the host's snapshot.
+type hostRead struct {
+	facts conntrack.Facts
+	stack conntrack.Stack
+}
+
+func newStackModel(st conntrack.Stack) *stackModel {
+	list := func(v []string) types.List {
+		if v == nil {
+			return types.ListNull(types.StringType)
+		}
+		elems := make([]attr.Value, len(v))
+		for i, s := range v {
+			elems[i] = types.StringValue(s)
+		}
+		return types.ListValueMust(types.StringType, elems)
+	}
+	m := &stackModel{
+		Iptables: types.StringValue(string(st.Iptables)), Ip6tables: types.StringValue(string(st.Ip6tables)),
+		NftablesTables: list(st.NftTables), IptablesNftTables: list(st.IptablesNftTables),
+		FirewalldBackend: types.StringNull(), Init: types.StringValue(st.Init), Services: map[string]serviceStateModel{},
+	}
+	if st.FirewalldConf {
+		m.FirewalldBackend = types.StringValue(st.FirewalldBackend)
+	}
+	for name, s := range st.Services {
+		m.Services[name] = serviceStateModel{Installed: types.BoolValue(s.Installed), Enabled: types.BoolValue(s.Enabled), Running: types.BoolValue(s.Running)}
+	}
+	return m
+}
+
+func newSummaryModel(sum conntrack.TableSummary) *summaryModel {
+	m := &summaryModel{Source: types.StringNull(), EntriesScanned: types.Int64Value(sum.Scanned), Truncated: types.BoolValue(sum.Truncated),
+		Top: []groupModel{}, NotrackCandidates: []candidateModel{}}
+	if sum.Source != "" {
+		m.Source = types.StringValue(sum.Source)
+	}
+	for _, g := range sum.Top {
+		m.Top = append(m.Top, groupModel{Protocol: types.StringValue(g.Protocol), State: types.StringValue(g.State), Port: types.Int64Value(int64(g.Port)),
+			Entries: types.Int64Value(g.Count), Percent: types.Float64Value(conntrack.Percent(g.Count, sum.Scanned))})
+	}
+	for _, c := range sum.Candidates {
+		m.NotrackCandidates = append(m.NotrackCandidates, candidateModel{Protocol: types.StringValue(c.Protocol), Port: types.Int64Value(int64(c.Port)),
+			Entries: types.Int64Value(c.Count), Percent: types.Float64Value(c.Percent)})
+	}
+	return m
 }
 
 func (m *hostModel) fill(f conntrack.Facts) {
