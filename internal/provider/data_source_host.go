@@ -219,9 +219,10 @@ func (d *hostDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, r
 		attrs[name] = a
 	}
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "Facts about a host's connection tracking, read live over SSH in one remote command that only reads files " +
+		MarkdownDescription: "Facts about a host's connection tracking, read live over SSH in one remote command that only reads " +
 			"(it never loads a module): kernel, memory, whether conntrack is loaded, how full the table is, its drop counters, " +
-			"and the recommended table and hash sizes for the host's memory.",
+			"the recommended table and hash sizes for the host's memory, and which firewall stack the host runs. " +
+			"With `top`, one more command summarises what fills the table.",
 		Attributes: attrs,
 	}
 }

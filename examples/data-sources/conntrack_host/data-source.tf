@@ -21,3 +21,24 @@ output "conntrack_fill" {
     }
   }
 }
+
+# Before choosing a remedy: which firewall stack each host runs, and what
+# fills its table (top 10 groups; the listening ports that dominate it).
+data "conntrack_host" "diagnosis" {
+  for_each = var.hosts
+
+  host = each.value
+  top  = 10
+}
+
+output "conntrack_diagnosis" {
+  value = {
+    for host, facts in data.conntrack_host.diagnosis : host => {
+      iptables           = facts.firewall.iptables
+      nftables_tables    = facts.firewall.nftables_tables
+      firewalld_running  = facts.firewall.services["firewalld"].running
+      top                = facts.table_summary == null ? [] : facts.table_summary.top
+      notrack_candidates = facts.table_summary == null ? [] : facts.table_summary.notrack_candidates
+    }
+  }
+}
