@@ -119,7 +119,7 @@ func TestSnapshotStackOnThisHost(t *testing.T) {
 	want := IptablesNone
 	if p, err := exec.LookPath("iptables"); err == nil {
 		want = IptablesLegacy
-		if real, _ := exec.Command("readlink", "-f", p).Output(); strings.Contains(string(real), "nft") {
+		if resolved, _ := exec.Command("readlink", "-f", p).Output(); strings.Contains(string(resolved), "nft") {
 			want = IptablesNft
 		}
 	}

@@ -23,14 +23,14 @@ import (
 // logged, and documented in the data source's page).
 func TestAccHostDataSource_kernelTableSummary(t *testing.T) {
 	h, run, kh := kernelHost(t, testhost.KernelOptions{})
-	const port, n, max = 5300, 800, 400
+	const port, n, small = 5300, 800, 400
 	run(fmt.Sprintf("modprobe nf_conntrack && iptables -A INPUT -m conntrack --ctstate INVALID -j DROP && "+
-		"sysctl -qw net.netfilter.nf_conntrack_max=%d net.netfilter.nf_conntrack_udp_timeout=900 && dmesg -C", max))
+		"sysctl -qw net.netfilter.nf_conntrack_max=%d net.netfilter.nf_conntrack_udp_timeout=900 && dmesg -C", small))
 	pid := run(udpFlood("127.0.0.1", port, n))
 	t.Cleanup(func() { _, _ = h.Exec(t.Context(), "kill "+pid) })
 	run(waitFlood(port))
 	if full := run("dmesg | grep -c 'nf_conntrack: table full, dropping packet' || true"); full == "0" {
-		t.Fatalf("%d datagrams did not fill a table of %d: dmesg has no 'table full'", n, max)
+		t.Fatalf("%d datagrams did not fill a table of %d: dmesg has no 'table full'", n, small)
 	}
 	// Room for the provider's own login (a full table drops it too).
 	count, _ := strconv.Atoi(run("cat /proc/sys/net/netfilter/nf_conntrack_count"))
@@ -76,7 +76,7 @@ data "conntrack_host" "h" {
 						"protocol": knownvalue.StringExact("udp"), "state": knownvalue.StringExact("UNREPLIED"), "port": knownvalue.Int64Exact(port),
 					})),
 					statecheck.ExpectKnownValue(addr, summary("notrack_candidates", 0), knownvalue.ObjectPartial(map[string]knownvalue.Check{
-						"protocol": knownvalue.StringExact("udp"), "port": knownvalue.Int64Exact(port), "entries": knownvalue.Int64Func(atLeast(max / 2)),
+						"protocol": knownvalue.StringExact("udp"), "port": knownvalue.Int64Exact(port), "entries": knownvalue.Int64Func(atLeast(small / 2)),
 					})),
 					statecheck.ExpectKnownValue(addr, summary("notrack_candidates"), knownvalue.ListSizeExact(1)),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("firewall").AtMapKey("iptables"), knownvalue.StringExact(string(conntrack.IptablesNft))),
