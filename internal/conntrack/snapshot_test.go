@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // run runs a read script on this machine (they only read) and returns its
@@ -285,6 +286,7 @@ func TestSnapshotRequest(t *testing.T) {
 	}
 	for _, o := range []SnapshotRequest{
 		{Modules: []ModulesRead{{File: "/f", Modules: []string{"c"}}}}, {Files: []string{"/f"}}, {Firewall: []FirewallRead{{IPVersion: 6}}},
+		{Stack: true},
 	} {
 		if r.Covers(o) {
 			t.Errorf("%+v covers %+v", r, o)
@@ -293,6 +295,15 @@ func TestSnapshotRequest(t *testing.T) {
 	// A transport may wrap a script in '...' verbatim.
 	if script, _ := SnapshotScript(r); strings.Contains(script, "'") {
 		t.Error("the snapshot script has a single quote")
+	}
+	if script, _ := SnapshotScript(SnapshotRequest{Stack: true}); strings.Contains(script, "'") {
+		t.Error("the snapshot script with the stack read has a single quote")
+	}
+	if script, _ := SummaryScript(1, time.Second); strings.Contains(script, "'") {
+		t.Error("the summary script has a single quote")
+	}
+	if !r.Add(SnapshotRequest{Stack: true}) || r.Add(SnapshotRequest{Stack: true}) || !r.Clone().Stack {
+		t.Error("Add, Covers or Clone lose the stack read")
 	}
 	c := r.Clone()
 	c.Modules[0].Modules[0] = "z"
@@ -312,6 +323,7 @@ func FuzzParseSnapshot(f *testing.F) {
 		Modules:  []ModulesRead{{File: "/b", Modules: []string{"nf_conntrack"}}},
 		Firewall: []FirewallRead{{IPVersion: 4}},
 		Files:    []string{"/x"},
+		Stack:    true,
 	}
 	f.Fuzz(func(t *testing.T, out string, content []byte) {
 		if snap, err := ParseSnapshot(out, req); err == nil {
@@ -321,6 +333,7 @@ func FuzzParseSnapshot(f *testing.F) {
 			_, _, _ = snap.Firewall("", 4)
 			_, _, _ = snap.Services(FirewallServices)
 			_, _, _ = snap.File("/x")
+			_, _, _ = snap.Stack()
 		}
 		// The file exactly as fx prints it, after every other part.
 		out = snapshotOut(sec("L0/file_sysctl", "none\n"), sec("X0/file_content", "file\n"+string(content)+"x\n"))

@@ -69,7 +69,9 @@ type TableSummary struct {
 	Candidates []Candidate
 }
 
-// summaryScript: $1 top N, $2 the budget in seconds, $3 listenMax. It reads the
+// summaryScript: $1 top N, $2 the budget in seconds, $3 listenMax, $4
+// and $5 the awk programs (arguments, so that the script has no single
+// quote, like the other scripts). It reads the
 // table from /proc, never with `conntrack -L`: that asks the kernel over
 // netlink, which loads nf_conntrack_netlink, and a read loads no module.
 // For the same reason the listening sockets come from /proc/net/tcp* and
@@ -86,8 +88,14 @@ s begin
 f=/proc/net/nf_conntrack; [ -e "$f" ] || f=/proc/net/ip_conntrack
 s source; if [ -e "$f" ]; then echo "$f"; else s end; exit 0; fi
 s summary
-{ if command -v timeout >/dev/null; then timeout "$2" cat "$f"; else cat "$f"; fi; echo "@@rc $?"; } | LC_ALL=C awk '
-function hex(h,  i, n) { n = 0; h = toupper(h); for (i = 1; i <= length(h); i++) n = n * 16 + index("0123456789ABCDEF", substr(h, i, 1)) - 1; return n }
+{ if command -v timeout >/dev/null; then timeout "$2" cat "$f"; else cat "$f"; fi; echo "@@rc $?"; } |
+	LC_ALL=C awk "$4" | LC_ALL=C sort -k2,2nr -k3 | awk -v n="$1" -v m="$3" "$5"
+s end
+`
+
+// summaryCount is the first awk program of summaryScript: it counts the
+// entries by group, and by destination port for the listening ports.
+const summaryCount = `function hex(h,  i, n) { n = 0; h = toupper(h); for (i = 1; i <= length(h); i++) n = n * 16 + index("0123456789ABCDEF", substr(h, i, 1)) - 1; return n }
 function listen(file, proto, state,  line, a, b, n) {
 	while ((getline line < file) > 0) { split(line, a, " "); if (a[4] == state) { n = split(a[2], b, ":"); l[proto " " hex(b[n])] = 1 } }
 	close(file)
@@ -106,9 +114,11 @@ END {
 	print "n", t + 0; print "r", rc
 	for (k in g) print "g", g[k], k
 	for (k in p) if (k in l) print "p", p[k], k
-}' | LC_ALL=C sort -k2,2nr -k3 | awk -v n="$1" -v m="$3" '$1 == "g" { if (g++ < n) print; next } $1 == "p" { if (p++ < m) print; next } { print }'
-s end
-`
+}`
+
+// summaryKeep is the second: the first n groups and m ports of the sorted
+// counts, and the totals.
+const summaryKeep = `$1 == "g" { if (g++ < n) print; next } $1 == "p" { if (p++ < m) print; next } { print }`
 
 // SummaryScript returns the script of a table summary of the top
 // groups, within budget, and its arguments.
@@ -117,7 +127,7 @@ func SummaryScript(top int, budget time.Duration) (string, []string) {
 	if secs < 1 {
 		secs = 1
 	}
-	return summaryScript, []string{strconv.Itoa(top), strconv.Itoa(secs), strconv.Itoa(listenMax)}
+	return summaryScript, []string{strconv.Itoa(top), strconv.Itoa(secs), strconv.Itoa(listenMax), summaryCount, summaryKeep}
 }
 
 // ParseSummary parses the output of SummaryScript.
