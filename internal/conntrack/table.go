@@ -80,7 +80,9 @@ type TableSummary struct {
 // not the entries); sort and a second awk keep N groups and listenMax
 // ports, so the output is bounded whatever the table holds. The read
 // stops at the budget (timeout kills cat; awk summarises what came) and
-// the exit status says so. The table is printed in hash order, so a
+// the exit status says so: a read cut mid-line ends in a partial line,
+// so the status comes on a line of its own, and only whole entries (their
+// last field is use=N) count. The table is printed in hash order, so a
 // partial read is a sample of the whole, not its oldest part.
 const summaryScript = `exec 2>/dev/null
 s() { printf "\n@@ctfacts:%s\n" "$1"; }
@@ -88,7 +90,7 @@ s begin
 f=/proc/net/nf_conntrack; [ -e "$f" ] || f=/proc/net/ip_conntrack
 s source; if [ -e "$f" ]; then echo "$f"; else s end; exit 0; fi
 s summary
-{ if command -v timeout >/dev/null; then timeout "$2" cat "$f"; else cat "$f"; fi; echo "@@rc $?"; } |
+{ if command -v timeout >/dev/null; then timeout "$2" cat "$f"; else cat "$f"; fi; r=$?; echo; echo "@@rc $r"; } |
 	LC_ALL=C awk "$4" | LC_ALL=C sort -k2,2nr -k3 | awk -v n="$1" -v m="$3" "$5"
 s end
 `
@@ -102,7 +104,7 @@ function listen(file, proto, state,  line, a, b, n) {
 }
 BEGIN { listen("/proc/net/tcp", "tcp", "0A"); listen("/proc/net/tcp6", "tcp", "0A"); listen("/proc/net/udp", "udp", "07"); listen("/proc/net/udp6", "udp", "07"); rc = "none" }
 $1 == "@@rc" { rc = $2; next }
-{
+$NF ~ /^use=/ {
 	i = ($1 == "ipv4" || $1 == "ipv6") ? 3 : 1
 	st = $(i + 3)
 	if (index(st, "=")) st = index($0, "[UNREPLIED]") ? "UNREPLIED" : "REPLIED"
