@@ -133,7 +133,7 @@ func (d *hostDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, r
 					"(`inet filter` of /etc/nftables.conf, `inet firewalld`, ...). Where `iptables` or `ip6tables` is `nft`, a table of family " +
 					"`ip`, `ip6`, `arp` or `bridge` with one of iptables' table names (filter, nat, mangle, raw, security, broute) counts as " +
 					"iptables-nft's and is listed in `iptables_nft_tables` instead; on a legacy host every table is native. Empty when " +
-					"`nf_tables` is not loaded (there are no tables then); null when it is but `nft` is not installed."),
+					"`nf_tables` is not loaded (there are no tables then); null when they cannot be listed (`nft` not installed, or the session is not root)."),
 				"iptables_nft_tables": tables("The nftables tables taken as iptables-nft's (see `nftables_tables`): non-empty means rules are " +
 					"kept through iptables-nft."),
 				"firewalld_backend": str("firewalld's `FirewallBackend` in /etc/firewalld/firewalld.conf: `nftables` (also when the file does not set it, " +
