@@ -1,0 +1,171 @@
+package provider
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/testhost"
+)
+
+// One confirming login per host (issue #15): the guarded changes of a host
+// in one apply are confirmed together by one new login.
+
+// batchConfig is two NOTRACK rules (UDP 53 and 123) and a conntrack_limits
+// that lowers tcp_timeout_established on h: three guarded changes.
+func batchConfig(t *testing.T, h *testhost.Host) string {
+	return providerBlock(t, []*testhost.Host{h}, "") + fmt.Sprintf(`
+resource "conntrack_notrack_rule" "dns" {
+  host     = %[1]q
+  protocol = "udp"
+  port     = "53"
+}
+resource "conntrack_notrack_rule" "ntp" {
+  host     = %[1]q
+  protocol = "udp"
+  port     = "123"
+}
+resource "conntrack_limits" "l" {
+  host                    = %[1]q
+  tcp_timeout_established = %[2]s
+}`, h.Addr, guardLimitsLowered)
+}
+
+// batchHost prepares h for batchConfig: an empty rules file and a
+// sysctl.conf, and checks that the limit is a lowering there.
+func batchHost(t *testing.T, h *testhost.Host) {
+	t.Helper()
+	hostValue(t, h, "mkdir -p /etc/iptables && printf '# before\\n' > /etc/iptables/rules.v4")
+	writeHostFile(t, h, "/etc/sysctl.conf", guardLimitsSysctl)
+	if v := hostInt(t, h, "cat "+guardLimitsKey); v <= 1234 {
+		t.Fatalf("the host runs %s = %d: not a lowering", guardLimitsKey, v)
+	}
+}
+
+// logins counts h's successful SSH logins so far.
+func logins(t *testing.T, h *testhost.Host) int {
+	t.Helper()
+	n, err := h.Logins()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// settleCommands counts the provider's settle commands in a debug log.
+func settleCommands(t *testing.T, log string) int {
+	t.Helper()
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "remote command") && strings.Contains(l, "settle a guarded change") {
+			n++
+		}
+	}
+	return n
+}
+
+// A host with two NOTRACK rules and a lowered limit sees exactly one
+// confirming login in the apply: the apply's logins are those of a
+// converged plan (its walk's one connection), the apply walk's one
+// connection, and one more. Everything is applied and confirmed, and
+// nothing is left in /run.
+func TestAccGuard_oneConfirmingLoginPerHost(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	batchHost(t, h)
+	// The provider as a plugin process of its own, whose debug log
+	// Terraform writes to TF_LOG_PATH.
+	cliConfig, _ := buildProvider(t)
+	log := filepath.Join(t.TempDir(), "provider.log")
+	c := &terraformCLI{t: t, dir: t.TempDir(), env: append(os.Environ(), "TF_CLI_CONFIG_FILE="+cliConfig,
+		"CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1", "TF_LOG_PROVIDER=DEBUG", "TF_LOG_PATH="+log)}
+	c.configure(batchConfig(t, h))
+	before := logins(t, h)
+	started := time.Now()
+	c.run("apply", "-auto-approve", "-input=false", "-no-color")
+	took := time.Since(started)
+	applied := logins(t, h) - before
+	before = logins(t, h)
+	if plan := string(c.run("plan", "-no-color", "-input=false")); !strings.Contains(plan, "No changes.") {
+		t.Fatalf("plan after the apply:\n%s", plan)
+	}
+	walk := logins(t, h) - before
+	settles := settleCommands(t, log)
+	t.Logf("apply: %d logins in %s (a plan walk: %d), %d settle commands", applied, took.Round(100*time.Millisecond), walk, settles)
+	if walk != 1 {
+		t.Fatalf("a converged plan made %d logins, want 1", walk)
+	}
+	if confirming := applied - 2*walk; confirming != 1 || settles != 1 {
+		t.Fatalf("the apply made %d confirming logins (%d logins in all) and %d settle commands, want 1 and 1", confirming, applied, settles)
+	}
+	if got := hostValue(t, h, "cat "+guardLimitsKey); got != guardLimitsLowered {
+		t.Fatalf("%s = %s, want %s", guardLimitsKey, got, guardLimitsLowered)
+	}
+	if raw := liveRaw(t, h); strings.Count(raw, "conntrack-tf:") != 4 {
+		t.Fatalf("live raw table, want 2 rules in 2 chains each:\n%s", raw)
+	}
+	if file := hostFile(t, h, "/etc/iptables/rules.v4"); strings.Count(file, "conntrack-tf:") != 4 {
+		t.Fatalf("rules file:\n%s", file)
+	}
+	if left := guardFiles(t, h); left != "" {
+		t.Fatalf("guard files left:\n%s", left)
+	}
+}
+
+// One of two guarded changes of a host fails (iptables refuses the NTP
+// rule): it is rolled back at once and reported, while the other (the DNS
+// rule) and the lowered limit are confirmed and stay, live and in the
+// files; nothing is left in /run, and the next plan wants only the
+// refused rule.
+func TestAccGuard_failedChangeBesideAConfirmedOne(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	batchHost(t, h)
+	hostValue(t, h, `printf '#!/bin/sh\ncase " $* " in *" --dport 123 "*) echo "test refusal" >&2; exit 1 ;; esac\nexec /usr/sbin/iptables-nft "$@"\n' > /etc/ct-refuse && `+
+		`chmod 755 /etc/ct-refuse && ln -sf /etc/ct-refuse /etc/alternatives/iptables`)
+	before := tables(t, h)
+	c := newTerraformCLI(t, batchConfig(t, h))
+	var refused bool
+	for _, d := range c.diagnostics("apply", "-auto-approve") {
+		switch {
+		case d.Severity == "error" && strings.Contains(d.Summary, "iptables refused a rule on "+h.Addr) && strings.Contains(d.Detail, "test refusal"):
+			refused = true
+		case d.Severity == "error" && strings.Contains(d.Summary, "The firewall change on "+h.Addr+" was rolled back"):
+		default:
+			t.Errorf("unexpected diagnostic %+v", d)
+		}
+	}
+	if !refused {
+		t.Fatal("the refusal was not reported")
+	}
+	if got := hostValue(t, h, "cat "+guardLimitsKey); got != guardLimitsLowered {
+		t.Fatalf("%s = %s, want the confirmed %s", guardLimitsKey, got, guardLimitsLowered)
+	}
+	if file := hostFile(t, h, "/etc/sysctl.conf"); !strings.Contains(file, "= "+guardLimitsLowered) {
+		t.Fatalf("sysctl.conf lost the confirmed limit:\n%s", file)
+	}
+	raw := liveRaw(t, h)
+	if strings.Count(raw, "conntrack-tf:") != 2 || !strings.Contains(raw, "--dport 53") || strings.Contains(raw, "--dport 123") {
+		t.Fatalf("live raw table, want the DNS rule in 2 chains only:\n%s", raw)
+	}
+	file := hostFile(t, h, "/etc/iptables/rules.v4")
+	if strings.Count(file, "conntrack-tf:") != 2 || !strings.Contains(file, "--dport 53") || strings.Contains(file, "--dport 123") {
+		t.Fatalf("rules file, want the DNS rule only:\n%s", file)
+	}
+	if got := tables(t, h); got == before {
+		t.Fatal("the tables are as before the apply: the confirmed rule is gone")
+	}
+	if left := guardFiles(t, h); left != "" {
+		t.Fatalf("guard files left:\n%s", left)
+	}
+	plan := string(c.run("plan", "-no-color", "-input=false"))
+	if !strings.Contains(plan, "conntrack_notrack_rule.ntp will be created") || strings.Contains(plan, "conntrack_notrack_rule.dns will") ||
+		strings.Contains(plan, "conntrack_limits.l will") || !strings.Contains(plan, "1 to add, 0 to change, 0 to destroy") {
+		t.Fatalf("plan after the apply, want only the refused rule:\n%s", plan)
+	}
+}
