@@ -155,7 +155,9 @@ type mayGuardKey struct{}
 
 // mayGuard marks ctx for Host.Lock: the change may run guarded, and calls
 // barrier before anything unguarded.
-func mayGuard(ctx context.Context) context.Context { return context.WithValue(ctx, mayGuardKey{}, true) }
+func mayGuard(ctx context.Context) context.Context {
+	return context.WithValue(ctx, mayGuardKey{}, true)
+}
 
 // unguarded is called under a lock taken with mayGuard before a change
 // that is not guarded: it waits until the host's guarded changes of this
