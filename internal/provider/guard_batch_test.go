@@ -1,8 +1,10 @@
 package provider
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -167,5 +169,77 @@ func TestAccGuard_failedChangeBesideAConfirmedOne(t *testing.T) {
 	if !strings.Contains(plan, "conntrack_notrack_rule.ntp will be created") || strings.Contains(plan, "conntrack_notrack_rule.dns will") ||
 		strings.Contains(plan, "conntrack_limits.l will") || !strings.Contains(plan, "1 to add, 0 to change, 0 to destroy") {
 		t.Fatalf("plan after the apply, want only the refused rule:\n%s", plan)
+	}
+}
+
+// kill -9 of the provider while two NOTRACK rule changes of one host (one
+// raw table, one rules file) await their one confirming login, behind a
+// slowed fault proxy: the older guard's timer fires first and restores the
+// newer one before itself (the newer one saved a table and a file that
+// hold the older change), so the tables and the rules file are back as
+// before both, and the next plan reports both rollbacks.
+func TestAccGuard_killedProviderBatchIsRolledBackNewestFirst(t *testing.T) {
+	cliConfig, binary := buildProvider(t)
+	h := testhost.New(t, testhost.Options{})
+	proxy := testhost.NewFaultProxy(t, h)
+	hostValue(t, h, "mkdir -p /etc/iptables && printf '# before\\n' > /etc/iptables/rules.v4")
+	before := tables(t, h)
+	c := &terraformCLI{t: t, dir: t.TempDir(), env: append(os.Environ(), "TF_CLI_CONFIG_FILE="+cliConfig,
+		"CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1")}
+	provider := strings.Replace(faultProvider(h), `command_timeout  = "10s"`, `command_timeout  = "60s"`, 1)
+	rule := func(name, port string) string {
+		return fmt.Sprintf(`
+resource "conntrack_notrack_rule" %q {
+  host             = %q
+  port             = %q
+  protocol         = "udp"
+  ssh_port         = %d
+  rollback_timeout = 40
+}`, name, proxy.Host, port, proxy.Port)
+	}
+	c.configure(provider + rule("dns", "53") + rule("ntp", "123"))
+	proxy.Slow(4000)
+	cmd := exec.Command(os.Getenv("TF_ACC_TERRAFORM_PATH"), "apply", "-auto-approve", "-input=false", "-no-color")
+	cmd.Dir, cmd.Env = c.dir, c.env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("terraform apply:\n%s", out.String())
+		}
+	})
+	armed := func() int {
+		n := 0
+		for _, l := range strings.Fields(guardFiles(t, h)) {
+			if !strings.HasSuffix(l, ".outcome") {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, 120*time.Second, "both changes applied, awaiting their confirmation", func() bool {
+		return strings.Count(liveRaw(t, h), "conntrack-tf:") == 4 && armed() == 2
+	})
+	if !killProvider(t, binary) {
+		t.Fatal("no provider process to kill")
+	}
+	_ = cmd.Wait()
+	proxy.Slow(0)
+	took := waitFor(t, 55*time.Second, "the host restores its tables and rules file", func() bool {
+		return tables(t, h) == before && hostFile(t, h, "/etc/iptables/rules.v4") == "# before\n"
+	})
+	t.Logf("tables and rules file back %s after the kill (rollback_timeout 40 s)", took.Round(100*time.Millisecond))
+	waitFor(t, 10*time.Second, "both guards record their outcome", func() bool { return armed() == 0 })
+	warned := rollbackWarnings(c.diagnostics("plan"))
+	if len(warned) != 2 || warned[0] == warned[1] || !strings.Contains(warned[0], "adding NOTRACK rule") || !strings.Contains(warned[1], "adding NOTRACK rule") {
+		t.Fatalf("plan warnings about the rollback: %q, want one per change", warned)
+	}
+	// The plan's read waited 30 s past each deadline at most; the
+	// records are gone once reported.
+	if left := guardFiles(t, h); left != "" {
+		t.Fatalf("guard files left after the plan reported the outcomes:\n%s", left)
 	}
 }
