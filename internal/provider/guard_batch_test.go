@@ -228,11 +228,17 @@ resource "conntrack_notrack_rule" %q {
 	}
 	_ = cmd.Wait()
 	proxy.Slow(0)
-	took := waitFor(t, 55*time.Second, "the host restores its tables and rules file", func() bool {
-		return tables(t, h) == before && hostFile(t, h, "/etc/iptables/rules.v4") == "# before\n"
-	})
-	t.Logf("tables and rules file back %s after the kill (rollback_timeout 40 s)", took.Round(100*time.Millisecond))
-	waitFor(t, 10*time.Second, "both guards record their outcome", func() bool { return armed() == 0 })
+	// Both guards have fired (their directories are gone, their outcomes
+	// recorded) before the host is checked: in the wrong order the
+	// second restore brings the first change back.
+	took := waitFor(t, 55*time.Second, "both guards fire and record their outcome", func() bool { return armed() == 0 })
+	t.Logf("both guards fired %s after the kill (rollback_timeout 40 s)", took.Round(100*time.Millisecond))
+	if got := tables(t, h); got != before {
+		t.Fatalf("tables not restored:\n%s\nwant:\n%s", got, before)
+	}
+	if got := hostFile(t, h, "/etc/iptables/rules.v4"); got != "# before\n" {
+		t.Fatalf("rules file not restored: %q", got)
+	}
 	warned := rollbackWarnings(c.diagnostics("plan"))
 	if len(warned) != 2 || warned[0] == warned[1] || !strings.Contains(warned[0], "adding NOTRACK rule") || !strings.Contains(warned[1], "adding NOTRACK rule") {
 		t.Fatalf("plan warnings about the rollback: %q, want one per change", warned)
