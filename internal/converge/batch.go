@@ -15,7 +15,8 @@ import (
 // batch, so the next change can run while it waits. The batch closes, and
 // one new login settles all its guards in arming order (see
 // conntrack.SettleBatchScript), as soon as no other change of the host
-// holds or waits for the lock (after batchGrace), or batchWindow after its
+// holds, waits for or is announced to take the lock (Expect; after
+// batchGrace), or batchWindow after its
 // first member joined once the change holding the lock is done, and at the
 // latest half a rollback window before the earliest deadline of its
 // members (hardClose): no change waits past its guard's deadline. A change
@@ -45,6 +46,7 @@ type hostGate struct {
 	ticket  uint64 // the holder's ticket (0: none)
 	tickets uint64
 	queue   int          // changes waiting for the lock
+	coming  int          // changes announced (Expect) that have not asked for the lock yet
 	flock   func() error // the remote host lock, nil when not held
 	take    func(context.Context) (func() error, error)
 	// stale: a guard of this process may still be pending on the host (not
@@ -142,12 +144,49 @@ func (g *hostGate) wait(ctx context.Context) error {
 // idleFlock returns the remote lock to release when nothing of the host is
 // in flight (g.mu held).
 func (g *hostGate) idleFlock() func() error {
-	if g.held || g.queue > 0 || g.open != nil || g.confirming > 0 || g.flock == nil {
+	if g.held || g.queue > 0 || g.coming > 0 || g.open != nil || g.confirming > 0 || g.flock == nil {
 		return nil
 	}
 	f := g.flock
 	g.flock = nil
 	return f
+}
+
+// expectation is a change announced by Expect.
+type expectation struct {
+	g       *hostGate
+	arrived bool // guarded by g.mu
+}
+
+type expectKey struct{}
+
+// Expect announces a change of h that may run guarded, from the start of
+// its resource's apply (before its reads): an open batch of h waits for it
+// (within the batch window) instead of closing as soon as no change holds
+// or waits for the lock. The change counts as arrived when it asks for the
+// lock with the returned context; done ends the announcement in any case.
+func Expect(ctx context.Context, h Host) (context.Context, func()) {
+	g := gateOf(h)
+	e := &expectation{g: g}
+	g.mu.Lock()
+	g.coming++
+	g.bump()
+	g.mu.Unlock()
+	return context.WithValue(ctx, expectKey{}, e), func() {
+		g.mu.Lock()
+		e.arrive()
+		g.mu.Unlock()
+		g.release()
+	}
+}
+
+// arrive ends e's announcement once (g.mu held).
+func (e *expectation) arrive() {
+	if !e.arrived {
+		e.arrived = true
+		e.g.coming--
+		e.g.bump()
+	}
 }
 
 // mayGuardKey marks a context whose change may run guarded (mayGuard).
@@ -174,6 +213,9 @@ func unguarded(ctx context.Context, h Host) error {
 func (g *hostGate) lock(ctx context.Context, take func(context.Context) (func() error, error)) (func(), error) {
 	g.mu.Lock()
 	g.queue++
+	if e, ok := ctx.Value(expectKey{}).(*expectation); ok && e.g == g {
+		e.arrive()
+	}
 	g.bump()
 	for g.held || g.confirming > 0 || (g.open != nil && g.open.past) {
 		if err := g.wait(ctx); err != nil {
@@ -362,7 +404,7 @@ func (g *hostGate) close(h Host, b *confirmBatch) {
 			b.past = true
 			g.bump()
 		}
-		quiet := !g.held && g.queue == 0
+		quiet := !g.held && g.queue == 0 && g.coming == 0
 		switch {
 		case !quiet:
 			quietSince = time.Time{}
