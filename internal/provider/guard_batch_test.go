@@ -103,6 +103,16 @@ func TestAccGuard_oneConfirmingLoginPerHost(t *testing.T) {
 	if walk != 1 {
 		t.Fatalf("a converged plan made %d logins, want 1", walk)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(log)
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.Contains(l, "remote command") || strings.Contains(l, "Received request") {
+					t.Log(l)
+				}
+			}
+		}
+	})
 	if confirming := applied - 2*walk; confirming != 1 || settles != 1 {
 		t.Fatalf("the apply made %d confirming logins (%d logins in all) and %d settle commands, want 1 and 1", confirming, applied, settles)
 	}
