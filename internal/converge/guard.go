@@ -167,7 +167,6 @@ func guarded(ctx context.Context, h Host, g conntrack.Guard, write func() error,
 // change the batch rolled back because an older one left is
 // CauseInterrupted too.
 func confirmInBatch(ctx context.Context, h Host, gate *hostGate, m *batchMember) (st conntrack.Settled, ok bool, loggedIn time.Time, cause string) {
-	gate.yield()
 	b := gate.join(h, m)
 	select {
 	case <-b.done:
