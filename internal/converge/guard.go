@@ -128,7 +128,7 @@ func guarded(ctx context.Context, h Host, g conntrack.Guard, write func() error,
 		st, ok, loggedIn = settle(settleCtx, h, armed.Dir, false)
 		cancel()
 	}
-	if !(ok && st.Confirmed) {
+	if !ok || !st.Confirmed {
 		gate.markStale()
 	}
 	switch {
