@@ -230,13 +230,25 @@ resource "conntrack_notrack_rule" %q {
 		}
 		return n
 	}
+	// Once both are applied the proxy stalls at once, so the confirming
+	// login cannot reach the host before the kill (without the stall, a
+	// kill landing after the login had confirmed the older change left its
+	// rule, rightly, and failed the test).
 	waitFor(t, 120*time.Second, "both changes applied, awaiting their confirmation", func() bool {
-		return strings.Count(liveRaw(t, h), "conntrack-tf:") == 4 && armed() == 2
+		if strings.Count(liveRaw(t, h), "conntrack-tf:") == 4 && armed() == 2 {
+			proxy.Stall()
+			return true
+		}
+		return false
 	})
+	if armed() != 2 {
+		t.Fatal("a guard was settled before the proxy stalled; run again")
+	}
 	if !killProvider(t, binary) {
 		t.Fatal("no provider process to kill")
 	}
 	_ = cmd.Wait()
+	proxy.Resume()
 	proxy.Slow(0)
 	// Both guards have fired (their directories are gone, their outcomes
 	// recorded) before the host is checked: in the wrong order the
