@@ -93,6 +93,10 @@ done
 cat > "$g/restore" <<'RESTORE'
 ` + guardRestore + `RESTORE
 echo $(( $(date +%s) + seconds )) > "$g/deadline"
+# The guards still armed now (this run's changes awaiting their one
+# confirmation): their saves predate this change, so a rollback of any of
+# them restores this one first (guardRestore).
+for d in /run/conntrack-tf-guard."$ns".*/; do d=${d%/}; [ "$d" = "$g" ] || [ ! -e "$d/armed" ] || printf "%s\n" "$d"; done > "$g/under"
 : > "$g/armed"
 if [ -d /run/systemd/system ] && [ "$(stat -L -c %i /proc/1/ns/net)" = "$ns" ] &&
 	[ "$(stat -L -c %i /proc/1/ns/mnt)" = "$(stat -L -c %i /proc/self/ns/mnt)" ] &&
@@ -114,11 +118,23 @@ printf "@@armed\t%s\t%s\n" "$g" "$(cat "$g/timer")"
 // atomically (temp file in its directory, mode and owner kept, rename) or
 // removes a file that did not exist, checks every step, and records the
 // outcome in $1.outcome: the label, then "restored" or "restore-failed:
-// WHY".
+// WHY". First it restores every guard armed on top of this one (whose
+// $d/under names it): their saves hold this change, so restoring this one
+// first and them after would bring it back. Each restores those on top of
+// it first, so the changes are undone newest first; one that someone else
+// (its own timer, a rollback-now) is restoring is waited for, up to 30 s.
 const guardRestore = `set -f
 g=$1
 [ -z "$2" ] || sleep "$2"
 rm "$g/armed" 2>/dev/null || exit 0
+set +f
+for d in "${g%.*.*}".*/; do
+	d=${d%/}
+	[ "$d" != "$g" ] && [ -f "$d/under" ] && grep -qxF "$g" "$d/under" || continue
+	sh "$d/restore" "$d"
+	n=0; while [ -d "$d" ] && [ "$n" -lt 60 ]; do sleep 0.5; n=$((n+1)); done
+done
+set -f
 why=
 bad() { why="$why${why:+; }$*"; }
 i=1
@@ -234,42 +250,100 @@ func ParseGuarded(out string) GuardResult {
 	return r
 }
 
-// settleScript: $1 the guard directory, $2 confirm or rollback. confirm
-// disarms the timer if it has not fired; rollback restores now (unless the
-// timer is already at it). It then prints "confirmed", or "rolled-back"
-// and the outcome (waiting up to 30 s for a restore under way), and removes
-// the outcome record, which the apply reports itself.
-const settleScript = `g=$1
-case $g in /run/conntrack-tf-guard.*) ;; *) echo "not a guard: $g"; exit 2 ;; esac
-if [ "$2" = confirm ] && rm "$g/armed" 2>/dev/null; then
-	[ "$(cat "$g/timer" 2>/dev/null)" != systemd ] || systemctl stop "${g##*/}.timer" >/dev/null 2>&1
-	rm -rf "$g"
-	echo confirmed
-	exit 0
-fi
-if [ "$2" = rollback ] && [ -e "$g/armed" ]; then
-	[ "$(cat "$g/timer" 2>/dev/null)" != systemd ] || systemctl stop "${g##*/}.timer" >/dev/null 2>&1
-	sh "$g/restore" "$g"
-fi
-n=0
-while [ ! -e "$g.outcome" ] && [ -d "$g" ] && [ "$n" -lt 60 ]; do sleep 0.5; n=$((n+1)); done
-if [ -e "$g.outcome" ]; then
-	echo rolled-back
-	sed 1d "$g.outcome"
-	rm -f "$g.outcome"
-else
-	echo unknown
-fi
+// settleScript settles guards over one login: its arguments are pairs of
+// a guard directory and "confirm" or "rollback", oldest guard first.
+// confirm disarms the timer if it has not fired; rollback restores now
+// (unless the timer is already at it). For each guard it prints
+// "@@settle\tDIR", then "confirmed", or "rolled-back" and the outcome
+// (waiting up to 30 s for a restore under way), and removes the outcome
+// record, which the apply reports itself. Once a guard is not confirmed,
+// every later one is rolled back instead: the older guard's restore
+// restores those armed on top of it, and a confirmation racing it would
+// report a change that the restore then undoes.
+const settleScript = `settle1() {
+	g=$1
+	case $g in /run/conntrack-tf-guard.*) ;; *) echo "not a guard: $g"; return 2 ;; esac
+	if [ "$2" = confirm ] && rm "$g/armed" 2>/dev/null; then
+		[ "$(cat "$g/timer" 2>/dev/null)" != systemd ] || systemctl stop "${g##*/}.timer" >/dev/null 2>&1
+		rm -rf "$g"
+		echo confirmed
+		return 0
+	fi
+	if [ "$2" = rollback ] && [ -e "$g/armed" ]; then
+		[ "$(cat "$g/timer" 2>/dev/null)" != systemd ] || systemctl stop "${g##*/}.timer" >/dev/null 2>&1
+		sh "$g/restore" "$g"
+	fi
+	n=0
+	while [ ! -e "$g.outcome" ] && [ -d "$g" ] && [ "$n" -lt 60 ]; do sleep 0.5; n=$((n+1)); done
+	if [ -e "$g.outcome" ]; then
+		echo rolled-back
+		sed 1d "$g.outcome"
+		rm -f "$g.outcome"
+	else
+		echo unknown
+	fi
+}
+bad=
+while [ $# -ge 2 ]; do
+	printf "@@settle\t%s\n" "$1"
+	m=$2; [ -z "$bad" ] || m=rollback
+	r=$(settle1 "$1" "$m")
+	printf "%s\n" "$r"
+	[ "$r" = confirmed ] || bad=1
+	shift 2
+done
 `
 
 // SettleScript is the script and arguments that confirm the change guarded
 // by dir (confirm true) or roll it back now.
 func SettleScript(dir string, confirm bool) (string, []string) {
-	mode := "rollback"
-	if confirm {
-		mode = "confirm"
+	return SettleBatchScript([]string{dir}, []bool{confirm})
+}
+
+// SettleBatchScript is the script and arguments that settle the guards of
+// dirs (oldest first) over one login: confirm[i] confirms dirs[i], else it
+// is rolled back now; a guard after one that is not confirmed is rolled
+// back.
+func SettleBatchScript(dirs []string, confirm []bool) (string, []string) {
+	args := make([]string, 0, 2*len(dirs))
+	for i, d := range dirs {
+		mode := "rollback"
+		if confirm[i] {
+			mode = "confirm"
+		}
+		args = append(args, d, mode)
 	}
-	return settleScript, []string{dir, mode}
+	return settleScript, args
+}
+
+// ParseSettleBatch reads SettleBatchScript's answer for dirs: each
+// guard's answer follows its "@@settle" line (an answer without any such
+// line is the answer for the only guard asked). A guard without an answer
+// is not settled.
+func ParseSettleBatch(out string, dirs []string) map[string]Settled {
+	parts := map[string]*strings.Builder{}
+	var cur *strings.Builder
+	if len(dirs) == 1 && !strings.Contains(out, "@@settle\t") {
+		cur = &strings.Builder{}
+		parts[dirs[0]] = cur
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if d, ok := strings.CutPrefix(line, "@@settle\t"); ok {
+			cur = &strings.Builder{}
+			parts[d] = cur
+			continue
+		}
+		if cur != nil {
+			cur.WriteString(line + "\n")
+		}
+	}
+	st := make(map[string]Settled, len(dirs))
+	for _, d := range dirs {
+		if p := parts[d]; p != nil {
+			st[d] = ParseSettle(p.String())
+		}
+	}
+	return st
 }
 
 // Settled is what SettleScript reported.

@@ -50,14 +50,20 @@ type GuardReport struct {
 // OpArmGuard is the remote step that arms a guard.
 const OpArmGuard = "arm the rollback"
 
+// opSettle is the remote step that confirms or rolls back guards.
+const opSettle = "settle a guarded change"
+
 // guarded makes a guarded change: it arms g on the host, runs write (the
 // file writes; nil for none) while the session cannot have been cut by the
 // change yet, then applies body (op, with bodyArgs) live, and then proves
-// with a new login that the host is still reachable: that login confirms
-// a complete change, or rolls back an incomplete one at once. After no
-// login succeeds it waits for the host's own rollback and reports its
-// outcome. Failures of the change are in the report, not the error, which
-// is for a guard that could not be armed (nothing changed).
+// with a new login that the host is still reachable. It runs under
+// h.Lock: a complete change then gives up the lock and is confirmed, with
+// the other guarded changes of its host that complete close to it, by one
+// new login (a batch, see batch.go); an incomplete one is rolled back at
+// once over a new login. After no login succeeds it waits for the host's
+// own rollback and reports its outcome. Failures of the change are in the
+// report, not the error, which is for a guard that could not be armed
+// (nothing changed).
 func guarded(ctx context.Context, h Host, g conntrack.Guard, write func() error, op, body string, bodyArgs []string) (conntrack.GuardResult, GuardReport, error) {
 	start := time.Now()
 	window := time.Duration(g.Seconds) * time.Second
@@ -99,15 +105,32 @@ func guarded(ctx context.Context, h Host, g conntrack.Guard, write func() error,
 	if ctx.Err() != nil {
 		rep.Cause, rep.Err = CauseInterrupted, ctx.Err()
 	}
-	// Settle over a new login: confirm, or roll back now. A cancelled apply
-	// still gets a short while to roll back rather than leave it to the
-	// timer.
-	settleCtx, cancel := context.WithTimeout(ctx, window/2)
-	if ctx.Err() != nil {
-		settleCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), min(window/2, 10*time.Second))
+	gate := gateOf(h)
+	defer gate.release()
+	var (
+		st       conntrack.Settled
+		ok       bool
+		loggedIn time.Time
+	)
+	if rep.Cause == "" {
+		st, ok, loggedIn, rep.Cause = confirmInBatch(ctx, h, gate, &batchMember{ctx: ctx, dir: armed.Dir, window: window, deadline: rep.Deadline})
 	}
-	st, ok, loggedIn := settle(settleCtx, h, armed.Dir, rep.Cause == "")
-	cancel()
+	if rep.Cause != "" && !ok {
+		// Roll back now over a new login. A cancelled apply still gets a
+		// short while to roll back rather than leave it to the timer.
+		if rep.Cause == CauseInterrupted && rep.Err == nil {
+			rep.Err = ctx.Err()
+		}
+		settleCtx, cancel := context.WithTimeout(ctx, window/2)
+		if ctx.Err() != nil {
+			settleCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), min(window/2, 10*time.Second))
+		}
+		st, ok, loggedIn = settle(settleCtx, h, armed.Dir, false)
+		cancel()
+	}
+	if !ok || !st.Confirmed {
+		gate.markStale()
+	}
 	switch {
 	case ok && st.Confirmed:
 		rep.Confirmed = true
@@ -138,6 +161,27 @@ func guarded(ctx context.Context, h Host, g conntrack.Guard, write func() error,
 	return res, rep, nil
 }
 
+// confirmInBatch gives up the host's change lock and waits for m's batch to
+// settle it. A change cancelled before its batch's login leaves the batch
+// (cause CauseInterrupted, ok false: the caller rolls it back now); a
+// change the batch rolled back because an older one left is
+// CauseInterrupted too.
+func confirmInBatch(ctx context.Context, h Host, gate *hostGate, m *batchMember) (st conntrack.Settled, ok bool, loggedIn time.Time, cause string) {
+	b := gate.join(h, m)
+	select {
+	case <-b.done:
+	case <-ctx.Done():
+		if gate.leave(b, m) {
+			return st, false, loggedIn, CauseInterrupted
+		}
+		<-b.done
+	}
+	if m.rollback && m.ok && m.st.RolledBack {
+		cause = CauseInterrupted
+	}
+	return m.st, m.ok, m.loggedIn, cause
+}
+
 // waitUntil waits until t and reports whether ctx is still live.
 func waitUntil(ctx context.Context, t time.Time) bool {
 	select {
@@ -159,10 +203,10 @@ func settle(ctx context.Context, h Host, dir string, confirm bool) (st conntrack
 	loggedIn = time.Now()
 	defer closeFresh()
 	script, args := conntrack.SettleScript(dir, confirm)
-	out, err := fresh.Script(ctx, "settle a guarded change", script, nil, args...)
+	out, err := fresh.Script(ctx, opSettle, script, nil, args...)
 	if err != nil {
 		return st, false, loggedIn
 	}
-	st = conntrack.ParseSettle(string(out))
+	st = conntrack.ParseSettleBatch(string(out), []string{dir})[dir]
 	return st, st.Confirmed || st.RolledBack, loggedIn
 }

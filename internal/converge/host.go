@@ -53,28 +53,31 @@ func (h *SSH) WriteFile(ctx context.Context, path string, data []byte, opts sshx
 	return h.WriteFileAtomic(ctx, path, data, opts)
 }
 
-// hostLock names this process's lock of a host.
-const hostLock = "conntrack-tf host lock"
-
 // Lock takes the host lock that every change to the host holds: first this
 // process's own (so the resources of one walk queue here rather than each
 // holding a session on the host), then the host's flock (sshx.LockFile),
 // which every Terraform process and CI job shares and the kernel releases
 // if the holder dies. It waits at most command_timeout for another run,
 // and then for the host's pending guarded changes (conntrack.ArmScript).
+// The flock is held for as long as any change of the host is in flight in
+// this process or waits for its confirmation (hostGate), so the changes of
+// one walk share one lock session. A change that may run guarded
+// (mayGuard) can run while earlier guarded changes await their one
+// confirming login; any other waits for that login first (batch.go).
 func (h *SSH) Lock(ctx context.Context) (func(), error) {
-	// h.Client.Lock, not h.Lock: SSH's Lock is this method.
-	unlockLocal := h.Client.Lock(hostLock)
-	release, err := h.LockHostWhen(ctx, h.CommandTimeout(), conntrack.GuardsSettledScript)
+	g := gateOf(h)
+	unlock, err := g.lock(ctx, func(ctx context.Context) (func() error, error) {
+		return h.LockHostWhen(ctx, h.CommandTimeout(), conntrack.GuardsSettledScript)
+	})
 	if err != nil {
-		unlockLocal()
+		g.release()
 		return nil, err
 	}
 	return func() {
-		// A failed release means the holder is gone already, and the
-		// lock with it.
-		_ = release()
-		unlockLocal()
+		// A failed release of the flock means the holder is gone
+		// already, and the lock with it.
+		unlock()
+		g.release()
 	}, nil
 }
 

@@ -66,7 +66,7 @@ const LimitsGuardSeconds = 30
 // connections, SSH among them, so it runs guarded (the host saves the
 // files and the values and restores them unless a new login confirms).
 func Limits(ctx context.Context, h Host, ch LimitsChange, base *conntrack.Limits) (LimitsResult, error) {
-	unlock, err := h.Lock(ctx)
+	unlock, err := h.Lock(mayGuard(ctx))
 	if err != nil {
 		return LimitsResult{}, err
 	}
@@ -90,6 +90,9 @@ func Limits(ctx context.Context, h Host, ch LimitsChange, base *conntrack.Limits
 		if lowered := base.Lowering(ch.Want); len(lowered) > 0 {
 			return guardedLimits(ctx, h, ch, base, lowered, persist)
 		}
+	}
+	if err := unguarded(ctx, h); err != nil {
+		return LimitsResult{}, err
 	}
 	l, err := persist()
 	if err != nil {

@@ -56,7 +56,7 @@ type NotrackResult struct {
 // confirms. Anything less is rolled back, tables and file, by the host.
 // A change of the file alone is written as is.
 func Notrack(ctx context.Context, h Host, ch NotrackChange, base *conntrack.Firewall) (NotrackResult, error) {
-	unlock, err := h.Lock(ctx)
+	unlock, err := h.Lock(mayGuard(ctx))
 	if err != nil {
 		return NotrackResult{}, err
 	}
@@ -84,6 +84,9 @@ func Notrack(ctx context.Context, h Host, ch NotrackChange, base *conntrack.Fire
 	res := NotrackResult{RulesFile: fw.Rules.Path}
 	changes := conntrack.LiveChanges(*fw, ch.Plan, ch.Prior)
 	if len(changes) == 0 {
+		if err := unguarded(ctx, h); err != nil {
+			return res, err
+		}
 		return res, write()
 	}
 	seconds := int(ch.Rollback / time.Second)

@@ -73,7 +73,7 @@ func Services(ctx context.Context, h Host, ch ServicesChange, base *conntrack.Se
 	if len(res.Actions) == 0 {
 		return res, nil
 	}
-	unlock, err := h.Lock(ctx)
+	unlock, err := h.Lock(mayGuard(ctx))
 	if err != nil {
 		return res, err
 	}
@@ -93,6 +93,9 @@ func Services(ctx context.Context, h Host, ch ServicesChange, base *conntrack.Se
 			return res, err
 		}
 	} else {
+		if err := unguarded(ctx, h); err != nil {
+			return res, err
+		}
 		out, err := h.Script(ctx, OpChangeServices, script, nil, args...)
 		if err != nil {
 			return res, &StepError{Op: OpChangeServices, Err: err}

@@ -419,6 +419,10 @@ func (r *firewallServiceResource) converge(ctx context.Context, planIn, configIn
 	ch := converge.ServicesChange{Services: plan.services(ctx), InitSystem: plan.declaredInit(),
 		Enabled: config.Enabled.ValueBoolPointer(), Running: config.Running.ValueBoolPointer(),
 		Label: fmt.Sprintf("starting %s (conntrack_firewall_service)", strings.Join(plan.services(ctx), ", "))}
+	// Announced: the host's guarded changes of this walk wait for it to
+	// share one confirming login.
+	ctx, done := converge.Expect(ctx, h)
+	defer done()
 	res, err := converge.Services(ctx, h, ch, baseRead(ctx, r.data, plan.connectionModel, plan.snapRead(ctx)))
 	if len(res.Actions) > 0 {
 		r.data.changed(plan.connectionModel, scopeKernel)

@@ -343,6 +343,10 @@ func (r *limitsResource) converge(ctx context.Context, plan *limitsModel, want, 
 		old := prior.paths()
 		ch.OldPaths = &old
 	}
+	// Announced: the host's guarded changes of this walk wait for it to
+	// share one confirming login.
+	ctx, done := converge.Expect(ctx, h)
+	defer done()
 	res, err := converge.Limits(ctx, h, ch, baseRead(ctx, r.data, plan.connectionModel, plan.snapRead()))
 	r.data.changed(plan.connectionModel, limitsScopes(ch.Paths, ch.ApplyLive)...)
 	if ch.OldPaths != nil {

@@ -403,6 +403,10 @@ func (r *notrackResource) converge(ctx context.Context, plan, prior *notrackMode
 	ch := converge.NotrackChange{Plan: plan.owned(ctx), Prior: prior.owned(ctx), RulesFile: m.declaredRulesFile(),
 		IPVersion: int(m.IPVersion.ValueInt64()), Rollback: time.Duration(seconds) * time.Second,
 		Label: notrackLabel(ctx, plan, prior)}
+	// Announced: the host's guarded changes of this walk wait for it to
+	// share one confirming login.
+	ctx, done := converge.Expect(ctx, h)
+	defer done()
 	res, err := converge.Notrack(ctx, h, ch, baseRead(ctx, r.data, m.connection(), m.snapRead()))
 	r.data.changed(m.connection(), append([]string{scopeKernel}, fileScopes(m.rulesFiles()...)...)...)
 	if err != nil {
