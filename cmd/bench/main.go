@@ -49,9 +49,6 @@ type config struct {
 	heapProfile string
 }
 
-// defaultParallelism is terraform's own default.
-const defaultParallelism = 10
-
 // phase is one terraform command the benchmark measures, in this order.
 type phase struct {
 	name  string

@@ -224,7 +224,8 @@ login and command costs this machine the server's CPU too; against remote hosts 
 
 ## Reproduce
 
-As root (the test hosts are network namespaces), from the repository root: ` + "`make bench`" + `, which is
+As root (the test hosts are network namespaces), from the repository root: ` + "`make bench`" + ` (10 and 50 hosts) or
+` + "`make bench-fleet`" + ` (10, 50, 200 and 500 hosts, and ` + "`-parallelism`" + ` 10, 30 and 100 at 500 hosts). This report came from
 
 ` + "```" + `sh
 go build -o bin/terraform-provider-conntrack .
