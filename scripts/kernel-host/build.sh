@@ -57,11 +57,30 @@ root="$work/root"
 # default mirror: no mirror host is named here on purpose.
 echo "kernel-host: debootstrap bookworm into $root"
 debootstrap --variant=minbase \
-	--include=linux-image-amd64,openssh-server,iptables,nftables,firewalld,kmod,iproute2,procps,sudo,conntrack,systemd,udev \
+	--include=linux-image-amd64,openssh-server,iptables,nftables,kmod,iproute2,procps,sudo,conntrack,systemd,udev \
 	bookworm "$root" >"$work/debootstrap.log" 2>&1 || {
 	tail -n 30 "$work/debootstrap.log" >&2
 	exit 1
 }
+
+# firewalld, for the tests of modern firewall stacks (issue #14), comes from
+# apt inside the new system: debootstrap cannot configure polkitd, which it
+# needs (polkitd's postinst wants a configured systemd). Nothing may start
+# in the chroot (policy-rc.d).
+echo "kernel-host: installing firewalld"
+printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+chmod 755 "$root/usr/sbin/policy-rc.d"
+mount -t proc proc "$root/proc"
+trap 'umount "$root/proc" 2>/dev/null; rm -rf "$work"' EXIT
+{
+	chroot "$root" apt-get update &&
+		DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y --no-install-recommends firewalld
+} >"$work/firewalld.log" 2>&1 || {
+	tail -n 30 "$work/firewalld.log" >&2
+	exit 1
+}
+umount "$root/proc"
+rm -f "$root/usr/sbin/policy-rc.d"
 
 echo ctt-kernel-host >"$root/etc/hostname"
 # Host keys are injected per boot (fresh for every guest), so the image holds
@@ -154,9 +173,8 @@ TTYPath=/dev/ttyS0
 MaxLevelConsole=info
 Storage=volatile
 EOF
-# firewalld and nftables are installed for the tests of modern firewall
-# stacks (issue #14) but start only when a test starts them: every other guest
-# boots with no firewall, as before. firewalld's package enables it at install.
+# firewalld and nftables start only when a test starts them: every other
+# guest boots with no firewall, as before. firewalld's package enables itself.
 chroot "$root" systemctl disable firewalld.service nftables.service >/dev/null 2>&1 || true
 rm -f "$root/etc/systemd/system/multi-user.target.wants/firewalld.service" \
 	"$root/etc/systemd/system/dbus-org.fedoraproject.FirewallD1.service"
