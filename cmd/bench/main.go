@@ -10,11 +10,14 @@
 //
 //	go run ./cmd/bench -provider bin/terraform-provider-conntrack -terraform bin/terraform \
 //	    -hosts 10,50 -runs 3 -markdown BENCHMARKS.md -svg docs/benchmarks.svg
+//
+// and `make bench-fleet` the fleet sizes and the parallelism sweep:
+//
+//	-hosts 10,50,200,500 -runs 3,3,1,1 -parallelism 10,30,100 -parallelism-hosts 500
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -32,10 +35,18 @@ import (
 type config struct {
 	provider, terraform string // absolute, symlinks resolved: compared with /proc/PID/exe
 	hosts               []int
-	runs                int
-	hostList            string // as given, for the report
-	markdown, svg       string
-	keep                bool
+	runs                []int // timed runs of each plan, per host count
+	// parallelism is terraform's -parallelism: the first value at every
+	// host count, the others at the host counts in parallelismHosts.
+	parallelism      []int
+	parallelismHosts []int
+	// args are the flags as given, for the report's reproduce line.
+	args          string
+	markdown, svg string
+	keep          bool
+	// heapProfile is a directory for the heap profiles of a provider built
+	// with -tags memprofile (CONNTRACK_HEAP_PROFILE).
+	heapProfile string
 }
 
 // phase is one terraform command the benchmark measures, in this order.
@@ -69,6 +80,7 @@ type phaseResult struct {
 	CommandsMax          int               // most remote commands one host saw in one run
 	PeakRSSKB            int64             // largest provider VmHWM
 	Providers            int               // provider processes terraform started per run
+	Load                 string            // load averages before the phase's first run
 }
 
 // CommandsPerHost is the mean number of remote commands per host per run.
@@ -81,9 +93,10 @@ func (p phaseResult) CommandsPerHost() float64 {
 }
 
 type result struct {
-	Hosts     int
-	Phases    []phaseResult // as in phases
-	Handshake time.Duration // one SSH login from Go, the unit of the plan-time target
+	Hosts       int
+	Parallelism int
+	Phases      []phaseResult // as in phases
+	Handshake   time.Duration // one SSH login from Go, the unit of the plan-time target
 	// Load averages before the hosts started and when the host count was
 	// done: the machine is shared.
 	LoadBefore, LoadAfter string
@@ -91,30 +104,61 @@ type result struct {
 
 func main() {
 	var cfg config
+	var hosts, runs, parallelism, parallelismHosts string
 	flag.StringVar(&cfg.provider, "provider", "bin/terraform-provider-conntrack", "provider binary built from this module")
 	flag.StringVar(&cfg.terraform, "terraform", "bin/terraform", "terraform binary")
-	flag.StringVar(&cfg.hostList, "hosts", "10,50", "comma-separated host counts")
-	flag.IntVar(&cfg.runs, "runs", 3, "timed runs of each plan, after one untimed warm-up (the apply runs once)")
-	flag.StringVar(&cfg.markdown, "markdown", "", "write the report to this markdown file")
+	flag.StringVar(&hosts, "hosts", "10,50", "comma-separated host counts")
+	flag.StringVar(&runs, "runs", "3", "timed runs of each plan, one value or one per host count; with more than one, after an untimed warm-up (the apply runs once)")
+	flag.StringVar(&parallelism, "parallelism", "10", "terraform -parallelism values: the first at every host count, the others at the -parallelism-hosts counts, each on fresh hosts")
+	flag.StringVar(&parallelismHosts, "parallelism-hosts", "", "host counts that run every -parallelism value (default: the largest host count)")
+	flag.StringVar(&cfg.markdown, "markdown", "", "write the report to this markdown file (after every host count)")
 	flag.StringVar(&cfg.svg, "svg", "", "write the chart to this SVG file")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the working directories (configurations, states, terraform logs) and say where")
+	flag.StringVar(&cfg.heapProfile, "heap-profile", "", "directory for the heap profiles of a provider built with -tags memprofile (its forced collections change its RSS)")
 	flag.Parse()
-	for _, s := range strings.Split(cfg.hostList, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			fail(fmt.Errorf("-hosts: bad host count %q", s))
+	var err error
+	if cfg.hosts, err = counts("-hosts", hosts); err != nil {
+		fail(err)
+	}
+	if cfg.runs, err = counts("-runs", runs); err != nil {
+		fail(err)
+	}
+	switch len(cfg.runs) {
+	case 1:
+		cfg.runs = slices.Repeat(cfg.runs, len(cfg.hosts))
+	case len(cfg.hosts):
+	default:
+		fail(fmt.Errorf("-runs: %d values for %d host counts", len(cfg.runs), len(cfg.hosts)))
+	}
+	if cfg.parallelism, err = counts("-parallelism", parallelism); err != nil {
+		fail(err)
+	}
+	cfg.parallelismHosts = []int{slices.Max(cfg.hosts)}
+	if parallelismHosts != "" {
+		if cfg.parallelismHosts, err = counts("-parallelism-hosts", parallelismHosts); err != nil {
+			fail(err)
 		}
-		cfg.hosts = append(cfg.hosts, n)
 	}
-	if cfg.runs < 1 {
-		fail(errors.New("-runs must be at least 1"))
-	}
+	cfg.args = strings.Join(os.Args[1:], " ")
 	// Cancelling ctx kills a running terraform and unwinds to the deferred
 	// host Close calls, which must run: namespaces outlive their processes.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, cfg)
+	err = run(ctx, cfg)
 	stop()
 	fail(err)
+}
+
+// counts parses a comma-separated list of positive numbers.
+func counts(name, list string) ([]int, error) {
+	var ns []int
+	for _, s := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%s: bad value %q (want positive numbers, comma-separated)", name, s)
+		}
+		ns = append(ns, n)
+	}
+	return ns, nil
 }
 
 func fail(err error) {
@@ -140,14 +184,30 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	var results []result
-	for _, n := range cfg.hosts {
-		r, err := benchHosts(ctx, cfg, n)
-		if err != nil {
-			return err
+	for i, n := range cfg.hosts {
+		for j, par := range cfg.parallelism {
+			if j > 0 && !slices.Contains(cfg.parallelismHosts, n) {
+				continue
+			}
+			r, err := benchHosts(ctx, cfg, n, cfg.runs[i], par)
+			if err != nil {
+				return err
+			}
+			results = append(results, r)
+			// After every host count: a long run that is stopped keeps
+			// what it measured.
+			if err := report(cfg, machine, results); err != nil {
+				return err
+			}
 		}
-		results = append(results, r)
 	}
-	printTables(os.Stdout, results)
+	printTables(os.Stdout, mainResults(cfg, results))
+	printParallelism(os.Stdout, cfg, results)
+	return nil
+}
+
+// report writes the markdown report and the chart.
+func report(cfg config, machine string, results []result) error {
 	if cfg.markdown != "" {
 		if err := os.WriteFile(cfg.markdown, []byte(markdown(machine, cfg, results)), 0o644); err != nil {
 			return err
@@ -157,23 +217,37 @@ func run(ctx context.Context, cfg config) error {
 		if err := os.MkdirAll(filepath.Dir(cfg.svg), 0o755); err != nil {
 			return err
 		}
-		return os.WriteFile(cfg.svg, []byte(chart(results)), 0o644)
+		return os.WriteFile(cfg.svg, []byte(chart(mainResults(cfg, results))), 0o644)
 	}
 	return nil
 }
 
+// mainResults are the results at the first -parallelism value: the tables,
+// the chart and the targets.
+func mainResults(cfg config, results []result) []result {
+	var main []result
+	for _, r := range results {
+		if r.Parallelism == cfg.parallelism[0] {
+			main = append(main, r)
+		}
+	}
+	return main
+}
+
 // bench is one host count's hosts and working directory.
 type bench struct {
-	hosts   []*testhost.Host
-	addrs   map[string]bool
-	dir, rc string
+	hosts       []*testhost.Host
+	addrs       map[string]bool
+	dir, rc     string
+	runs        int // timed runs of each plan
+	parallelism int
 }
 
 // benchHosts starts n hosts, measures every phase against them and removes
 // the hosts again, whatever happens.
-func benchHosts(ctx context.Context, cfg config, n int) (result, error) {
-	r := result{Hosts: n, LoadBefore: loadAverage()}
-	fmt.Fprintf(os.Stderr, "bench: %d hosts: starting\n", n)
+func benchHosts(ctx context.Context, cfg config, n, runs, parallelism int) (result, error) {
+	r := result{Hosts: n, Parallelism: parallelism, LoadBefore: loadAverage()}
+	fmt.Fprintf(os.Stderr, "bench: %d hosts, parallelism %d: starting\n", n, parallelism)
 	hosts, err := startHosts(ctx, n)
 	defer func() {
 		for _, h := range hosts {
@@ -185,11 +259,11 @@ func benchHosts(ctx context.Context, cfg config, n int) (result, error) {
 	if err != nil {
 		return r, err
 	}
-	b := bench{hosts: hosts, addrs: map[string]bool{}}
+	b := bench{hosts: hosts, addrs: map[string]bool{}, runs: runs, parallelism: parallelism}
 	for _, h := range hosts {
 		b.addrs[h.Addr] = true
 	}
-	if b.dir, err = os.MkdirTemp("", fmt.Sprintf("conntrack-bench-%d-", n)); err != nil {
+	if b.dir, err = os.MkdirTemp("", fmt.Sprintf("conntrack-bench-%d-p%d-", n, parallelism)); err != nil {
 		return r, err
 	}
 	if cfg.keep {
@@ -219,20 +293,26 @@ func benchHosts(ctx context.Context, cfg config, n int) (result, error) {
 // Their runs alternate so that changes in the machine's load (other tests
 // share it) hit both alike.
 func measure(ctx context.Context, cfg config, b bench, p phase) (phaseResult, error) {
-	runs := cfg.runs
+	runs := b.runs
 	if p.once {
 		runs = 1
 	}
-	acc := accumulator{addrs: b.addrs, ops: map[opRPC]int{}}
+	acc := accumulator{addrs: b.addrs, ops: map[opRPC]int{}, load: loadAverage()}
+	args := append(slices.Clone(p.args), fmt.Sprintf("-parallelism=%d", b.parallelism))
 	tf := func(conf string, i int) (runStats, error) {
-		r := tfRun{dir: filepath.Join(b.dir, conf), args: p.args, wantExit: p.exit,
+		r := tfRun{dir: filepath.Join(b.dir, conf), args: args, wantExit: p.exit,
 			log: filepath.Join(b.dir, "logs", fmt.Sprintf("%s-%s-%d.log", strings.ReplaceAll(p.name, " ", "-"), conf, i))}
 		if conf == "main" {
 			r.hosts = b.hosts
+			if cfg.heapProfile != "" {
+				r.heapDir = filepath.Join(cfg.heapProfile, fmt.Sprintf("%d-p%d-%s-%d", len(b.hosts), b.parallelism, strings.ReplaceAll(p.name, " ", "-"), i))
+			}
 		}
 		return terraform(ctx, cfg, b.rc, r)
 	}
-	if !p.once { // warm-up: page cache, binaries
+	// Warm-up (page cache, binaries) where the plans are timed more than
+	// once; at host counts timed once a warm-up would double the cost.
+	if !p.once && runs > 1 {
 		for _, conf := range []string{"main", "floor"} {
 			if _, err := tf(conf, 0); err != nil {
 				return phaseResult{}, err
@@ -240,7 +320,7 @@ func measure(ctx context.Context, cfg config, b bench, p phase) (phaseResult, er
 		}
 	}
 	for i := 1; i <= runs; i++ {
-		fmt.Fprintf(os.Stderr, "bench: %d hosts: %s %d/%d\n", len(b.hosts), p.name, i, runs)
+		fmt.Fprintf(os.Stderr, "bench: %d hosts, parallelism %d: %s %d/%d (load %s)\n", len(b.hosts), b.parallelism, p.name, i, runs, loadAverage())
 		s, err := tf("main", i)
 		if err == nil && p.once {
 			err = checkApplied(ctx, b.hosts)
@@ -268,6 +348,7 @@ type accumulator struct {
 	ops           map[opRPC]int // over all hosts and runs
 	peakRSSKB     int64
 	providers     int
+	load          string // load averages before the phase's first run
 }
 
 // add takes one run of the provider's configuration and one of the floor's.
@@ -298,7 +379,7 @@ func (a *accumulator) result() phaseResult {
 	p := phaseResult{Runs: len(a.walls), Wall: median(a.walls), Floor: median(a.floors),
 		LoginsMean: float64(sum(a.logins)) / hostRuns, LoginsMin: slices.Min(a.logins), LoginsMax: slices.Max(a.logins),
 		Commands: map[opRPC]float64{}, CommandsMin: slices.Min(a.commands), CommandsMax: slices.Max(a.commands),
-		PeakRSSKB: a.peakRSSKB, Providers: a.providers}
+		PeakRSSKB: a.peakRSSKB, Providers: a.providers, Load: a.load}
 	for k, v := range a.ops {
 		p.Commands[k] = float64(v) / hostRuns
 	}

@@ -36,14 +36,14 @@ func perHost(r result) float64 {
 // printTables writes the results as markdown tables, which read as well in
 // a terminal as in BENCHMARKS.md, plus what explains them.
 func printTables(w io.Writer, results []result) {
-	fmt.Fprintln(w, "| hosts | phase | wall time (median) | floor (terraform_data) | overhead vs floor | SSH logins per host: mean / max (walks) | remote commands per host: mean (min-max) | provider peak RSS MB |")
-	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| hosts | phase | wall time (median) | floor (terraform_data) | overhead vs floor | SSH logins per host: mean / max (walks) | remote commands per host: mean (min-max) | provider peak RSS MB | load average before |")
+	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range results {
 		for i, p := range r.Phases {
-			fmt.Fprintf(w, "| %d | %s (%s) | %s | %s | %+.2f s (%.1fx) | %.2f / %d (%d) | %.2f (%d-%d) | %s |\n",
+			fmt.Fprintf(w, "| %d | %s (%s) | %s | %s | %+.2f s (%.1fx) | %.2f / %d (%d) | %.2f (%d-%d) | %s | %s |\n",
 				r.Hosts, phases[i].name, plural(p.Runs, "run"), secs(p.Wall), secs(p.Floor), (p.Wall - p.Floor).Seconds(),
 				p.Wall.Seconds()/p.Floor.Seconds(), p.LoginsMean, p.LoginsMax, phases[i].walks,
-				p.CommandsPerHost(), p.CommandsMin, p.CommandsMax, mb(p.PeakRSSKB))
+				p.CommandsPerHost(), p.CommandsMin, p.CommandsMax, mb(p.PeakRSSKB), p.Load)
 		}
 	}
 	fmt.Fprintln(w)
@@ -76,6 +76,30 @@ func printTables(w io.Writer, results []result) {
 			"sshd and shells included).\n\n",
 			r.Hosts, perHost(r), resourcesPerHost, ms(r.Handshake), providerStarts(r), strings.Join(phaseNames(), ", "), r.LoadBefore, r.LoadAfter)
 	}
+}
+
+// printParallelism writes the host counts measured at more than one
+// -parallelism value side by side.
+func printParallelism(w io.Writer, cfg config, results []result) {
+	if len(cfg.parallelism) < 2 {
+		return
+	}
+	fmt.Fprintf(w, "| hosts | -parallelism | %s | SSH logins per host in apply: max | provider peak RSS MB | load average before |\n", strings.Join(phaseNames(), " | "))
+	fmt.Fprintf(w, "|---:|---:|%s---:|---:|---:|\n", strings.Repeat("---:|", len(phases)))
+	for _, n := range cfg.parallelismHosts {
+		for _, r := range results {
+			if r.Hosts != n {
+				continue
+			}
+			walls := make([]string, len(r.Phases))
+			for i, p := range r.Phases {
+				walls[i] = secs(p.Wall)
+			}
+			fmt.Fprintf(w, "| %d | %d | %s | %d | %s | %s |\n", r.Hosts, r.Parallelism, strings.Join(walls, " | "),
+				r.Phases[phaseIndex("apply")].LoginsMax, mb(peakRSS(r)), r.LoadBefore)
+		}
+	}
+	fmt.Fprintln(w)
 }
 
 func phaseNames() []string {
@@ -166,11 +190,11 @@ declares iptables and ip6tables stopped and disabled, which they are: they are n
 Per host count, on fresh hosts, three phases in this order, each in the provider's configuration and in the floor's
 (their runs alternate so that other load on the machine hits both alike). Every command is
 ` + "`terraform <command> -input=false -lock=false -no-color`" + ` with the provider from ` + "`dev_overrides`" + ` (no
-` + "`terraform init`" + `) and default parallelism (10).
+` + "`terraform init`" + `) and ` + "`-parallelism`" + ` %[1]s.
 
 - **plan fresh**: ` + "`plan -detailed-exitcode`" + ` with nothing in state: the data source reads and the plan to create each
   resource (each reads the host, except ` + "`conntrack_iptables_config`" + `, which plans without it). It must exit 2
-  (changes). Median of %[1]d runs after one untimed warm-up.
+  (changes). Median of the timed runs (the table says how many), after one untimed warm-up where there are several.
 - **apply**: ` + "`apply -auto-approve`" + `, **timed once** per host count: it converges the hosts, so a second apply would
   measure something else. A single sample, so noisier than the medians. Afterwards the benchmark checks inside every host
   what the apply converged (the two timeouts, the two iptables-config keys, the blacklist's ` + "`blacklist nf_conntrack`" + `
@@ -178,7 +202,7 @@ Per host count, on fresh hosts, three phases in this order, each in the provider
   unless it holds. The floor's apply creates its %[2]dN ` + "`terraform_data`" + ` resources.
 - **plan converged**: ` + "`plan -detailed-exitcode`" + ` on the applied state: the refresh reads every resource, the data
   sources are read again. It must exit 0 (no changes), or the benchmark fails and shows the plan. Median of
-  %[1]d runs after one untimed warm-up.
+  the timed runs, as for plan fresh.
 - **floor** and **overhead**: the floor's median for the same phase, the difference and the ratio.
 - **SSH logins per host**: ` + "`Accepted`" + ` lines added to each host's sshd log during one run; the mean over hosts and
   runs, the most any host saw in one run, and the number of walks. The target is one login per host per Terraform walk
@@ -192,25 +216,27 @@ Per host count, on fresh hosts, three phases in this order, each in the provider
 - **provider peak RSS**: the largest ` + "`VmHWM`" + ` of the provider processes terraform starts, polled from
   ` + "`/proc`" + ` every 10 ms.
 - **handshake** (for the targets): median of 15 SSH logins from Go (TCP, key exchange, publickey auth), one at a time.
+- **load average before**: the machine's 1, 5 and 15 minute load averages before the phase's first run: the machine is
+  shared, and a load above its 2 CPUs stretches every wall time.
 
 The test hosts' sshd and the remote commands' shells run on the same cores as Terraform and the provider, so every
 login and command costs this machine the server's CPU too; against remote hosts the provider's share is what remains.
 
 ## Reproduce
 
-As root (the test hosts are network namespaces), from the repository root: ` + "`make bench`" + `, which is
+As root (the test hosts are network namespaces), from the repository root: ` + "`make bench`" + ` (10 and 50 hosts) or
+` + "`make bench-fleet`" + ` (10, 50, 200 and 500 hosts, and ` + "`-parallelism`" + ` 10, 30 and 100 at 500 hosts). This report came from
 
 ` + "```" + `sh
 go build -o bin/terraform-provider-conntrack .
-go run ./cmd/bench -provider bin/terraform-provider-conntrack -terraform bin/terraform \
-  -hosts %[3]s -runs %[1]d -markdown %[4]s -svg %[5]s
+go run ./cmd/bench %[3]s
 ` + "```" + `
 
 ` + "`-keep`" + ` keeps each host count's working directory (configurations, states, one terraform log per run).
 
 ## Machine
 
-%[6]s
+%[4]s
 
 ## Results
 
@@ -218,8 +244,16 @@ go run ./cmd/bench -provider bin/terraform-provider-conntrack -terraform bin/ter
 
 func markdown(machine string, cfg config, results []result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, intro, cfg.runs, resourcesPerHost, cfg.hostList, cfg.markdown, cfg.svg, machine)
+	all := results
+	results = mainResults(cfg, all)
+	fmt.Fprintf(&b, intro, fmt.Sprint(cfg.parallelism[0]), resourcesPerHost, cfg.args, machine)
 	printTables(&b, results)
+	if len(cfg.parallelism) > 1 {
+		fmt.Fprintf(&b, "### -parallelism\n\nThe same phases at %s hosts with terraform's `-parallelism` %s, each on fresh hosts (wall times: plans median, apply one run):\n\n",
+			strings.Trim(strings.Join(strings.Fields(fmt.Sprint(cfg.parallelismHosts)), ", "), "[]"),
+			strings.Trim(strings.Join(strings.Fields(fmt.Sprint(cfg.parallelism)), ", "), "[]"))
+		printParallelism(&b, cfg, all)
+	}
 	if cfg.svg != "" {
 		fmt.Fprintf(&b, "![wall time against hosts](%s)\n", cfg.svg)
 	}
@@ -269,6 +303,14 @@ func markdown(machine string, cfg config, results []result) string {
 	}
 
 	first, last := results[0], results[len(results)-1]
+	if r50 >= 0 && last.Hosts > 50 {
+		// No faster than linearly: N hosts take at most N/50 times 50's.
+		at50, atN := results[r50].Phases[phaseIndex("plan converged")].Wall, last.Phases[phaseIndex("plan converged")].Wall
+		scale := float64(last.Hosts) / 50
+		row(fmt.Sprintf("converged plan growing no faster than linearly from 50 to %d hosts", last.Hosts),
+			fmt.Sprintf("%s at %d hosts vs %g x %s = %s (%.2f of linear)", secs(atN), last.Hosts, scale, secs(at50),
+				secs(time.Duration(scale*float64(at50))), atN.Seconds()/(scale*at50.Seconds())), atN.Seconds() <= scale*at50.Seconds())
+	}
 	switch {
 	case last.Hosts >= 500:
 		row("provider RSS under 100 MB at 500 hosts", fmt.Sprintf("%s MB at %d hosts, largest of all phases", mb(peakRSS(last)), last.Hosts),

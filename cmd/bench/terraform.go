@@ -174,6 +174,7 @@ type tfRun struct {
 	args     []string
 	wantExit int              // 0, or 2 for a plan with -detailed-exitcode that has changes
 	hosts    []*testhost.Host // whose sshd logins to count; nil for the floor
+	heapDir  string           // CONNTRACK_HEAP_PROFILE for a memprofile build
 }
 
 type runStats struct {
@@ -199,6 +200,12 @@ func terraform(ctx context.Context, cfg config, rc string, r tfRun) (runStats, e
 	}
 	cmd := exec.CommandContext(ctx, cfg.terraform, slices.Concat(r.args, []string{"-input=false", "-lock=false", "-no-color"})...)
 	cmd.Dir, cmd.Env = r.dir, tfEnv(rc, "TF_LOG_PROVIDER=DEBUG", "TF_LOG_PATH="+r.log)
+	if r.heapDir != "" {
+		if err := os.MkdirAll(r.heapDir, 0o755); err != nil {
+			return s, err
+		}
+		cmd.Env = append(cmd.Env, "CONNTRACK_HEAP_PROFILE="+r.heapDir)
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// Its own process group, so an interrupt kills terraform and its plugins

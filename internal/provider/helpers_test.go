@@ -196,7 +196,7 @@ func expectWarning(t *testing.T, diags []planDiagnostic, summary string, phrases
 // protoV6ProviderFactories serve the provider in-process to the real
 // Terraform CLI (TF_ACC_TERRAFORM_PATH) that terraform-plugin-testing drives.
 var protoV6ProviderFactories = map[string]func() (tfprotov6.ProviderServer, error){
-	"conntrack": providerserver.NewProtocol6WithError(New("test")()),
+	"conntrack": NewServer("test"),
 }
 
 // providerBlock configures the provider for root logins to the given test
