@@ -35,6 +35,8 @@ type SnapshotRequest struct {
 	Firewall []FirewallRead
 	// Files are whole files (iptables-config).
 	Files []string
+	// Nft: the nftables ruleset (conntrack_nft_notrack_rule).
+	Nft bool
 }
 
 // Add extends r with what o asks for; it reports whether r grew.
@@ -60,6 +62,9 @@ func (r *SnapshotRequest) Add(o SnapshotRequest) bool {
 			r.Files, grew = append(r.Files, f), true
 		}
 	}
+	if o.Nft && !r.Nft {
+		r.Nft, grew = true, true
+	}
 	return grew
 }
 
@@ -71,7 +76,7 @@ func (r SnapshotRequest) Covers(o SnapshotRequest) bool {
 
 // Clone is a deep copy.
 func (r SnapshotRequest) Clone() SnapshotRequest {
-	c := SnapshotRequest{Limits: slices.Clone(r.Limits), Firewall: slices.Clone(r.Firewall), Files: slices.Clone(r.Files)}
+	c := SnapshotRequest{Limits: slices.Clone(r.Limits), Firewall: slices.Clone(r.Firewall), Files: slices.Clone(r.Files), Nft: r.Nft}
 	for _, m := range r.Modules {
 		c.Modules = append(c.Modules, ModulesRead{File: m.File, Modules: slices.Clone(m.Modules)})
 	}
@@ -114,6 +119,7 @@ const (
 	partFirewall = "F"
 	partServices = "S"
 	partFile     = "X"
+	partNft      = "N"
 )
 
 // snapshotScript is built once from the objects' own scripts: their probes
@@ -140,6 +146,7 @@ s() { printf "\n@@ctfacts:%s%s\n" "$ctp" "$1"; }
 		"pm() { x=$1; IFS=\"\n\"; set -f; set -- $2; unset IFS; set +f; pm1 \"$x\" \"$@\"; }\n" +
 		"pf() {\n" + firewallProbes + "}\n" +
 		"ps() {\n" + services + "}\n" +
+		"pn() {\n" + nftProbes + "}\n" +
 		"s begin\n" + facts
 }()
 
@@ -170,6 +177,9 @@ func SnapshotScript(r SnapshotRequest) (string, []string) {
 	part(partServices, 0, "ps", len(FirewallServices), FirewallServices...)
 	for i, f := range r.Files {
 		part(partFile, i, "fx content", 1, f)
+	}
+	if r.Nft {
+		part(partNft, 0, "pn", 0)
 	}
 	b.WriteString("ctp=\ns end\n")
 	return b.String(), args
@@ -363,4 +373,14 @@ func (s *Snapshot) File(path string) (f File, ok bool, err error) {
 	}
 	f, err = parseFile(sec["file_content"], path)
 	return f, true, err
+}
+
+// Nft is the nftables read, as ParseNft(NftScript output); ok is false
+// when the snapshot did not read it.
+func (s *Snapshot) Nft() (h NftHost, ok bool, err error) {
+	if !s.req.Nft {
+		return NftHost{}, false, nil
+	}
+	h, err = ParseNft(s.output(partNft+"0", sharedLayout))
+	return h, true, err
 }
