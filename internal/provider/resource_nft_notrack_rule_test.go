@@ -230,3 +230,76 @@ resource "conntrack_nft_notrack_rule" "r" {
 		t.Fatalf("something reached the host:\n%s", out)
 	}
 }
+
+// nftLockoutHost gives h an nftables filter chain that accepts SSH only
+// as tracked new or established packets, so a NOTRACK rule for port 22
+// cuts SSH.
+func nftLockoutHost(t *testing.T, h *testhost.Host) {
+	t.Helper()
+	hostValue(t, h, `nft add table inet filter && `+
+		`nft add chain inet filter input "{ type filter hook input priority 0; policy drop; }" && `+
+		`nft add rule inet filter input ct state established,related accept && `+
+		`nft add rule inet filter input tcp dport 22 ct state new accept`)
+}
+
+// The plan warns about a filter chain that drops untracked packets; a
+// change that cuts SSH is undone by the host: the table it replaced, the
+// rules file and the nftables configuration come back as they were.
+func TestAccNftNotrack_lockoutIsRolledBack(t *testing.T) {
+	h := testhost.New(t, testhost.Options{})
+	writeHostFile(t, h, "/etc/nftables.conf", debianNftConf(t))
+	nftLockoutHost(t, h)
+	ssh := nftConfig(t, h, `protocol         = "tcp"
+  port             = "22"
+  rollback_timeout = 8`)
+	warned := false
+	for _, d := range planDiagnostics(t, ssh) {
+		if d.Severity == "warning" && strings.Contains(d.Summary, "Untracked packets will be dropped") && strings.Contains(d.Detail, "inet filter input") {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Fatal("no plan warning about the chain inet filter input that drops untracked packets")
+	}
+	udp := nftConfig(t, h, `protocol = "udp"
+  port     = "53"`)
+	var table, file, conf string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: udp,
+				Check: func(*terraform.State) error {
+					table, file = hostValue(t, h, "nft list table inet conntrack_tf_web"), hostFile(t, h, nftRulesPath)
+					conf = hostFile(t, h, "/etc/nftables.conf")
+					return nil
+				},
+			},
+			{
+				Config:      ssh,
+				ExpectError: errorLike("cut SSH to "+h.Addr+" and was rolled back", "restored what it had saved"),
+			},
+			{
+				// The host restored the table as it ran before, and the
+				// files: the state of the first step plans no change.
+				Config:           udp,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+				Check: func(*terraform.State) error {
+					if got := hostValue(t, h, "nft list table inet conntrack_tf_web"); got != table {
+						return fmt.Errorf("table not restored:\n%s\nwant:\n%s", got, table)
+					}
+					if got := hostFile(t, h, nftRulesPath); got != file {
+						return fmt.Errorf("rules file not restored:\n%s", got)
+					}
+					if got := hostFile(t, h, "/etc/nftables.conf"); got != conf {
+						return fmt.Errorf("nftables.conf not restored:\n%s", got)
+					}
+					return nil
+				},
+			},
+		},
+	})
+	if left := guardFiles(t, h); left != "" {
+		t.Fatalf("guard files left after the rollback:\n%s", left)
+	}
+}
