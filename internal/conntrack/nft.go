@@ -420,7 +420,7 @@ func nftExprWords(raw json.RawMessage) string {
 		r = strconv.Itoa(n)
 	case json.Unmarshal(e.Match.Right, &right) == nil && right.Prefix != nil:
 		r = right.Prefix.Addr + "/" + strconv.Itoa(right.Prefix.Len)
-	case right.Range != nil && len(right.Range) == 2:
+	case len(right.Range) == 2:
 		r = strings.Trim(string(right.Range[0]), `"`) + "-" + strings.Trim(string(right.Range[1]), `"`)
 	default:
 		return string(raw)
@@ -526,7 +526,7 @@ func DropsUntrackedNft(rs NftRuleset) []string {
 // NftHost is what the rule's read gathers.
 type NftHost struct {
 	Layout string
-	// Nft is the nft program's path ("" when it is not installed).
+	// Nft is where the shell finds nft ("" when it is not installed).
 	Nft string
 	// Listed: the ruleset could be listed without loading a module
 	// (nf_tables loaded or built in); otherwise no table exists.
