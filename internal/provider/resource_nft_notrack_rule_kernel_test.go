@@ -24,12 +24,13 @@ func TestAccNftNotrack_kernelFirewalldAndNftablesRestart(t *testing.T) {
 	h, run, kh := kernelHost(t, testhost.KernelOptions{Systemd: true})
 	t.Logf("kernel host up in %s", time.Since(start).Round(time.Second))
 	conf := run("cat /etc/nftables.conf")
-	run("systemctl start firewalld && firewall-cmd --state")
+	loaded := func() bool { return run(`grep -c "^nf_tables " /proc/modules || true`) != "0" }
+	atBoot := loaded()
+	startFirewalld := func() {
+		run("systemctl start firewalld && firewall-cmd --state")
+	}
 	if backend := run("grep -E '^FirewallBackend=' /etc/firewalld/firewalld.conf || echo FirewallBackend=nftables"); !strings.HasSuffix(backend, "nftables") {
 		t.Fatalf("firewalld backend: %s", backend)
-	}
-	if tables := run("nft list tables"); !strings.Contains(tables, "inet firewalld") {
-		t.Fatalf("firewalld runs without its nftables table:\n%s", tables)
 	}
 	config := fmt.Sprintf(`
 provider "conntrack" {
@@ -66,6 +67,24 @@ resource "conntrack_nft_notrack_rule" "r" {
 		},
 		Steps: []resource.TestStep{
 			{
+				// A plan reads the host: with nf_tables not loaded it lists
+				// no ruleset, and loads nothing.
+				Config: config, PlanOnly: true, ExpectNonEmptyPlan: true,
+			},
+			{
+				PreConfig: func() {
+					if !atBoot {
+						if loaded() {
+							t.Fatal("the plan loaded nf_tables")
+						}
+					} else {
+						t.Log("nf_tables was loaded at boot: the read-loads-no-module check proves nothing here")
+					}
+					startFirewalld()
+					if tables := run("nft list tables"); !strings.Contains(tables, "inet firewalld") {
+						t.Fatalf("firewalld runs without its nftables table:\n%s", tables)
+					}
+				},
 				Config: config,
 				Check: func(*terraform.State) error {
 					ours("after create")
