@@ -21,7 +21,9 @@ import (
 // configuration as it was.
 func TestAccNftNotrack_kernelFirewalldAndNftablesRestart(t *testing.T) {
 	start := time.Now()
-	h, run, kh := kernelHost(t, testhost.KernelOptions{Systemd: true})
+	// systemd under software emulation on a shared, loaded machine: 3
+	// minutes were not enough for sshd (measured).
+	h, run, kh := kernelHost(t, testhost.KernelOptions{Systemd: true, BootTimeout: 8 * time.Minute})
 	t.Logf("kernel host up in %s", time.Since(start).Round(time.Second))
 	conf := run("cat /etc/nftables.conf")
 	loaded := func() bool { return run(`grep -c "^nf_tables " /proc/modules || true`) != "0" }
