@@ -40,7 +40,7 @@ if [[ ${1-} == tools ]]; then
 	exit 0
 fi
 
-packages=(openssh-server openssh-client iptables kmod iproute2 sudo util-linux passwd coreutils diffutils busybox)
+packages=(openssh-server openssh-client iptables nftables kmod iproute2 sudo util-linux passwd coreutils diffutils busybox)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

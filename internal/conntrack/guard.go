@@ -50,6 +50,13 @@ shift 3
 gfail() { printf "@@guardfail\t%s\n" "$*"; rm -rf "$g"; exit 1; }
 n=$1; shift; i=0
 while [ "$n" -gt 0 ]; do
+	if [ "$1" = nft ]; then
+		# An nftables table (conntrack_nft_notrack_rule): saved as a file
+		# that replaces it whole, or removes it when it did not exist.
+		i=$((i+1)); echo nft > "$g/t$i.cmd"; printf "%s\n" "$2" > "$g/t$i.table"
+		{ echo "table $2"; echo "delete table $2"; nft list table $2 2>/dev/null; } > "$g/t$i.save"
+		shift 2; n=$((n-1)); continue
+	fi
 	if [ "$2" = "*" ] && ! command -v "$1-save" >/dev/null; then shift 2; n=$((n-1)); continue; fi
 	i=$((i+1)); printf "%s\n" "$1" > "$g/t$i.cmd"; printf "%s\n" "$2" > "$g/t$i.table"
 	if [ "$2" = "*" ]; then
@@ -158,7 +165,9 @@ done
 i=1
 while [ -e "$g/t$i.save" ]; do
 	cmd=$(cat "$g/t$i.cmd"); t=$(cat "$g/t$i.table")
-	if [ "$t" = "*" ]; then
+	if [ "$cmd" = nft ]; then
+		out=$(nft -f "$g/t$i.save" 2>&1) || bad "nft -f (table $t): $(echo $out)"
+	elif [ "$t" = "*" ]; then
 		out=$("$cmd-restore" -w 10 < "$g/t$i.save" 2>&1) || bad "$cmd-restore: $(echo $out)"
 	else
 		out=$("$cmd-restore" -w 10 -T "$t" < "$g/t$i.save" 2>&1) || bad "$cmd-restore -T $t: $(echo $out)"
@@ -181,7 +190,7 @@ rm -rf "$g"
 `
 
 // GuardTable is a table a guarded change touches: Cmd is iptables or
-// ip6tables.
+// ip6tables (Table a table name), or nft (Table "inet NAME").
 type GuardTable struct{ Cmd, Table string }
 
 // GuardService is a service action that undoes a change (Action stop or

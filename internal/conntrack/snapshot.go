@@ -37,6 +37,8 @@ type SnapshotRequest struct {
 	Files []string
 	// Stack: which firewall stack the host runs (conntrack_host).
 	Stack bool
+	// Nft: the nftables ruleset (conntrack_nft_notrack_rule).
+	Nft bool
 }
 
 // Add extends r with what o asks for; it reports whether r grew.
@@ -65,6 +67,9 @@ func (r *SnapshotRequest) Add(o SnapshotRequest) bool {
 	if o.Stack && !r.Stack {
 		r.Stack, grew = true, true
 	}
+	if o.Nft && !r.Nft {
+		r.Nft, grew = true, true
+	}
 	return grew
 }
 
@@ -76,7 +81,7 @@ func (r SnapshotRequest) Covers(o SnapshotRequest) bool {
 
 // Clone is a deep copy.
 func (r SnapshotRequest) Clone() SnapshotRequest {
-	c := SnapshotRequest{Limits: slices.Clone(r.Limits), Firewall: slices.Clone(r.Firewall), Files: slices.Clone(r.Files), Stack: r.Stack}
+	c := SnapshotRequest{Limits: slices.Clone(r.Limits), Firewall: slices.Clone(r.Firewall), Files: slices.Clone(r.Files), Stack: r.Stack, Nft: r.Nft}
 	for _, m := range r.Modules {
 		c.Modules = append(c.Modules, ModulesRead{File: m.File, Modules: slices.Clone(m.Modules)})
 	}
@@ -120,6 +125,7 @@ const (
 	partServices = "S"
 	partFile     = "X"
 	partStack    = "H"
+	partNft      = "N"
 )
 
 // snapshotScript is built once from the objects' own scripts: their probes
@@ -147,6 +153,7 @@ s() { printf "\n@@ctfacts:%s%s\n" "$ctp" "$1"; }
 		"pf() {\n" + firewallProbes + "}\n" +
 		"ps() {\n" + services + "}\n" +
 		"pk() {\n" + stackProbes + "}\n" +
+		"pn() {\n" + nftProbes + "}\n" +
 		"s begin\n" + facts
 }()
 
@@ -180,6 +187,9 @@ func SnapshotScript(r SnapshotRequest) (string, []string) {
 	}
 	if r.Stack {
 		part(partStack, 0, "pk", 0)
+	}
+	if r.Nft {
+		part(partNft, 0, "pn", 0)
 	}
 	b.WriteString("ctp=\ns end\n")
 	return b.String(), args
@@ -391,4 +401,14 @@ func (s *Snapshot) Stack() (st Stack, ok bool, err error) {
 	}
 	st, err = parseStack(sec, svc)
 	return st, true, err
+}
+
+// Nft is the nftables read, as ParseNft(NftScript output); ok is false
+// when the snapshot did not read it.
+func (s *Snapshot) Nft() (h NftHost, ok bool, err error) {
+	if !s.req.Nft {
+		return NftHost{}, false, nil
+	}
+	h, err = ParseNft(s.output(partNft+"0", sharedLayout))
+	return h, true, err
 }

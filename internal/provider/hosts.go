@@ -282,6 +282,7 @@ var readSummaries = map[converge.Object]string{
 	converge.ObjModules:  "Cannot read the modules of %s",
 	converge.ObjServices: "Cannot read the firewall services of %s",
 	converge.ObjFacts:    "Cannot read conntrack facts from %s",
+	converge.ObjNft:      "Cannot read the nftables ruleset of %s",
 }
 
 // stepSummaries word a failed remote step, with the host.
@@ -291,6 +292,7 @@ var stepSummaries = map[string]string{
 	converge.OpUnload:         "Cannot unload modules on %s",
 	converge.OpRebuild:        "Cannot rebuild the initramfs of %s",
 	converge.OpChangeServices: "Cannot change the firewall services of %s",
+	converge.OpApplyNft:       "Cannot apply the nftables NOTRACK table on %s",
 }
 
 // hostError words an error of the converge layer as one diagnostic: the

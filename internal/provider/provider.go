@@ -230,7 +230,7 @@ func (pd *providerData) claimLimits(host string) bool {
 }
 
 func (p *conntrackProvider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{NewLimitsResource, NewNotrackRuleResource, NewIptablesConfigResource, NewModuleBlacklistResource, NewFirewallServiceResource}
+	return []func() resource.Resource{NewLimitsResource, NewNotrackRuleResource, NewNftNotrackRuleResource, NewIptablesConfigResource, NewModuleBlacklistResource, NewFirewallServiceResource}
 }
 
 func (p *conntrackProvider) DataSources(context.Context) []func() datasource.DataSource {

@@ -1,0 +1,28 @@
+variable "nft_hosts" {
+  type    = set(string)
+  default = ["10.0.0.21", "10.0.0.22"]
+}
+
+# A busy DNS resolver on hosts that run nftables (or firewalld on
+# nftables): its UDP queries and answers skip connection tracking.
+resource "conntrack_nft_notrack_rule" "dns" {
+  for_each = var.nft_hosts
+  host     = each.value
+
+  name     = "dns"
+  protocol = "udp"
+  port     = "53"
+}
+
+# Memcached, from a private IPv6 network only, on arrival only.
+resource "conntrack_nft_notrack_rule" "memcached" {
+  for_each = var.nft_hosts
+  host     = each.value
+
+  name             = "memcached"
+  protocol         = "tcp"
+  port             = "11211"
+  source           = "fd00::/8"
+  chains           = ["prerouting"]
+  rollback_timeout = 60
+}
