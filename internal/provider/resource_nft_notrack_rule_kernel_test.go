@@ -15,10 +15,10 @@ import (
 
 // On a systemd Debian 12 kernel host running firewalld (nftables
 // backend): the table is created beside firewalld's, survives
-// `firewall-cmd --reload` and a restart of the nftables service (which
-// flushes the whole ruleset and loads /etc/nftables.conf, our include
-// with it), the plan after both is empty, and destroy leaves the
-// configuration as it was.
+// `firewall-cmd --reload`, a firewalld restart and a restart of the
+// nftables service (which stops firewalld, flushes the whole ruleset and
+// loads /etc/nftables.conf, our include with it), the plan after all three
+// is empty, and destroy leaves the configuration as it was.
 func TestAccNftNotrack_kernelFirewalldAndNftablesRestart(t *testing.T) {
 	start := time.Now()
 	// systemd under software emulation on a shared, loaded machine: 3
@@ -100,11 +100,17 @@ resource "conntrack_nft_notrack_rule" "r" {
 				PreConfig: func() {
 					run("firewall-cmd --reload")
 					ours("after firewall-cmd --reload")
+					run("systemctl restart firewalld && firewall-cmd --state")
+					ours("after systemctl restart firewalld")
+					// firewalld.service conflicts with nftables.service: a host
+					// runs one of them. The nftables host's case: its service
+					// (re)loads /etc/nftables.conf, which flushes the ruleset
+					// and includes our file.
 					run("systemctl restart nftables")
+					if state, _ := h.Exec(t.Context(), "systemctl is-active firewalld"); strings.TrimSpace(state) == "active" {
+						t.Fatal("firewalld still runs beside the nftables service")
+					}
 					ours("after systemctl restart nftables")
-					// The restart flushed firewalld's tables too; its reload brings them back, and ours stays.
-					run("firewall-cmd --reload")
-					ours("after the second firewall-cmd --reload")
 				},
 				Config: config,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
