@@ -18,7 +18,9 @@ import (
 // `firewall-cmd --reload`, a firewalld restart and a restart of the
 // nftables service (which stops firewalld, flushes the whole ruleset and
 // loads /etc/nftables.conf, our include with it), the plan after all three
-// is empty, and destroy leaves the configuration as it was.
+// is empty; back on firewalld, a table deleted by hand is drift that the
+// apply repairs, import reads the rule from the host, and destroy leaves
+// the configuration as it was.
 func TestAccNftNotrack_kernelFirewalldAndNftablesRestart(t *testing.T) {
 	start := time.Now()
 	// systemd under software emulation on a shared, loaded machine: 3
@@ -39,6 +41,7 @@ provider "conntrack" {
   private_key_file = %q
   known_hosts_file = %q
   connect_timeout  = "60s"
+  port             = %d # for the import, whose ID names no port
 }
 resource "conntrack_nft_notrack_rule" "r" {
   host     = %q
@@ -47,7 +50,7 @@ resource "conntrack_nft_notrack_rule" "r" {
   protocol = "tcp"
   port     = "8080"
   rollback_timeout = 120
-}`, h.ClientKeyFile(), kh, h.Addr, h.Port)
+}`, h.ClientKeyFile(), kh, h.Port, h.Addr, h.Port)
 	ours := func(when string) {
 		t.Helper()
 		out, err := h.Exec(t.Context(), "nft list table inet conntrack_tf_web")
@@ -116,6 +119,33 @@ resource "conntrack_nft_notrack_rule" "r" {
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectEmptyPlan(),
 				}},
+			},
+			{
+				// Back on firewalld, the table is gone: starting firewalld
+				// stops the nftables service, whose stop flushes the whole
+				// ruleset (Debian's ExecStop), and had it survived it is
+				// deleted by hand. The plan shows it, the apply loads it again
+				// beside firewalld's.
+				PreConfig: func() {
+					startFirewalld()
+					run("nft delete table inet conntrack_tf_web 2>/dev/null || true")
+				},
+				Config: config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("conntrack_nft_notrack_rule.r", plancheck.ResourceActionUpdate),
+				}},
+				Check: func(*terraform.State) error {
+					ours("after the drift was applied away")
+					if tables := run("nft list tables"); !strings.Contains(tables, "inet firewalld") {
+						return fmt.Errorf("firewalld's table is gone:\n%s", tables)
+					}
+					return nil
+				},
+			},
+			{
+				// Import learns what the rule matches from the host.
+				ResourceName: "conntrack_nft_notrack_rule.r", ImportState: true, ImportStateId: h.Addr + ",web",
+				ImportStateVerify: true, ImportStateVerifyIgnore: []string{"ssh_port", "rollback_timeout"},
 			},
 		},
 	})
