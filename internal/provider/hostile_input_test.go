@@ -306,6 +306,8 @@ func TestAccHostileInput(t *testing.T) {
 		"conntrack_iptables_config.modules": "nf_conntrack", "conntrack_module_blacklist.modules": "nf_conntrack",
 		"sysctl_load_list": ".nf_conntrack", "sysctl_file": "/etc/sysctl.d/x.conf", "modprobe_file": "/etc/modprobe.d/x.conf",
 		"sysctls": "udp_timeout", "services": "iptables", "init_system": "systemd",
+		"conntrack_nft_notrack_rule.name": "web", "conntrack_nft_notrack_rule.chains": "output",
+		"conntrack_nft_notrack_rule.rules_file": "/etc/nftables.d/x.nft", "conntrack_nft_notrack_rule.config_file": "/etc/nftables.conf",
 		"provider.user": "root", "provider.private_key": string(h.ClientKeyPEM), "provider.private_key_file": h.ClientKeyFile(),
 		"provider.private_key_passphrase": "pp", "provider.password": "pw", "provider.known_hosts_file": kh,
 		"provider.host_key": ssh.FingerprintSHA256(h.HostKey), "provider.connect_timeout": "10s", "provider.command_timeout": "1m",
