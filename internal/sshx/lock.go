@@ -28,7 +28,9 @@ var ErrLocked = errors.New("host is locked by another run")
 // writes who it is ($3, its pid, since when) into the lock file, which
 // changes nothing about the lock itself, once the client acknowledged
 // "locked" with "ok" (a waiter whose client gave up can still get the lock
-// before its stdin closes: it then exits without a record); a waiter that
+// before its stdin closes: it then exits without a record), and says
+// "recorded": the client holds the lock only then, so whoever waits next is
+// told the right holder; a waiter that
 // gives up prints that record and exits 48. $4, when set, is a script the holder runs before it
 // reports the lock taken (with $2 as its $1); its failure, with "held by
 // WHAT" on stderr, ends the attempt as a wait that gave up (exit 48).
@@ -44,12 +46,14 @@ if ! flock -n 9; then
 	wait "$p"
 	r=$?
 	kill "$k" 2>/dev/null
+	wait "$k"
 	[ "$r" = 0 ] || { echo "held by $(cat -- "$l" 2>/dev/null)" >&2; exit 48; }
 fi
 [ -z "$4" ] || sh -c "$4" sh "$2" || exit 48
 echo locked
 read -r a && [ "$a" = ok ] || exit 0
 printf 'pid %s (%s) since %s\n' "$$" "$3" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$l"
+echo recorded
 read -r _
 exit 0`
 
@@ -98,11 +102,14 @@ func (c *Client) LockHostWhen(ctx context.Context, wait time.Duration, ready str
 		return nil, c.fail(op, ErrUnreachable, fmt.Errorf("start: %w", err), "")
 	}
 	exited := make(chan error, 1)
-	locked := make(chan bool, 1)
+	locked, recorded := make(chan bool, 1), make(chan bool, 1)
 	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		out := bufio.NewReader(stdout)
+		line, _ := out.ReadString('\n')
 		locked <- line == "locked\n"
-		_, _ = io.Copy(io.Discard, stdout)
+		line, _ = out.ReadString('\n')
+		recorded <- line == "recorded\n"
+		_, _ = io.Copy(io.Discard, out)
 		exited <- session.Wait()
 	}()
 	// The remote flock gives up after wait; this margin covers the round trip.
@@ -114,6 +121,23 @@ func (c *Client) LockHostWhen(ctx context.Context, wait time.Duration, ready str
 			if _, err := io.WriteString(stdin, "ok\n"); err != nil {
 				session.Close()
 				return nil, c.fail(op, ErrUnreachable, fmt.Errorf("acknowledge the lock: %w", err), "")
+			}
+			// Held once the holder has recorded itself; a holder that exited
+			// instead no longer holds the lock.
+			select {
+			case ok := <-recorded:
+				if !ok {
+					session.Close()
+					return nil, c.fail(op, ErrUnreachable, errors.New("the lock holder exited before it recorded itself"), "")
+				}
+			case <-ctx.Done():
+				stdin.Close()
+				session.Close()
+				return nil, c.fail(op, ErrTimeout, fmt.Errorf("gave up waiting for the host lock: %w", ctx.Err()), "")
+			case <-timer.C:
+				stdin.Close()
+				session.Close()
+				return nil, c.fail(op, ErrTimeout, errors.New("the lock holder did not record itself in time"), "")
 			}
 			return func() error {
 				stdin.Close()
