@@ -589,13 +589,18 @@ func buildProvider(t *testing.T) (cliConfig, binary string) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	cliConfig = filepath.Join(dir, "terraformrc")
+	// OpenTofu resolves the short source to its own registry (make test-matrix).
+	addr := "registry.terraform.io/conntrack-ops/conntrack"
+	if h := os.Getenv("TF_ACC_PROVIDER_HOST"); h != "" {
+		addr = h + "/conntrack-ops/conntrack"
+	}
 	rc := fmt.Sprintf(`provider_installation {
   dev_overrides {
-    "registry.terraform.io/conntrack-ops/conntrack" = %q
+    %q = %q
   }
   direct {}
 }
-`, dir)
+`, addr, dir)
 	if err := os.WriteFile(cliConfig, []byte(rc), 0o600); err != nil {
 		t.Fatal(err)
 	}
