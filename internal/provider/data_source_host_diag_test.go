@@ -59,18 +59,6 @@ func TestAccHostDataSource_tableSummaryNamesTheFlood(t *testing.T) {
 		t.Fatalf("the host tracks %d entries after %d datagrams", c, n)
 	}
 	addr := "data.conntrack_host.h"
-	at := func(steps ...any) tfjsonpath.Path {
-		p := tfjsonpath.New("table_summary")
-		for _, s := range steps {
-			switch s := s.(type) {
-			case string:
-				p = p.AtMapKey(s)
-			case int:
-				p = p.AtSliceIndex(s)
-			}
-		}
-		return p
-	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -81,25 +69,25 @@ func TestAccHostDataSource_tableSummaryNamesTheFlood(t *testing.T) {
 			{
 				Config: hostSummaryConfig(t, h, "top = 3"),
 				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownValue(addr, at("source"), knownvalue.StringExact("/proc/net/nf_conntrack")),
-					statecheck.ExpectKnownValue(addr, at("truncated"), knownvalue.Bool(false)),
-					statecheck.ExpectKnownValue(addr, at("top"), knownvalue.ListSizeExact(3)),
-					statecheck.ExpectKnownValue(addr, at("top", 0), knownvalue.ObjectPartial(map[string]knownvalue.Check{
+					statecheck.ExpectKnownValue(addr, summaryPath("source"), knownvalue.StringExact("/proc/net/nf_conntrack")),
+					statecheck.ExpectKnownValue(addr, summaryPath("truncated"), knownvalue.Bool(false)),
+					statecheck.ExpectKnownValue(addr, summaryPath("top"), knownvalue.ListSizeExact(3)),
+					statecheck.ExpectKnownValue(addr, summaryPath("top", 0), knownvalue.ObjectPartial(map[string]knownvalue.Check{
 						"protocol": knownvalue.StringExact("udp"), "state": knownvalue.StringExact("UNREPLIED"),
 						"port": knownvalue.Int64Exact(port), "entries": knownvalue.Int64Func(atLeast(n)),
 					})),
-					statecheck.ExpectKnownValue(addr, at("top", 1), knownvalue.ObjectExact(map[string]knownvalue.Check{
+					statecheck.ExpectKnownValue(addr, summaryPath("top", 1), knownvalue.ObjectExact(map[string]knownvalue.Check{
 						"protocol": knownvalue.StringExact("udp"), "state": knownvalue.StringExact("UNREPLIED"),
 						"port": knownvalue.Int64Exact(port + 1), "entries": knownvalue.Int64Exact(20), "percent": knownvalue.NotNull(),
 					})),
 					// The flood is named; sshd's port 22 listens too, but its
 					// few entries do not dominate.
-					statecheck.ExpectKnownValue(addr, at("notrack_candidates"), knownvalue.ListExact([]knownvalue.Check{
+					statecheck.ExpectKnownValue(addr, summaryPath("notrack_candidates"), knownvalue.ListExact([]knownvalue.Check{
 						knownvalue.ObjectPartial(map[string]knownvalue.Check{
 							"protocol": knownvalue.StringExact("udp"), "port": knownvalue.Int64Exact(port), "entries": knownvalue.Int64Func(atLeast(n)),
 						}),
 					})),
-					statecheck.ExpectKnownValue(addr, at("entries_scanned"), knownvalue.Int64Func(atLeast(n))),
+					statecheck.ExpectKnownValue(addr, summaryPath("entries_scanned"), knownvalue.Int64Func(atLeast(n))),
 				},
 			},
 			{
@@ -176,4 +164,19 @@ func TestAccHostDataSource_firewallStack(t *testing.T) {
 			},
 		},
 	})
+}
+
+// summaryPath is the path to table_summary and below it: a string steps
+// into an attribute, an int into a list element.
+func summaryPath(steps ...any) tfjsonpath.Path {
+	p := tfjsonpath.New("table_summary")
+	for _, s := range steps {
+		switch s := s.(type) {
+		case string:
+			p = p.AtMapKey(s)
+		case int:
+			p = p.AtSliceIndex(s)
+		}
+	}
+	return p
 }

@@ -50,18 +50,6 @@ data "conntrack_host" "h" {
 }`, h.ClientKeyFile(), kh, h.Addr, h.Port, top)
 	}
 	addr := "data.conntrack_host.h"
-	summary := func(steps ...any) tfjsonpath.Path {
-		p := tfjsonpath.New("table_summary")
-		for _, s := range steps {
-			switch s := s.(type) {
-			case string:
-				p = p.AtMapKey(s)
-			case int:
-				p = p.AtSliceIndex(s)
-			}
-		}
-		return p
-	}
 	// The large table: one socket sending to 4 loopback addresses x
 	// 6000 ports, each datagram a new unreplied entry. Enough to outlast the
 	// read's budget under emulation (~470 entries/s); the documented 230k
@@ -75,13 +63,13 @@ data "conntrack_host" "h" {
 			{
 				Config: config(5),
 				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownValue(addr, summary("top", 0), knownvalue.ObjectPartial(map[string]knownvalue.Check{
+					statecheck.ExpectKnownValue(addr, summaryPath("top", 0), knownvalue.ObjectPartial(map[string]knownvalue.Check{
 						"protocol": knownvalue.StringExact("udp"), "state": knownvalue.StringExact("UNREPLIED"), "port": knownvalue.Int64Exact(port),
 					})),
-					statecheck.ExpectKnownValue(addr, summary("notrack_candidates", 0), knownvalue.ObjectPartial(map[string]knownvalue.Check{
+					statecheck.ExpectKnownValue(addr, summaryPath("notrack_candidates", 0), knownvalue.ObjectPartial(map[string]knownvalue.Check{
 						"protocol": knownvalue.StringExact("udp"), "port": knownvalue.Int64Exact(port), "entries": knownvalue.Int64Func(atLeast(small / 2)),
 					})),
-					statecheck.ExpectKnownValue(addr, summary("notrack_candidates"), knownvalue.ListSizeExact(1)),
+					statecheck.ExpectKnownValue(addr, summaryPath("notrack_candidates"), knownvalue.ListSizeExact(1)),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("firewall").AtMapKey("iptables"), knownvalue.StringExact(string(conntrack.IptablesNft))),
 				},
 			},
