@@ -55,8 +55,9 @@ type phase struct {
 	args  []string
 	exit  int // expected exit status: with -detailed-exitcode, 2 means changes planned
 	walks int // graph walks, each with its own provider process, so its own SSH logins
-	// confirms are logins on purpose: a changed NOTRACK rule is confirmed
-	// over a new connection (the lock-out protection).
+	// confirms are logins on purpose: the guarded changes of a host (the
+	// NOTRACK rule, the lowered timeout) are confirmed together over one new
+	// connection (the lock-out protection).
 	confirms int
 	once     bool // run once per host count: it changes the hosts
 }
@@ -209,7 +210,12 @@ func run(ctx context.Context, cfg config) error {
 // report writes the markdown report and the chart.
 func report(cfg config, machine string, results []result) error {
 	if cfg.markdown != "" {
-		if err := os.WriteFile(cfg.markdown, []byte(markdown(machine, cfg, results)), 0o644); err != nil {
+		old, err := os.ReadFile(cfg.markdown)
+		if err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		md := markdown(machine, cfg, results) + keptNotes(string(old))
+		if err := os.WriteFile(cfg.markdown, []byte(md), 0o644); err != nil {
 			return err
 		}
 	}

@@ -272,7 +272,7 @@ func markdown(machine string, cfg config, results []result) string {
 		}
 		worst[i] = fmt.Sprintf("%s: at most %d (%s", p.name, most, plural(p.walks, "walk"))
 		if p.confirms > 0 {
-			worst[i] += fmt.Sprintf(", plus %s of the NOTRACK change over a new connection", plural(p.confirms, "confirmation"))
+			worst[i] += fmt.Sprintf(", plus %s of the host's guarded changes, all of them over one new connection", plural(p.confirms, "confirmation"))
 		}
 		worst[i] += ")"
 	}
@@ -405,4 +405,19 @@ func niceStep(raw float64) float64 {
 		}
 	}
 	return 10 * pow
+}
+
+// notesMarker starts the part of the report that people write: the analysis
+// of a run (where the memory goes, what a loaded machine did to the times).
+// A new run replaces everything above it and keeps the rest.
+const notesMarker = "<!-- Written by hand from here on: cmd/bench keeps it when it rewrites the report above. -->"
+
+// keptNotes is the hand-written part of a previous report, marker included,
+// or nothing.
+func keptNotes(previous string) string {
+	i := strings.Index(previous, notesMarker)
+	if i < 0 {
+		return ""
+	}
+	return "\n" + previous[i:]
 }

@@ -57,3 +57,13 @@ func TestMarkdownFleet(t *testing.T) {
 		t.Errorf("chart has %d points, want %d", strings.Count(svg, "<circle"), 2*len(chartSeries))
 	}
 }
+
+func TestKeptNotes(t *testing.T) {
+	previous := "# Benchmarks\n\nold generated tables\n\n" + notesMarker + "\n\n## Memory per host\n\nanalysis\n"
+	if got, want := keptNotes(previous), "\n"+notesMarker+"\n\n## Memory per host\n\nanalysis\n"; got != want {
+		t.Errorf("keptNotes = %q, want %q", got, want)
+	}
+	if got := keptNotes("# Benchmarks\n\nno notes\n"); got != "" {
+		t.Errorf("keptNotes without the marker = %q, want nothing", got)
+	}
+}
