@@ -89,7 +89,9 @@ const marker = "@@ctfacts:"
 // and cannot be read adds an "unreadable:PATH" section with the reason, which
 // splitSections turns into an *UnreadableError: a file the read cannot open
 // is an error, never an empty file. No single quotes, so a
-// transport can wrap it in '...' verbatim.
+// transport can wrap it in '...' verbatim. Files are read with cat, never
+// the shell's read: that reads a byte at a time, and a /proc/sys file
+// answers a read past its first byte with nothing ("2" for 262144).
 const factsScript = `exec 2>/dev/null
 r=$(uname -r)
 s() { printf "\n@@ctfacts:%s\n" "$1"; }

@@ -32,8 +32,9 @@ const (
 // GuardFirewall is the guard kind of a notrack rule change of ipVersion.
 func GuardFirewall(ipVersion int) string { return "firewall" + strconv.Itoa(ipVersion) }
 
-// guardNS prints the network namespace's inode (0 when unknown).
-const guardNS = `ns=$(stat -L -c %i /proc/self/ns/net 2>/dev/null) || ns=0
+// guardNS sets $ns to the network namespace's inode (0 when unknown),
+// once per script: a combined read has several parts that need it.
+const guardNS = `[ -n "$ns" ] || ns=$(stat -L -c %i /proc/self/ns/net 2>/dev/null) || ns=0
 `
 
 // guardPrelude (ArmScript): $1 seconds, $2 kind, $3 label (what the change
@@ -412,9 +413,10 @@ func parseGuardOutcomes(sec sections) []GuardOutcome {
 const guardsSettle = `guardsSettle() {
 	lim=${1%.*}; n=0
 	while :; do
-		now=$(date +%s); busy=
+		now=; busy=
 		for d in /run/conntrack-tf-guard."$ns".*/; do
 			[ -d "$d" ] || continue
+			[ -n "$now" ] || now=$(date +%s)
 			dl=$(cat "$d/deadline" 2>/dev/null) || dl=0
 			if [ -e "$d/armed" ]; then [ "$now" -gt $((dl + 5)) ] || busy=${d%/}
 			else [ "$now" -gt $((dl + 30)) ] || busy=${d%/}; fi

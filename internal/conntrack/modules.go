@@ -110,7 +110,10 @@ func UnloadOrder(loaded map[string]LoadedModule, targets []string, force bool) (
 // $1 the modprobe.d file, then the module names. Whether a module is built
 // in shows in modules.builtin or as a /sys/module entry without initstate;
 // whether it could load, in modules.dep. Both indexes are read once and
-// matched by the shell, not by a grep or find per module.
+// matched by the shell, not by a grep or find per module. The persisted
+// rules that need connection tracking come from one grep over every rules
+// file: its pattern leaves out comment lines (first non-blank "#"), at
+// most 20 lines a file.
 const modulesProbes = `fx blacklist "$1"; shift
 s proc_modules_all; cat /proc/modules
 s module_kind
@@ -125,8 +128,9 @@ for m in "$@"; do
 done
 s initramfs_tools; for t in update-initramfs dracut lsinitramfs lsinitrd; do command -v "$t"; done
 s conntrack_users
-grep -n -H -E -e "-m +(state|conntrack)|-j +(CT|NOTRACK)|--ctstate" /etc/sysconfig/iptables /etc/sysconfig/ip6tables /etc/iptables/rules.v4 /etc/iptables/rules.v6 | grep -v -E "^[^:]*:[0-9]+:[[:space:]]*#" | head -n 20
-grep -n -H -E -e "(^|[^a-z_])ct +(state|status)|notrack" /etc/nftables.conf /etc/sysconfig/nftables.conf /etc/nftables.d/*.nft /etc/nftables/*.nft | grep -v -E "^[^:]*:[0-9]+:[[:space:]]*#" | head -n 20
+grep -m 20 -n -H -E -e "^[[:space:]]*([^#[:space:]].*)?(-m +(state|conntrack)|-j +(CT|NOTRACK)|--ctstate|(^|[^a-z_#])ct +(state|status)|notrack)" \
+	/etc/sysconfig/iptables /etc/sysconfig/ip6tables /etc/iptables/rules.v4 /etc/iptables/rules.v6 \
+	/etc/nftables.conf /etc/sysconfig/nftables.conf /etc/nftables.d/*.nft /etc/nftables/*.nft
 `
 
 // ModulesScript is the script and arguments of one module blacklist read.

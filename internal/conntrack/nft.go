@@ -542,20 +542,11 @@ type NftHost struct {
 // GuardNft is the guard kind of an nft rule change.
 const GuardNft = "nft"
 
-// nftProbes follow readPrelude and print the ruleset. Listing needs
-// nf_tables: it is listed only when loaded or built in (or when the kernel
-// loads no modules at all), since `nft list` would load it. `command nft`:
-// the firewall probe defines a shell function of that name.
+// nftProbes follow readPrelude and print the ruleset, where nfok holds
+// (`nft list` would load nf_tables).
 const nftProbes = `s nft_cmd; command -v nft
-nftok() {
-	[ -e /proc/modules ] || return 0
-	grep -q "^nf_tables " /proc/modules && return 0
-	b=/lib/modules/$(uname -r)/modules.builtin
-	[ -e "$b" ] || return 0
-	grep -q "/nf_tables[.]ko" "$b"
-}
-if command -v nft >/dev/null && nftok; then
-	if out=$(command nft -j list ruleset 2>&1); then s nft_ruleset; else s nft_error; fi
+` + nfTablesUsable + `if command -v nft >/dev/null && nfok; then
+	if out=$(nft -j list ruleset 2>&1); then s nft_ruleset; else s nft_error; fi
 	printf "%s\n" "$out"
 fi
 gk=` + GuardNft + `

@@ -131,7 +131,7 @@ func TestSnapshotNftPart(t *testing.T) {
 		t.Fatal("Add/Clone/Covers of Nft")
 	}
 	script, _ := SnapshotScript(r)
-	if !strings.Contains(script, "ctp=N0/; pn") || !strings.Contains(script, "nftok") {
+	if !strings.Contains(script, "ctp=N0/; pn") || !strings.Contains(script, "nfok; then\n\tif out=$(nft -j list ruleset") {
 		t.Fatal("no nft part in the script")
 	}
 	out := "@@ctfacts:begin\n@@ctfacts:N0/nft_cmd\n/usr/sbin/nft\n@@ctfacts:N0/nft_ruleset\n" +

@@ -38,6 +38,22 @@ type Firewall struct {
 	Guard []GuardOutcome
 }
 
+// nfTablesUsable defines nfok: whether nf_tables is loaded or built in, or
+// the kernel cannot load modules at all. A read must not load a module, and
+// nft or an iptables-nft command would load nf_tables: they run only when
+// nfok holds. The answer is kept for the rest of the script ($nfk): a
+// combined read asks several times.
+const nfTablesUsable = `nfok() {
+	if [ -z "$nfk" ]; then
+		nfk=no
+		if [ ! -e /proc/modules ] || grep -q "^nf_tables " /proc/modules; then nfk=yes
+		else kb=/lib/modules/$(uname -r)/modules.builtin; if [ ! -e "$kb" ] || grep -q "/nf_tables[.]ko" "$kb"; then nfk=yes; fi
+		fi
+	fi
+	[ "$nfk" = yes ]
+}
+`
+
 // firewallProbes follow readPrelude: $1 and $2 the RHEL and Debian
 // rules file (the same path when one is declared), $3 iptables or
 // ip6tables; which file counts is known from the layout after the read. On the legacy backend a table is listed only when its module
@@ -47,24 +63,16 @@ const firewallProbes = `fx rules_rhel "$1"
 [ "$2" = "$1" ] || fx rules_debian "$2"
 shift 2
 names=/proc/net/ip_tables_names; [ "$1" = ip6tables ] && names=/proc/net/ip6_tables_names
-# A read must not load a module: nft tables exist only once nf_tables is
-# loaded or built in (or the kernel cannot load modules at all), legacy
-# ones are listed in $names; and "iptables-nft -V" opens a netfilter
+# A read must not load a module: nft tables exist only where nfok holds,
+# legacy ones are listed in $names; and "iptables-nft -V" opens a netfilter
 # netlink socket, which loads nfnetlink, so the variant comes from the
 # name of the command where that tells.
-nft() {
-	[ -e /proc/modules ] || return 0
-	grep -q "^nf_tables " /proc/modules && return 0
-	b=/lib/modules/$(uname -r)/modules.builtin
-	[ -e "$b" ] || return 0
-	grep -q "/nf_tables[.]ko" "$b"
-}
-case $(readlink -f "$(command -v "$1")" 2>/dev/null) in
+` + nfTablesUsable + `case $(readlink -f "$(command -v "$1")" 2>/dev/null) in
 *nft*) v=nf_tables ;;
 *legacy*|"") v=legacy ;;
-*) if nft; then v=$("$1" -V 2>/dev/null); else v=legacy; fi ;;
+*) if nfok; then v=$("$1" -V 2>/dev/null); else v=legacy; fi ;;
 esac
-live() { case "$v" in *nf_tables*) if nft; then "$2-save" -t "$1"; fi ;; *) if grep -qx "$1" "$names"; then "$2-save" -t "$1"; fi ;; esac; }
+live() { case "$v" in *nf_tables*) if nfok; then "$2-save" -t "$1"; fi ;; *) if grep -qx "$1" "$names"; then "$2-save" -t "$1"; fi ;; esac; }
 s live_raw; live raw "$1"
 s live_filter; live filter "$1"
 case $1 in ip6tables) gk=firewall6 ;; *) gk=firewall4 ;; esac

@@ -58,10 +58,7 @@ type Stack struct {
 // functions; programs are looked up in $PATH by kw, not command -v, which
 // would name the firewall probe's shell function nft.
 const stackProbes = `kw() { kf=; IFS=:; for kd in $PATH; do if [ -x "$kd/$1" ]; then kf=$kd/$1; break; fi; done; unset IFS; [ -n "$kf" ] && echo "$kf"; }
-kn=
-if [ ! -e /proc/modules ] || grep -q "^nf_tables " /proc/modules; then kn=1
-else kb=/lib/modules/$(uname -r)/modules.builtin; if [ ! -e "$kb" ] || grep -q "/nf_tables[.]ko" "$kb"; then kn=1; fi
-fi
+` + nfTablesUsable + `kn=; if nfok; then kn=1; fi
 s stack_nf_tables; echo "${kn:-no}"
 for kc in iptables ip6tables; do
 	kp=$(kw "$kc") || continue

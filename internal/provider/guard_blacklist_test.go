@@ -21,7 +21,7 @@ func TestAccBlacklist_readFindsPersistedConntrackUsers(t *testing.T) {
 		"-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n")
 	hostValue(t, h, "mkdir -p /etc/sysconfig")
 	writeHostFile(t, h, "/etc/sysconfig/ip6tables", "*raw\n-A PREROUTING -p udp --dport 53 -j CT --notrack\nCOMMIT\n")
-	writeHostFile(t, h, "/etc/nftables.conf", "table inet f {\n  chain input {\n    type filter hook input priority 0;\n    ct state established accept\n  }\n}\n")
+	writeHostFile(t, h, "/etc/nftables.conf", "table inet f {\n  chain input {\n    type filter hook input priority 0;\n    #ct state new accept\n    ct state established accept # notrack\n  }\n}\n")
 	script, args := conntrack.ModulesScript("/etc/modprobe.d/x.conf", []string{"nf_conntrack"})
 	quoted := make([]string, len(args))
 	for i, a := range args {
@@ -34,7 +34,7 @@ func TestAccBlacklist_readFindsPersistedConntrackUsers(t *testing.T) {
 	want := []conntrack.FileLine{
 		{Path: "/etc/sysconfig/ip6tables", Line: 2, Text: "-A PREROUTING -p udp --dport 53 -j CT --notrack"},
 		{Path: "/etc/iptables/rules.v4", Line: 4, Text: "-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT"},
-		{Path: "/etc/nftables.conf", Line: 4, Text: "ct state established accept"},
+		{Path: "/etc/nftables.conf", Line: 5, Text: "ct state established accept # notrack"},
 	}
 	if len(mh.ConntrackUsers) != len(want) {
 		t.Fatalf("found %+v, want %+v", mh.ConntrackUsers, want)

@@ -68,9 +68,12 @@ type snapFlight struct {
 func newWalkReads() walkReads { return walkReads{hosts: map[string]*hostReads{}} }
 
 // snapshotDefaults are the reads every snapshot makes: each object's
-// defaults (see DECISIONS.md).
+// defaults and the data source's firewall stack, so that a walk reads a host
+// once whichever object comes first; only the nft ruleset waits for an
+// object that asks for it (see DECISIONS.md).
 func snapshotDefaults() conntrack.SnapshotRequest {
 	return conntrack.SnapshotRequest{
+		Stack:    true,
 		Limits:   []conntrack.LimitsPaths{{SysctlFile: defaultSysctlFile, ModprobeFile: defaultModprobeFile, ModulesLoadFile: defaultModulesLoadFile}},
 		Modules:  []conntrack.ModulesRead{{File: defaultBlacklistFile, Modules: slices.Clone(conntrack.ClassicBlacklist)}},
 		Firewall: []conntrack.FirewallRead{{IPVersion: 4}, {IPVersion: 6}},
