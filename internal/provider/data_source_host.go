@@ -231,6 +231,11 @@ func (d *hostDataSource) Configure(_ context.Context, req datasource.ConfigureRe
 	d.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
+// hostReadNeed is what the data source asks of the walk's snapshot besides
+// the facts: the firewall stack. The snapshot's defaults hold it, so a
+// data source beside resources does not read the host a second time.
+var hostReadNeed = conntrack.SnapshotRequest{Stack: true}
+
 func (d *hostDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
 	var m hostModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
@@ -240,7 +245,7 @@ func (d *hostDataSource) Read(ctx context.Context, req datasource.ReadRequest, r
 	host := m.Host.ValueString()
 	ctx = tflog.SetField(ctx, "host", host)
 	// The facts are part of the walk's snapshot of the host.
-	read := snapRead[hostRead]{obj: converge.ObjFacts, deps: []string{scopeKernel, scopeSysctl}, need: conntrack.SnapshotRequest{Stack: true},
+	read := snapRead[hostRead]{obj: converge.ObjFacts, deps: []string{scopeKernel, scopeSysctl}, need: hostReadNeed,
 		view: func(s *conntrack.Snapshot) (*hostRead, error) {
 			f, err := converge.FactsOf(s)
 			if err != nil {

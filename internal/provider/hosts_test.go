@@ -94,6 +94,15 @@ func TestWalkReadsOneReadPerHost(t *testing.T) {
 	}
 }
 
+// Whichever object of a host comes first, its read holds what the data
+// source needs: a plan with the data source and resources reads each host
+// once (not so from #14 until the stack was a default).
+func TestSnapshotDefaultsHoldTheDataSource(t *testing.T) {
+	if !snapshotDefaults().Covers(hostReadNeed) {
+		t.Errorf("the snapshot's defaults %+v lack the data source's %+v", snapshotDefaults(), hostReadNeed)
+	}
+}
+
 // What the snapshot did not read is read, with everything read before.
 func TestWalkReadsGrows(t *testing.T) {
 	w := newWalkReads()
