@@ -94,10 +94,23 @@ const marker = "@@ctfacts:"
 // answers a read past its first byte with nothing ("2" for 262144).
 const factsScript = `exec 2>/dev/null
 r=$(uname -r)
-s() { printf "\n@@ctfacts:%s\n" "$1"; }
-u() { s "unreadable:$1"; cat -- "$1" 2>&1 >/dev/null | head -n 1; }
+` + sectionFn + factsFuncs + `s begin
+` + factsProbes + `s end
+`
+
+// sectionFn defines s, which starts a section.
+const sectionFn = `s() { printf "\n@@ctfacts:%s\n" "$1"; }
+`
+
+// fileFuncs: u reports an unreadable file, f prints a file's section when
+// the file exists.
+const fileFuncs = `u() { s "unreadable:$1"; cat -- "$1" 2>&1 >/dev/null | head -n 1; }
 f() { if [ -e "$2" ]; then s "$1"; cat "$2" || u "$2"; fi; }
-ct() {
+`
+
+// factsFuncs are the facts script's helpers: fileFuncs and ct, the
+// conntrack values of one naming.
+const factsFuncs = fileFuncs + `ct() {
 	f "${1}_count" "${2}_count"
 	f "${1}_max" "${2}_max"
 	f "${1}_buckets" "${2}_buckets"
@@ -105,8 +118,10 @@ ct() {
 	f "${1}_hashsize" "/sys/module/${3}/parameters/hashsize"
 	f "${1}_stat" "/proc/net/stat/${3}"
 }
-s begin
-s uname_r; printf "%s" "$r"
+`
+
+// factsProbes are the facts script's sections.
+const factsProbes = `s uname_r; printf "%s" "$r"
 s uname_m; uname -m
 s long_bit; getconf LONG_BIT
 s memtotal; grep "^MemTotal:" /proc/meminfo
@@ -122,7 +137,6 @@ ct ip /proc/sys/net/ipv4/netfilter/ip_conntrack ip_conntrack
 s proc_modules; grep -E "^(nf|ip)_conntrack " /proc/modules
 s modules_builtin; grep -E "(^|/)(nf|ip)_conntrack[.]ko" "/lib/modules/$r/modules.builtin"
 s module_file; find "/lib/modules/$r/kernel/net" "(" -name "nf_conntrack.ko*" -o -name "ip_conntrack.ko*" ")" -print -quit
-s end
 `
 
 // readPrelude starts the scripts that need no host facts but the kernel
@@ -131,10 +145,7 @@ s end
 // on every host for every read.
 const readPrelude = `exec 2>/dev/null
 r=$(uname -r)
-s() { printf "\n@@ctfacts:%s\n" "$1"; }
-u() { s "unreadable:$1"; cat -- "$1" 2>&1 >/dev/null | head -n 1; }
-f() { if [ -e "$2" ]; then s "$1"; cat "$2" || u "$2"; fi; }
-s begin
+` + sectionFn + fileFuncs + `s begin
 if [ -e /etc/os-release ]; then f os_release /etc/os-release; else f os_release /usr/lib/os-release; fi
 s exists
 for p in /etc/sysconfig /etc/debian_version /etc/iptables; do

@@ -58,9 +58,13 @@ func (h ServiceHost) States(init string) map[string]ServiceState {
 // script's lock file (/var/lock/subsys/NAME, the RHEL convention the
 // iptables scripts keep), "enabled" a start link in runlevels 2-5.
 const servicesScript = `exec 2>/dev/null
-s() { printf "\n@@ctfacts:%s\n" "$1"; }
-s begin
-s systemd; if [ -d /run/systemd/system ]; then echo yes; fi
+` + sectionFn + `s begin
+` + servicesProbes + `s end
+`
+
+// servicesProbes are servicesScript's sections (the snapshot has them as a
+// part): "$@" the services.
+const servicesProbes = `s systemd; if [ -d /run/systemd/system ]; then echo yes; fi
 s sysv_tool; for t in chkconfig update-rc.d; do if command -v "$t" >/dev/null; then echo "$t"; break; fi; done
 if [ -d /run/systemd/system ]; then
 	s units; systemctl show --property=Id,LoadState,ActiveState,UnitFileState "$@"
@@ -78,8 +82,7 @@ done
 s rules4; grep -c -H -F "conntrack-tf:" /etc/sysconfig/iptables /etc/iptables/rules.v4
 s rules6; grep -c -H -F "conntrack-tf:" /etc/sysconfig/ip6tables /etc/iptables/rules.v6
 gk=services
-` + guardOutcomes + `s end
-`
+` + guardOutcomes
 
 // ServicesScript returns the read script and its arguments for services.
 func ServicesScript(services []string) (string, []string) { return servicesScript, services }

@@ -128,34 +128,25 @@ const (
 	partNft      = "N"
 )
 
-// snapshotScript is built once from the objects' own scripts: their probes
-// become shell functions, so each keeps its positional parameters, and s
-// prefixes each section with the part ($ctp) being read. It first waits
-// for pending guarded changes (settleReads).
-var snapshotScript = func() string {
-	head, facts, ok := strings.Cut(factsScript, "s begin\n")
-	facts, _, ok2 := strings.Cut(facts, "s end\n")
-	_, services, ok3 := strings.Cut(servicesScript, "s begin\n")
-	services, _, ok4 := strings.Cut(services, "s end\n")
-	oldS := `s() { printf "\n@@ctfacts:%s\n" "$1"; }` + "\n"
-	if !ok || !ok2 || !ok3 || !ok4 || !strings.Contains(head, oldS) {
-		panic("conntrack: the read scripts changed shape; update snapshotScript")
-	}
-	head = strings.Replace(head, oldS, `ctp=
+// snapshotScript is made of the objects' own probes: each becomes a shell
+// function, so it keeps its positional parameters, and s prefixes each
+// section with the part ($ctp) being read. It first waits for pending
+// guarded changes (settleReads).
+const snapshotScript = settleReads + `exec 2>/dev/null
+r=$(uname -r)
+ctp=
 s() { printf "\n@@ctfacts:%s%s\n" "$ctp" "$1"; }
-`, 1)
-	return settleReads + head + fileProbe +
-		"pl() {\n" + limitsProbes + "}\n" +
-		"pm1() {\n" + modulesProbes + "}\n" +
-		// The module names come as one argument, one per line: there may be
-		// several module reads, and only one "$@".
-		"pm() { x=$1; IFS=\"\n\"; set -f; set -- $2; unset IFS; set +f; pm1 \"$x\" \"$@\"; }\n" +
-		"pf() {\n" + firewallProbes + "}\n" +
-		"ps() {\n" + services + "}\n" +
-		"pk() {\n" + stackProbes + "}\n" +
-		"pn() {\n" + nftProbes + "}\n" +
-		"s begin\n" + facts
-}()
+` + factsFuncs + fileProbe +
+	"pl() {\n" + limitsProbes + "}\n" +
+	"pm1() {\n" + modulesProbes + "}\n" +
+	// The module names come as one argument, one per line: there may be
+	// several module reads, and only one "$@".
+	"pm() { x=$1; IFS=\"\n\"; set -f; set -- $2; unset IFS; set +f; pm1 \"$x\" \"$@\"; }\n" +
+	"pf() {\n" + firewallProbes + "}\n" +
+	"ps() {\n" + servicesProbes + "}\n" +
+	"pk() {\n" + stackProbes + "}\n" +
+	"pn() {\n" + nftProbes + "}\n" +
+	"s begin\n" + factsProbes
 
 // SnapshotScript returns the script of one combined read and its
 // arguments. Like the scripts it is made of, it only reads.
