@@ -80,6 +80,7 @@ type phaseResult struct {
 	CommandsMin          int               // fewest remote commands one host saw in one run
 	CommandsMax          int               // most remote commands one host saw in one run
 	PeakRSSKB            int64             // largest provider VmHWM
+	TFCPU, HostCPU       time.Duration     // medians: terraform and its providers, the hosts' sshd and commands
 	Providers            int               // provider processes terraform started per run
 	Load                 string            // load averages before the phase's first run
 }
@@ -347,14 +348,15 @@ func measure(ctx context.Context, cfg config, b bench, p phase) (phaseResult, er
 
 // accumulator collects the runs of one phase.
 type accumulator struct {
-	addrs         map[string]bool // the hosts, by address
-	walls, floors []time.Duration
-	logins        []int         // per host per run
-	commands      []int         // per host per run
-	ops           map[opRPC]int // over all hosts and runs
-	peakRSSKB     int64
-	providers     int
-	load          string // load averages before the phase's first run
+	addrs          map[string]bool // the hosts, by address
+	walls, floors  []time.Duration
+	tfCPU, hostCPU []time.Duration
+	logins         []int         // per host per run
+	commands       []int         // per host per run
+	ops            map[opRPC]int // over all hosts and runs
+	peakRSSKB      int64
+	providers      int
+	load           string // load averages before the phase's first run
 }
 
 // add takes one run of the provider's configuration and one of the floor's.
@@ -376,6 +378,7 @@ func (a *accumulator) add(s, floor runStats) error {
 	}
 	a.logins = append(a.logins, s.logins...)
 	a.walls, a.floors = append(a.walls, s.wall), append(a.floors, floor.wall)
+	a.tfCPU, a.hostCPU = append(a.tfCPU, s.tfCPU), append(a.hostCPU, s.hostCPU)
 	a.peakRSSKB, a.providers = max(a.peakRSSKB, s.peakRSSKB), max(a.providers, s.providers)
 	return nil
 }
@@ -385,7 +388,7 @@ func (a *accumulator) result() phaseResult {
 	p := phaseResult{Runs: len(a.walls), Wall: median(a.walls), Floor: median(a.floors),
 		LoginsMean: float64(sum(a.logins)) / hostRuns, LoginsMin: slices.Min(a.logins), LoginsMax: slices.Max(a.logins),
 		Commands: map[opRPC]float64{}, CommandsMin: slices.Min(a.commands), CommandsMax: slices.Max(a.commands),
-		PeakRSSKB: a.peakRSSKB, Providers: a.providers, Load: a.load}
+		PeakRSSKB: a.peakRSSKB, Providers: a.providers, Load: a.load, TFCPU: median(a.tfCPU), HostCPU: median(a.hostCPU)}
 	for k, v := range a.ops {
 		p.Commands[k] = float64(v) / hostRuns
 	}

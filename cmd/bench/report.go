@@ -36,14 +36,14 @@ func perHost(r result) float64 {
 // printTables writes the results as markdown tables, which read as well in
 // a terminal as in BENCHMARKS.md, plus what explains them.
 func printTables(w io.Writer, results []result) {
-	fmt.Fprintln(w, "| hosts | phase | wall time (median) | floor (terraform_data) | overhead vs floor | SSH logins per host: mean / max (walks) | remote commands per host: mean (min-max) | provider peak RSS MB | load average before |")
-	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| hosts | phase | wall time (median) | floor (terraform_data) | overhead vs floor | SSH logins per host: mean / max (walks) | remote commands per host: mean (min-max) | CPU: terraform and provider / hosts | provider peak RSS MB | load average before |")
+	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range results {
 		for i, p := range r.Phases {
-			fmt.Fprintf(w, "| %d | %s (%s) | %s | %s | %+.2f s (%.1fx) | %.2f / %d (%d) | %.2f (%d-%d) | %s | %s |\n",
+			fmt.Fprintf(w, "| %d | %s (%s) | %s | %s | %+.2f s (%.1fx) | %.2f / %d (%d) | %.2f (%d-%d) | %.1f / %.1f s | %s | %s |\n",
 				r.Hosts, phases[i].name, plural(p.Runs, "run"), secs(p.Wall), secs(p.Floor), (p.Wall - p.Floor).Seconds(),
 				p.Wall.Seconds()/p.Floor.Seconds(), p.LoginsMean, p.LoginsMax, phases[i].walks,
-				p.CommandsPerHost(), p.CommandsMin, p.CommandsMax, mb(p.PeakRSSKB), p.Load)
+				p.CommandsPerHost(), p.CommandsMin, p.CommandsMax, p.TFCPU.Seconds(), p.HostCPU.Seconds(), mb(p.PeakRSSKB), p.Load)
 		}
 	}
 	fmt.Fprintln(w)
@@ -213,6 +213,10 @@ Per host count, on fresh hosts, three phases in this order, each in the provider
   ` + "`tf_rpc`" + `), which are counted per host, per op and per phase. The key number is **remote commands per host**
   in the converged plan, whose %[2]d reads per host all come from one read of the host. Both configurations log in every
   run, so all times include the provider's debug logging (the floor starts no provider and logs nothing).
+- **CPU**: the CPU time (user and system, median over the timed runs) of terraform with its provider processes, and
+  of the hosts' sshd with everything it ran (key exchanges, sessions, the remote commands' shells), from the kernel's
+  accounting of reaped processes. On this machine both share its CPUs: with 2 CPUs, a run cannot take less wall time
+  than half their sum.
 - **provider peak RSS**: the largest ` + "`VmHWM`" + ` of the provider processes terraform starts, polled from
   ` + "`/proc`" + ` every 10 ms.
 - **handshake** (for the targets): median of 15 SSH logins from Go (TCP, key exchange, publickey auth), one at a time.

@@ -184,6 +184,11 @@ type runStats struct {
 	providers int             // provider processes seen during the run
 	logins    []int           // SSH logins per host (in the order of tfRun.hosts)
 	commands  []remoteCommand // every remote command the provider logged
+	// tfCPU is the CPU time of terraform and its providers (they are its
+	// children); hostCPU that of the hosts' sshd and everything it ran
+	// (logins, shells, remote commands). On one machine they share its
+	// CPUs, so they say where the wall time went.
+	tfCPU, hostCPU time.Duration
 }
 
 // terraform runs one terraform command, watches its provider processes and
@@ -195,6 +200,7 @@ func terraform(ctx context.Context, cfg config, rc string, r tfRun) (runStats, e
 	if err != nil {
 		return s, err
 	}
+	hostCPUBefore := hostsCPU(r.hosts)
 	if err := os.Remove(r.log); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return s, err // terraform appends to the log file
 	}
@@ -223,6 +229,8 @@ func terraform(ctx context.Context, cfg config, rc string, r tfRun) (runStats, e
 	close(done)
 	s = <-polled
 	s.wall, s.log = wall, r.log
+	s.tfCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	s.hostCPU = hostsCPU(r.hosts) - hostCPUBefore
 	if ctx.Err() != nil {
 		return s, fmt.Errorf("interrupted: %w", ctx.Err())
 	}
@@ -369,3 +377,37 @@ func machineInfo(ctx context.Context, terraform string) (string, error) {
 		runtime.NumCPU(), float64(statusField(meminfo, "MemTotal"))/(1<<20), strings.TrimSpace(string(kernel)), tf,
 		strings.TrimPrefix(runtime.Version(), "go"), time.Now().UTC().Format("2006-01-02 15:04 MST"), loadAverage()), nil
 }
+
+// hostsCPU is the CPU time the hosts' sshd processes and their reaped
+// descendants used so far: what the logins and remote commands cost the
+// machine. A host's sshd reaps a session shortly after the client closes
+// it, so this waits (at most 2 s) until no sshd has a child left.
+func hostsCPU(hosts []*testhost.Host) time.Duration {
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if !slices.ContainsFunc(hosts, func(h *testhost.Host) bool {
+			children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", h.SSHDPID, h.SSHDPID))
+			return len(bytes.TrimSpace(children)) > 0
+		}) {
+			break
+		}
+	}
+	var ticks int64
+	for _, h := range hosts {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", h.SSHDPID))
+		if err != nil {
+			continue
+		}
+		// The fields after the command name, which may hold spaces: utime,
+		// stime, cutime and cstime are the 14th to 17th of the line.
+		_, rest, _ := bytes.Cut(stat, []byte(") "))
+		fields := strings.Fields(string(rest))
+		for _, f := range fields[11:min(15, len(fields))] {
+			n, _ := strconv.ParseInt(f, 10, 64)
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on Linux.
+const clockTicks = 100

@@ -93,9 +93,14 @@ const marker = "@@ctfacts:"
 // the shell's read: that reads a byte at a time, and a /proc/sys file
 // answers a read past its first byte with nothing ("2" for 262144).
 const factsScript = `exec 2>/dev/null
-r=$(uname -r)
+` + scriptMemos + `r=$(uname -r)
 ` + sectionFn + factsFuncs + `s begin
 ` + factsProbes + `s end
+`
+
+// scriptMemos unsets what a script computes once and keeps ($ns, $nfk), so
+// that nothing in the login's environment passes for it.
+const scriptMemos = `ns=; nfk=
 `
 
 // sectionFn defines s, which starts a section.
@@ -144,7 +149,7 @@ s module_file; find "/lib/modules/$r/kernel/net" "(" -name "nf_conntrack.ko*" -o
 // directories): four forks where the whole facts script takes about fifteen,
 // on every host for every read.
 const readPrelude = `exec 2>/dev/null
-r=$(uname -r)
+` + scriptMemos + `r=$(uname -r)
 ` + sectionFn + fileFuncs + `s begin
 if [ -e /etc/os-release ]; then f os_release /etc/os-release; else f os_release /usr/lib/os-release; fi
 s exists

@@ -32,9 +32,13 @@ const (
 // GuardFirewall is the guard kind of a notrack rule change of ipVersion.
 func GuardFirewall(ipVersion int) string { return "firewall" + strconv.Itoa(ipVersion) }
 
-// guardNS sets $ns to the network namespace's inode (0 when unknown),
-// once per script: a combined read has several parts that need it.
-const guardNS = `[ -n "$ns" ] || ns=$(stat -L -c %i /proc/self/ns/net 2>/dev/null) || ns=0
+// guardNS sets $ns to the network namespace's inode (0 when unknown).
+const guardNS = `ns=$(stat -L -c %i /proc/self/ns/net 2>/dev/null) || ns=0
+`
+
+// guardNSOnce is guardNS unless the script set $ns already (each script
+// starts with ns unset): a combined read has several parts that need it.
+const guardNSOnce = `[ -n "$ns" ] || ns=$(stat -L -c %i /proc/self/ns/net 2>/dev/null) || ns=0
 `
 
 // guardPrelude (ArmScript): $1 seconds, $2 kind, $3 label (what the change
@@ -379,7 +383,7 @@ func ParseSettle(out string) Settled {
 // this network namespace, each "@@guard LABEL\tOUTCOME" on one line; a
 // record is reported once, then removed.
 const guardOutcomes = `s guard
-` + guardNS + `for o in /run/conntrack-tf-guard."$ns"."$gk".*.outcome; do
+` + guardNSOnce + `for o in /run/conntrack-tf-guard."$ns"."$gk".*.outcome; do
 	if [ -f "$o" ]; then printf "%s\t%s\n" "$(head -n 1 "$o")" "$(sed 1d "$o" | tr "\n" " ")"; rm -f "$o"; fi
 done
 `

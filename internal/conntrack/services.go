@@ -58,7 +58,7 @@ func (h ServiceHost) States(init string) map[string]ServiceState {
 // script's lock file (/var/lock/subsys/NAME, the RHEL convention the
 // iptables scripts keep), "enabled" a start link in runlevels 2-5.
 const servicesScript = `exec 2>/dev/null
-` + sectionFn + `s begin
+` + scriptMemos + sectionFn + `s begin
 ` + servicesProbes + `s end
 `
 

@@ -132,7 +132,7 @@ const (
 // function, so it keeps its positional parameters, and s prefixes each
 // section with the part ($ctp) being read. It first waits for pending
 // guarded changes (settleReads).
-const snapshotScript = settleReads + `exec 2>/dev/null
+const snapshotScript = scriptMemos + settleReads + `exec 2>/dev/null
 r=$(uname -r)
 ctp=
 s() { printf "\n@@ctfacts:%s%s\n" "$ctp" "$1"; }

@@ -370,3 +370,22 @@ func TestSnapshotDeclaredDefaultRulesFile(t *testing.T) {
 		t.Error("another file read as a default")
 	}
 }
+
+// Every read script unsets what it computes once ($ns, $nfk) before using
+// it: a value from the login's environment must not pass for the
+// namespace or for "nf_tables is usable" (a read must never load it).
+func TestReadScriptsUnsetTheirMemos(t *testing.T) {
+	limits, _ := LimitsScript(LimitsPaths{SysctlFile: "/a", ModprobeFile: "/b", ModulesLoadFile: "/c"})
+	firewall, _ := FirewallScript("", 4)
+	services, _ := ServicesScript(FirewallServices)
+	snapshot, _ := SnapshotScript(SnapshotRequest{Stack: true, Nft: true, Firewall: []FirewallRead{{IPVersion: 4}}})
+	for name, script := range map[string]string{"limits": limits, "firewall": firewall, "services": services,
+		"nft": NftScript(), "snapshot": snapshot} {
+		unset := strings.Index(script, scriptMemos)
+		for _, use := range []string{`"$ns"`, "nfok"} {
+			if i := strings.Index(script, use); i >= 0 && (unset < 0 || unset > i) {
+				t.Errorf("the %s script uses %s before it unsets it", name, use)
+			}
+		}
+	}
+}
