@@ -401,7 +401,10 @@ func hostsCPU(hosts []*testhost.Host) time.Duration {
 		// stime, cutime and cstime are the 14th to 17th of the line.
 		_, rest, _ := bytes.Cut(stat, []byte(") "))
 		fields := strings.Fields(string(rest))
-		for _, f := range fields[11:min(15, len(fields))] {
+		if len(fields) < 15 {
+			continue
+		}
+		for _, f := range fields[11:15] {
 			n, _ := strconv.ParseInt(f, 10, 64)
 			ticks += n
 		}
