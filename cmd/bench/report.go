@@ -84,8 +84,8 @@ func printParallelism(w io.Writer, cfg config, results []result) {
 	if len(cfg.parallelism) < 2 {
 		return
 	}
-	fmt.Fprintf(w, "| hosts | -parallelism | %s | SSH logins per host in apply: max | provider peak RSS MB | load average before |\n", strings.Join(phaseNames(), " | "))
-	fmt.Fprintf(w, "|---:|---:|%s---:|---:|---:|\n", strings.Repeat("---:|", len(phases)))
+	fmt.Fprintf(w, "| hosts | -parallelism | %s | SSH logins per host in apply: max | apply CPU: terraform and provider / hosts | provider peak RSS MB | load average before |\n", strings.Join(phaseNames(), " | "))
+	fmt.Fprintf(w, "|---:|---:|%s---:|---:|---:|---:|\n", strings.Repeat("---:|", len(phases)))
 	for _, n := range cfg.parallelismHosts {
 		for _, r := range results {
 			if r.Hosts != n {
@@ -95,8 +95,9 @@ func printParallelism(w io.Writer, cfg config, results []result) {
 			for i, p := range r.Phases {
 				walls[i] = secs(p.Wall)
 			}
-			fmt.Fprintf(w, "| %d | %d | %s | %d | %s | %s |\n", r.Hosts, r.Parallelism, strings.Join(walls, " | "),
-				r.Phases[phaseIndex("apply")].LoginsMax, mb(peakRSS(r)), r.LoadBefore)
+			apply := r.Phases[phaseIndex("apply")]
+			fmt.Fprintf(w, "| %d | %d | %s | %d | %.1f / %.1f s | %s | %s |\n", r.Hosts, r.Parallelism, strings.Join(walls, " | "),
+				apply.LoginsMax, apply.TFCPU.Seconds(), apply.HostCPU.Seconds(), mb(peakRSS(r)), r.LoadBefore)
 		}
 	}
 	fmt.Fprintln(w)

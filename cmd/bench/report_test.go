@@ -25,7 +25,7 @@ func fakeResult(hosts, parallelism int, wall time.Duration, rssKB int64) result 
 		logins := p.walks + p.confirms
 		r.Phases = append(r.Phases, phaseResult{Runs: 1, Wall: wall, Floor: wall / 10, LoginsMean: float64(logins),
 			LoginsMin: logins, LoginsMax: logins, Commands: map[opRPC]float64{{"read host", "ReadResource"}: 1},
-			CommandsMin: 1, CommandsMax: 1, PeakRSSKB: rssKB, Load: "1.00 1.00 1.00"})
+			CommandsMin: 1, CommandsMax: 1, PeakRSSKB: rssKB, Load: "1.00 1.00 1.00", TFCPU: wall / 10, HostCPU: wall / 2})
 	}
 	return r
 }
@@ -40,8 +40,9 @@ func TestMarkdownFleet(t *testing.T) {
 	}
 	md := markdown("a machine", cfg, results)
 	for _, want := range []string{
-		"| 500 | 10 | 60.00 s | 60.00 s | 60.00 s |", // the parallelism table, both values
-		"| 500 | 30 | 40.00 s | 40.00 s | 40.00 s |",
+		"| 50 | plan fresh (1 run) | 5.00 s | 0.50 s | +4.50 s (10.0x) | 1.00 / 1 (1) | 1.00 (1-1) | 0.5 / 2.5 s |", // CPU split
+		"| 500 | 10 | 60.00 s | 60.00 s | 60.00 s | 3 | 6.0 / 30.0 s |",                                             // the parallelism table, both values
+		"| 500 | 30 | 40.00 s | 40.00 s | 40.00 s | 3 | 4.0 / 20.0 s |",
 		"converged plan growing no faster than linearly from 50 to 500 hosts | 60.00 s at 500 hosts vs 10 x 5.00 s = 50.00 s (1.20 of linear) | **not met**",
 		"provider RSS under 100 MB at 500 hosts | 90.0 MB at 500 hosts, largest of all phases | met",
 	} {
