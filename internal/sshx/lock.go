@@ -115,6 +115,12 @@ func (c *Client) LockHostWhen(ctx context.Context, wait time.Duration, ready str
 	// The remote flock gives up after wait; this margin covers the round trip.
 	timer := time.NewTimer(wait + c.timeout)
 	defer timer.Stop()
+	// giveUp ends the holder's session, which releases whatever it holds.
+	giveUp := func(why error) error {
+		stdin.Close()
+		session.Close()
+		return c.fail(op, ErrTimeout, why, "")
+	}
 	select {
 	case ok := <-locked:
 		if ok {
@@ -131,13 +137,9 @@ func (c *Client) LockHostWhen(ctx context.Context, wait time.Duration, ready str
 					return nil, c.fail(op, ErrUnreachable, errors.New("the lock holder exited before it recorded itself"), "")
 				}
 			case <-ctx.Done():
-				stdin.Close()
-				session.Close()
-				return nil, c.fail(op, ErrTimeout, fmt.Errorf("gave up waiting for the host lock: %w", ctx.Err()), "")
+				return nil, giveUp(fmt.Errorf("gave up waiting for the host lock: %w", ctx.Err()))
 			case <-timer.C:
-				stdin.Close()
-				session.Close()
-				return nil, c.fail(op, ErrTimeout, errors.New("the lock holder did not record itself in time"), "")
+				return nil, giveUp(errors.New("the lock holder did not record itself in time"))
 			}
 			return func() error {
 				stdin.Close()
@@ -156,13 +158,9 @@ func (c *Client) LockHostWhen(ctx context.Context, wait time.Duration, ready str
 			}, nil
 		}
 	case <-ctx.Done():
-		stdin.Close()
-		session.Close()
-		return nil, c.fail(op, ErrTimeout, fmt.Errorf("gave up waiting for the host lock: %w", ctx.Err()), "")
+		return nil, giveUp(fmt.Errorf("gave up waiting for the host lock: %w", ctx.Err()))
 	case <-timer.C:
-		stdin.Close()
-		session.Close()
-		return nil, c.fail(op, ErrTimeout, fmt.Errorf("no answer within %s", wait+c.timeout), "")
+		return nil, giveUp(fmt.Errorf("no answer within %s", wait+c.timeout))
 	}
 	werr := <-exited
 	session.Close()
