@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Installs everything the tests, the demo and the benchmark need on a fresh
-# Debian 12 machine (run as root). Idempotent: a second run installs nothing.
+# Installs what a target needs on a fresh Debian 12 machine, and nothing
+# else: each make target asks only for its part. Idempotent: a second run
+# installs nothing.
 #
-#   scripts/setup.sh         everything (Debian packages, Terraform, Go tools)
-#   scripts/setup.sh tools   only the Go tools `make lint` runs (no root needed)
+#   scripts/setup.sh           the test hosts' Debian packages and Terraform
+#                              1.5.7: what `make demo` needs (run as root)
+#   scripts/setup.sh tools     the Go tools `make lint` runs (no root needed)
+#   scripts/setup.sh opentofu  OpenTofu, for `make test-matrix` (no root needed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,10 +38,21 @@ go_tools() {
 	build_tool goreleaser tools/release github.com/goreleaser/goreleaser/v2 github.com/goreleaser/goreleaser/v2
 }
 
-if [[ ${1-} == tools ]]; then
+case ${1-} in
+tools)
 	go_tools
 	exit 0
-fi
+	;;
+opentofu)
+	scripts/opentofu.sh
+	exit 0
+	;;
+"") ;;
+*)
+	echo "usage: scripts/setup.sh [tools|opentofu]" >&2
+	exit 2
+	;;
+esac
 
 packages=(openssh-server openssh-client iptables nftables kmod iproute2 sudo util-linux passwd coreutils diffutils busybox)
 missing=()
@@ -57,8 +71,3 @@ if ! bin/terraform version 2>/dev/null | grep -q '^Terraform v1\.5\.7$'; then
 	echo "setup: building Terraform v1.5.7 into bin/ (once, about two minutes)"
 	GOBIN="$PWD/bin" go install github.com/hashicorp/terraform@v1.5.7
 fi
-
-go_tools
-
-# OpenTofu for make test-matrix, built the same way from its Go module.
-scripts/opentofu.sh

@@ -48,8 +48,26 @@ fi
 # old image never sees a half-written one.
 mkdir -p "$out"
 work="$(mktemp -d "$out/.build.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
 root="$work/root"
+
+# Whatever ends the build (success, a failed step, Ctrl-C, kill), nothing is
+# left behind: no mount inside the build directory, no build directory. The
+# exit status is the build's own: cleanup must not turn a success into a
+# failure (an umount of what is already unmounted returns 32 under set -e)
+# nor a failure into a success. /proc is unmounted before the directory is
+# removed, and rm stays on the build's file system in case it is not.
+cleanup() {
+	local status=$?
+	set +e
+	if mountpoint -q "$root/proc" 2>/dev/null; then
+		umount "$root/proc" 2>/dev/null || umount -l "$root/proc"
+	fi
+	rm -rf --one-file-system "$work"
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # minbase keeps the image small and the build short. systemd and udev are
 # there for the guests that boot it (KernelOptions.Systemd: init systems,
@@ -71,7 +89,6 @@ echo "kernel-host: installing firewalld"
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod 755 "$root/usr/sbin/policy-rc.d"
 mount -t proc proc "$root/proc"
-trap 'umount "$root/proc" 2>/dev/null; rm -rf "$work"' EXIT
 {
 	chroot "$root" apt-get update &&
 		DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y --no-install-recommends firewalld
