@@ -4,7 +4,10 @@
 # installs nothing.
 #
 #   scripts/setup.sh           the test hosts' Debian packages and Terraform
-#                              1.5.7: what `make demo` needs (run as root)
+#                              1.5.7, which the tests drive (run as root)
+#   scripts/setup.sh demo      what `make demo` needs: the packages, and
+#                              Terraform 1.5.7 only where no Terraform >= 1.5
+#                              is on PATH (run as root)
 #   scripts/setup.sh tools     the Go tools `make lint` runs (no root needed)
 #   scripts/setup.sh opentofu  OpenTofu, for `make test-matrix` (no root needed)
 set -euo pipefail
@@ -47,9 +50,9 @@ opentofu)
 	scripts/opentofu.sh
 	exit 0
 	;;
-"") ;;
+"" | demo) ;;
 *)
-	echo "usage: scripts/setup.sh [tools|opentofu]" >&2
+	echo "usage: scripts/setup.sh [demo|tools|opentofu]" >&2
 	exit 2
 	;;
 esac
@@ -63,6 +66,12 @@ if ((${#missing[@]})); then
 	echo "setup: installing ${missing[*]}"
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The demo runs with any Terraform >= 1.5 the machine has (the CI image has
+# 1.11.4): building one would be most of a fresh machine's demo time.
+if [[ ${1-} == demo ]] && scripts/demo-terraform.sh >/dev/null 2>&1; then
+	exit 0
 fi
 
 # Terraform v1.5.7, the last MPL release, built from source through the Go

@@ -6,6 +6,7 @@ import (
 )
 
 func TestEditBlacklist(t *testing.T) {
+	t.Parallel()
 	const own = "# mine\ninstall nf_nat /usr/local/bin/guard\n"
 	for _, tc := range []struct {
 		name        string
@@ -42,6 +43,7 @@ func TestEditBlacklist(t *testing.T) {
 }
 
 func TestBuiltinsAndBuildOf(t *testing.T) {
+	t.Parallel()
 	h := ModuleHost{Kind: map[string]string{"nf_conntrack": "builtin", "nf_nat": "module"}, Loaded: map[string]LoadedModule{"nf_nat": {}}}
 	if got := h.Builtins([]string{"nf_conntrack", "nf_nat", "x"}); !slices.Equal(got, []string{"nf_conntrack"}) {
 		t.Errorf("Builtins = %v", got)
@@ -61,6 +63,7 @@ func TestBuiltinsAndBuildOf(t *testing.T) {
 }
 
 func TestServiceActions(t *testing.T) {
+	t.Parallel()
 	on, off := true, false
 	states := map[string]ServiceState{
 		"iptables":  {Installed: true, Enabled: true, Running: true},
@@ -91,6 +94,7 @@ func TestServiceActions(t *testing.T) {
 }
 
 func TestLiveWrites(t *testing.T) {
+	t.Parallel()
 	l := Limits{Facts: Facts{Naming: NamingModern}}
 	got := l.LiveWrites(Managed{Sysctls: map[string]string{"udp_timeout": "30", "max": "262144", "buckets_x": "1"}, Buckets: "32768"})
 	var paths []string
@@ -108,6 +112,7 @@ func TestLiveWrites(t *testing.T) {
 }
 
 func TestSetShellVars(t *testing.T) {
+	t.Parallel()
 	const conf = "# iptables-config\nIPTABLES_MODULES=\"nf_conntrack_ftp\"\nIPTABLES_SAVE_ON_STOP=\"no\"\n"
 	got, added := SetShellVars([]byte(conf), map[string]string{"IPTABLES_MODULES": "", "IPTABLES_MODULES_UNLOAD": "no"}, []string{"IPTABLES_SYSCTL_LOAD_LIST"})
 	if want := "# iptables-config\nIPTABLES_MODULES=\"\"\nIPTABLES_SAVE_ON_STOP=\"no\"\nIPTABLES_MODULES_UNLOAD=\"no\"\n"; string(got) != want {
@@ -127,6 +132,7 @@ func TestSetShellVars(t *testing.T) {
 }
 
 func TestLowering(t *testing.T) {
+	t.Parallel()
 	hs := int64(65536)
 	l := Limits{Running: map[string]string{"max": "262144", "tcp_loose": "1", "udp_timeout": "30", "tcp_timeout_established": "432000", "range": "1\t2"}, Hashsize: &hs}
 	for _, tc := range []struct {

@@ -5,6 +5,7 @@ import (
 )
 
 func TestEditFiles(t *testing.T) {
+	t.Parallel()
 	l := Limits{
 		Facts:       Facts{Naming: NamingModern},
 		Sysctl:      File{Path: "/etc/sysctl.conf", Exists: true, Content: []byte("# mine\nnet.netfilter.nf_conntrack_max=1\nvm.x = 1\nnet.netfilter.nf_conntrack_udp_timeout = 30\n")},

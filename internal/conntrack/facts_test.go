@@ -292,6 +292,7 @@ func dump(f Facts) string {
 }
 
 func TestParseFacts(t *testing.T) {
+	t.Parallel()
 	for _, tc := range factsCases {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseFacts(tc.out)
@@ -306,6 +307,7 @@ func TestParseFacts(t *testing.T) {
 }
 
 func TestParseFactsOSRelease(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		osRelease            string
 		exists               string
@@ -339,6 +341,7 @@ func TestParseFactsOSRelease(t *testing.T) {
 }
 
 func TestParseFactsErrors(t *testing.T) {
+	t.Parallel()
 	tests := map[string]string{
 		"empty":             "",
 		"not script output": "sh: 1: syntax error\n",
@@ -362,6 +365,7 @@ func TestParseFactsErrors(t *testing.T) {
 // TestModuleState checks each clue alone and that the order of precedence is
 // loaded, builtin, available, absent.
 func TestModuleState(t *testing.T) {
+	t.Parallel()
 	const (
 		procModules = "nf_conntrack 172032 4 xt_CT,nf_nat,xt_conntrack, Live 0x0000000000000000\n"
 		builtinList = "kernel/net/netfilter/nf_conntrack_ftp.ko\nkernel/net/netfilter/nf_conntrack.ko\n"
@@ -401,6 +405,7 @@ func TestModuleState(t *testing.T) {
 }
 
 func TestFillPercent(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		count, max *int64
 		want       *float64
@@ -437,6 +442,7 @@ func derefF(p *float64) any {
 }
 
 func TestHasConntrack(t *testing.T) {
+	t.Parallel()
 	if (Facts{}).HasConntrack() {
 		t.Error("zero Facts has conntrack")
 	}
@@ -446,6 +452,7 @@ func TestHasConntrack(t *testing.T) {
 }
 
 func TestModuleStates(t *testing.T) {
+	t.Parallel()
 	want := []ModuleState{"loaded", "builtin", "available", "absent"}
 	if !reflect.DeepEqual(ModuleStates, want) {
 		t.Errorf("ModuleStates = %v, want %v", ModuleStates, want)
@@ -456,6 +463,7 @@ func TestModuleStates(t *testing.T) {
 // these tools may autoload conntrack (or are module tools outright). The one
 // allowed mention is the /etc/iptables directory whose existence is a fact.
 func TestFactsScriptReadOnly(t *testing.T) {
+	t.Parallel()
 	s := strings.ReplaceAll(FactsScript(), "/etc/iptables", "")
 	banned := regexp.MustCompile(`(?i)\b(sysctl|iptables|ip6tables|nft|modprobe|lsmod|insmod|rmmod)\b`)
 	if m := banned.FindAllString(s, -1); m != nil {
@@ -469,6 +477,7 @@ func TestFactsScriptReadOnly(t *testing.T) {
 // TestFactsScriptOnThisHost runs the real script with every POSIX shell at
 // hand and checks it against files read here directly.
 func TestFactsScriptOnThisHost(t *testing.T) {
+	t.Parallel()
 	release, err := exec.Command("uname", "-r").Output()
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestGuardArgsStayPositional(t *testing.T) {
+	t.Parallel()
 	g := Guard{Seconds: 12, Kind: GuardFirewall(6), Label: "adding x\nand y",
 		Tables: []GuardTable{{"ip6tables", "raw"}}, Files: []string{"/etc/a b"},
 		Undo: []GuardService{{"systemd", "iptables", "stop"}}, Values: []string{"/proc/sys/x y"}}
@@ -23,6 +24,7 @@ func TestGuardArgsStayPositional(t *testing.T) {
 }
 
 func TestNotrackScriptTablesAndFields(t *testing.T) {
+	t.Parallel()
 	_, args, tables := NotrackScript("iptables", []Change{
 		{Op: "add", Table: "raw", Chain: "PREROUTING", Args: []string{"-p", "tcp", "*"}},
 		{Op: "ins", Table: "filter", Chain: "INPUT", Args: []string{"-j", "ACCEPT"}},
@@ -43,6 +45,7 @@ func TestNotrackScriptTablesAndFields(t *testing.T) {
 }
 
 func TestParseGuardedAndSettle(t *testing.T) {
+	t.Parallel()
 	r := ParseGuarded("noise\n@@armed\t/run/conntrack-tf-guard.1.services.x\tsystemd\n@@fail\tiptables start\tboom\n")
 	if r.Dir != "/run/conntrack-tf-guard.1.services.x" || r.Timer != "systemd" || r.Failed["iptables start"] != "boom" || r.Done {
 		t.Fatalf("%+v", r)
@@ -64,6 +67,7 @@ func TestParseGuardedAndSettle(t *testing.T) {
 }
 
 func TestGuardOutcomesInReads(t *testing.T) {
+	t.Parallel()
 	out := "@@ctfacts:begin\n@@ctfacts:guard\nadding NOTRACK rule r1\trestored \nstarting iptables\trestore-failed: stop iptables: no \n@@ctfacts:end\n"
 	sec, err := splitSections(out)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestBootOrderAndLaterOverrides(t *testing.T) {
+	t.Parallel()
 	rows := []string{
 		"/etc/sysctl.d/10-low.conf\t/etc/sysctl.d/10-low.conf\tnet.netfilter.nf_conntrack_max = 1000",
 		"/etc/sysctl.d/99-sysctl.conf\t/etc/sysctl.conf\tnet.netfilter.nf_conntrack_max=2000",
@@ -57,6 +58,7 @@ func TestBootOrderAndLaterOverrides(t *testing.T) {
 }
 
 func TestParseFileKeepsExactBytes(t *testing.T) {
+	t.Parallel()
 	for _, content := range []string{"", "a = 1", "a = 1\n", "a = 1\r\nb = 2\r\n", "\n\n", "x\n\n", "x", "xx\n"} {
 		body := "file\n" + content + "x\n"
 		f, err := parseFile(body, "/etc/x")
@@ -79,6 +81,7 @@ func TestParseFileKeepsExactBytes(t *testing.T) {
 // reports must be what this machine shows that user, whatever its kernel
 // (conntrack built in, a module, or not loaded; hashsize is root-only).
 func TestLimitsScriptOnThisMachine(t *testing.T) {
+	t.Parallel()
 	paths := LimitsPaths{SysctlFile: "/etc/sysctl.conf", ModprobeFile: "/etc/modprobe.d/ctt-none.conf", ModulesLoadFile: "/etc"}
 	script, args := LimitsScript(paths)
 	out, err := exec.Command("sh", append([]string{"-c", script, "sh"}, args...)...).Output()
@@ -109,6 +112,7 @@ func TestLimitsScriptOnThisMachine(t *testing.T) {
 }
 
 func TestSysctlKeyNaming(t *testing.T) {
+	t.Parallel()
 	if k := SysctlKey(NamingLegacy, "max"); k != "net.ipv4.netfilter.ip_conntrack_max" || ProcPath(k) != "/proc/sys/net/ipv4/netfilter/ip_conntrack_max" {
 		t.Fatal(k)
 	}

@@ -9,6 +9,7 @@ import (
 
 // The live script runs here against ordinary files standing in for /proc.
 func TestLiveScript(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ok := filepath.Join(dir, "ok")
 	readOnly := filepath.Join(dir, "ro")

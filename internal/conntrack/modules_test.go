@@ -19,6 +19,7 @@ ip_tables 36864 2 iptable_raw,iptable_nat, Live 0xffffffffc09c8000
 `
 
 func TestUnloadOrder(t *testing.T) {
+	t.Parallel()
 	loaded := ParseProcModules(procModulesNAT)
 	if m := loaded["nf_conntrack"]; m.RefCount != 4 || !reflect.DeepEqual(m.UsedBy, []string{"xt_CT", "xt_MASQUERADE", "nf_nat", "xt_conntrack"}) {
 		t.Fatalf("parsed %+v", m)
@@ -61,6 +62,7 @@ func TestUnloadOrder(t *testing.T) {
 }
 
 func TestParseFailures(t *testing.T) {
+	t.Parallel()
 	got := ParseFailures("@@fail\tnf_conntrack\trmmod: ERROR: Module nf_conntrack is in use by: xt_CT\n")
 	if got["nf_conntrack"] != "rmmod: ERROR: Module nf_conntrack is in use by: xt_CT" || len(got) != 1 {
 		t.Fatal(got)

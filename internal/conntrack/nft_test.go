@@ -23,6 +23,7 @@ func fixtureRuleset(t *testing.T) NftRuleset {
 }
 
 func TestObserveNftOnNftsOwnListing(t *testing.T) {
+	t.Parallel()
 	rs := fixtureRuleset(t)
 	for _, r := range nftFixtureRules {
 		t.Run(r.Name, func(t *testing.T) {
@@ -70,6 +71,7 @@ func equalRule(a, b NftRule) bool {
 }
 
 func TestDropsUntrackedNft(t *testing.T) {
+	t.Parallel()
 	got := DropsUntrackedNft(fixtureRuleset(t))
 	// inet filter: policy drop, state vmap, no untracked; ip legacyish:
 	// final reject. The firewalld-like table accepts untracked in its zone chain.
@@ -80,6 +82,7 @@ func TestDropsUntrackedNft(t *testing.T) {
 }
 
 func TestNftRuleValidate(t *testing.T) {
+	t.Parallel()
 	longest := NftRule{Name: strings.Repeat("a", 32), Protocol: "tcp", Port: "65535:65535",
 		Source: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fff0/124", Destination: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128", Chains: NftChains}
 	if err := longest.Validate(); err != nil || len(longest.Comment()) > 128 {
@@ -105,6 +108,7 @@ func TestNftRuleValidate(t *testing.T) {
 }
 
 func TestParseNftFailures(t *testing.T) {
+	t.Parallel()
 	if _, err := ParseNftRuleset("{not json"); err == nil {
 		t.Fatal("bad JSON parsed")
 	}
@@ -123,6 +127,7 @@ func TestParseNftFailures(t *testing.T) {
 // The snapshot reads the ruleset only for an nft rule; its request grows
 // and covers as the other reads do.
 func TestSnapshotNftPart(t *testing.T) {
+	t.Parallel()
 	var r SnapshotRequest
 	if script, _ := SnapshotScript(r); strings.Contains(script, "pn\n") || strings.Contains(script, "ctp=N0") {
 		t.Fatal("the nft part is read without being asked for")

@@ -43,6 +43,7 @@ func mustEdit(t *testing.T, content []byte, plan, prior *OwnedRules) []byte {
 }
 
 func TestEditRules(t *testing.T) {
+	t.Parallel()
 	other := "-A PREROUTING -p tcp -m tcp --dport 80 -j CT --notrack"
 	base := []byte(save(other))
 	withRule := mustEdit(t, base, &OwnedRules{Rule: udp53}, nil)
@@ -84,6 +85,7 @@ func TestEditRules(t *testing.T) {
 }
 
 func TestLiveChanges(t *testing.T) {
+	t.Parallel()
 	legacy := udp53
 	legacy.Target = "NOTRACK"
 	stranger := "-A OUTPUT -p tcp -m comment --comment \"conntrack-tf:ffffffffffff\" -j CT --notrack"
@@ -120,6 +122,7 @@ func TestLiveChanges(t *testing.T) {
 }
 
 func TestObserveRule(t *testing.T) {
+	t.Parallel()
 	commented := udp53
 	commented.Comment = "dns"
 	for _, tc := range []struct {
@@ -159,6 +162,7 @@ func TestObserveRule(t *testing.T) {
 }
 
 func TestDropsUntracked(t *testing.T) {
+	t.Parallel()
 	for filter, want := range map[string]bool{
 		"*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n":                                                      false,
 		"*filter\n:INPUT DROP [0:0]\n-A INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT\nCOMMIT\n": true,

@@ -7,6 +7,7 @@ import (
 )
 
 func TestParseServices(t *testing.T) {
+	t.Parallel()
 	for name, tc := range map[string]struct {
 		out  string
 		want ServiceHost
@@ -72,6 +73,7 @@ func TestParseServices(t *testing.T) {
 }
 
 func TestParseServicesRejectsCutOutput(t *testing.T) {
+	t.Parallel()
 	for _, out := range []string{
 		"",
 		"\n@@ctfacts:begin\n\n@@ctfacts:systemd\nyes\n", // no end marker
@@ -84,6 +86,7 @@ func TestParseServicesRejectsCutOutput(t *testing.T) {
 }
 
 func TestFlushedRules(t *testing.T) {
+	t.Parallel()
 	h := ServiceHost{ManagedRules: map[int]int{4: 2, 6: 1}}
 	for svc, want := range map[string]int{"iptables": 2, "ip6tables": 1, "nftables": 3, "firewalld": 3} {
 		if got := h.FlushedRules(svc); got != want {
@@ -93,6 +96,7 @@ func TestFlushedRules(t *testing.T) {
 }
 
 func TestServiceApplyScriptArguments(t *testing.T) {
+	t.Parallel()
 	script, args := ServiceApplyScript("update-rc.d", []ServiceAction{{"iptables", "stop"}, {"iptables", "disable"}})
 	if want := []string{"update-rc.d", "iptables stop", "iptables disable"}; !reflect.DeepEqual(args, want) {
 		t.Fatalf("args = %q, want %q", args, want)

@@ -3,6 +3,7 @@ package conntrack
 import "testing"
 
 func TestRecommendedMax(t *testing.T) {
+	t.Parallel()
 	const gib = int64(1) << 30
 	tests := []struct {
 		mem  int64
@@ -27,6 +28,7 @@ func TestRecommendedMax(t *testing.T) {
 }
 
 func TestRecommendedBuckets(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ max, wantMin, wantMax int64 }{
 		{262144, 32768, 131072},
 		{65537, 8192, 32768},
@@ -42,6 +44,7 @@ func TestRecommendedBuckets(t *testing.T) {
 }
 
 func TestTableMemoryBytes(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ max, buckets, want int64 }{
 		{262144, 32768, 262144*EntryBytes + 32768*8}, // 8 GiB, 64-bit: 80 MiB + 256 KiB
 		{1, 0, EntryBytes},

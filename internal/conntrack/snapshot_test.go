@@ -39,6 +39,7 @@ func noComments(save string) string {
 // Every view of one combined read is what the object's own script reads,
 // on this machine's real files and on files with awkward bytes.
 func TestSnapshotMatchesOwnReads(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
@@ -226,6 +227,7 @@ func snapshotOut(parts ...string) string {
 
 // An unreadable file fails the reads that asked for it, not the others.
 func TestSnapshotUnreadableFailsItsPartOnly(t *testing.T) {
+	t.Parallel()
 	req := SnapshotRequest{Firewall: []FirewallRead{{IPVersion: 4}}, Files: []string{"/etc/sysconfig/iptables-config"}}
 	out := snapshotOut(
 		sec("F0/file_rules_rhel", "none\n"), sec("F0/file_rules_debian", "file\n"), sec("F0/unreadable:/etc/iptables/rules.v4", "cat: /etc/iptables/rules.v4: Permission denied\n"),
@@ -264,6 +266,7 @@ func TestSnapshotUnreadableFailsItsPartOnly(t *testing.T) {
 }
 
 func TestSnapshotTruncated(t *testing.T) {
+	t.Parallel()
 	for _, out := range []string{"", "motd", sec("begin", "") + sec("uname_r", "6.1")} {
 		if _, err := ParseSnapshot(out, SnapshotRequest{}); err == nil {
 			t.Errorf("%q parsed", out)
@@ -272,6 +275,7 @@ func TestSnapshotTruncated(t *testing.T) {
 }
 
 func TestSnapshotRequest(t *testing.T) {
+	t.Parallel()
 	var r SnapshotRequest
 	l := LimitsPaths{SysctlFile: "/etc/sysctl.conf"}
 	if !r.Add(SnapshotRequest{Limits: []LimitsPaths{l}, Modules: []ModulesRead{{File: "/f", Modules: []string{"a", "b"}}}}) {
@@ -354,6 +358,7 @@ func FuzzParseSnapshot(f *testing.F) {
 // A declared rules file that is a layout's default comes from the default
 // read, whichever layout's it is.
 func TestSnapshotDeclaredDefaultRulesFile(t *testing.T) {
+	t.Parallel()
 	req := SnapshotRequest{Firewall: []FirewallRead{{IPVersion: 4}}}
 	snap, err := ParseSnapshot(snapshotOut(sec("F0/file_rules_rhel", "file\nRHEL\nx\n"), sec("F0/file_rules_debian", "file\nDEBIAN\nx\n"),
 		sec("F0/live_raw", "*raw\n")), req)
@@ -375,6 +380,7 @@ func TestSnapshotDeclaredDefaultRulesFile(t *testing.T) {
 // it: a value from the login's environment must not pass for the
 // namespace or for "nf_tables is usable" (a read must never load it).
 func TestReadScriptsUnsetTheirMemos(t *testing.T) {
+	t.Parallel()
 	limits, _ := LimitsScript(LimitsPaths{SysctlFile: "/a", ModprobeFile: "/b", ModulesLoadFile: "/c"})
 	firewall, _ := FirewallScript("", 4)
 	services, _ := ServicesScript(FirewallServices)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestIptablesVariant(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		lines []string
 		want  IptablesVariant
@@ -31,6 +32,7 @@ func TestIptablesVariant(t *testing.T) {
 }
 
 func TestSplitNftTables(t *testing.T) {
+	t.Parallel()
 	tables, err := parseNftTables(strings.Split("table ip filter\ntable inet firewalld\ntable ip nat\ntable ip6 raw\ntable inet filter\ntable bridge filter\ntable ip mytable", "\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +55,7 @@ func TestSplitNftTables(t *testing.T) {
 }
 
 func TestFirewalldBackend(t *testing.T) {
+	t.Parallel()
 	for conf, want := range map[string]string{
 		"":                             "nftables",
 		"# FirewallBackend=iptables\n": "nftables",
@@ -68,6 +71,7 @@ func TestFirewalldBackend(t *testing.T) {
 }
 
 func TestParseStack(t *testing.T) {
+	t.Parallel()
 	svc := ServiceHost{Systemd: true, Units: map[string]ServiceState{"firewalld": {Installed: true, Enabled: true, Running: true}}}
 	sec, err := splitSections(marker + "begin\n" + marker + "stack_nf_tables\n1\n" + marker + "stack_iptables\n/usr/sbin/xtables-nft-multi\n" +
 		marker + "stack_nft_tables\ntable inet firewalld\ntable ip filter\n" + marker + "stack_nft_rc\n0\n" +
@@ -101,6 +105,7 @@ func TestParseStack(t *testing.T) {
 // The stack read in a snapshot on this machine: what it says matches the
 // machine, and it ran nothing that loads a module (see the probes).
 func TestSnapshotStackOnThisHost(t *testing.T) {
+	t.Parallel()
 	// With the firewall read, whose probe defines a shell function nft.
 	req := SnapshotRequest{Stack: true, Firewall: []FirewallRead{{IPVersion: 4}}}
 	script, args := SnapshotScript(req)

@@ -43,6 +43,7 @@ func shells(t *testing.T) [][]string {
 }
 
 func TestSummaryScriptCountsGroups(t *testing.T) {
+	t.Parallel()
 	for _, sh := range shells(t) {
 		sum := runSummary(t, sh, "testdata/nf_conntrack.txt", 10, time.Second)
 		want := []TableGroup{
@@ -62,6 +63,7 @@ func TestSummaryScriptCountsGroups(t *testing.T) {
 // A million entries, summarised in bounded output; a table that takes
 // longer than the budget is cut and says so.
 func TestSummaryScriptLargeTable(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("writes a 150 MB table")
 	}
@@ -120,6 +122,7 @@ func TestSummaryScriptLargeTable(t *testing.T) {
 }
 
 func TestParseSummary(t *testing.T) {
+	t.Parallel()
 	out := marker + "begin\n" + marker + "source\n/proc/net/nf_conntrack\n" + marker + "summary\n" +
 		"n 1000\nr 0\ng 600 udp UNREPLIED 53\ng 300 tcp TIME_WAIT 80\ng 100 tcp ESTABLISHED 22\n" +
 		"p 600 udp 53\np 300 tcp 80\np 99 tcp 22\n" + marker + "end\n"
@@ -156,6 +159,7 @@ func TestParseSummary(t *testing.T) {
 }
 
 func TestCandidates(t *testing.T) {
+	t.Parallel()
 	listening := []Candidate{{"tcp", 80, 100, 0}, {"udp", 53, 99, 0}, {"tcp", 443, 1000, 0}}
 	// 10% of 1000 and at least 100 entries: 80 (exactly 10%) and 443; 53 has too few.
 	got := Candidates(listening, 1000)

@@ -24,6 +24,7 @@ func runLocal(t *testing.T, script string, args []string) string {
 // reason, never an empty file; a missing file is still simply absent.
 // /proc/self/mem exists and fails every read (EIO), even for root.
 func TestReadScriptsReportUnreadableFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.conf")
 	present := filepath.Join(dir, "present.conf")
@@ -58,6 +59,7 @@ func TestReadScriptsReportUnreadableFiles(t *testing.T) {
 }
 
 func TestSplitSectionsUnreadable(t *testing.T) {
+	t.Parallel()
 	out := "\n@@ctfacts:begin\n\n@@ctfacts:file_sysctl\nfile\n\n@@ctfacts:unreadable:/etc/sysctl.conf\ncat: /etc/sysctl.conf: Permission denied\nx\n\n@@ctfacts:end\n"
 	_, err := splitSections(out)
 	if err == nil || err.Error() != "cannot read /etc/sysctl.conf: Permission denied" {

@@ -20,6 +20,7 @@ import (
 // host's lock serialises them. CONNTRACK_CONCURRENT_ROUNDS sets the rounds
 // (default 4 in make test; RELIABILITY.md has a run of 20).
 func TestAccConcurrentRuns_oneHost(t *testing.T) {
+	t.Parallel()
 	rounds := 4
 	if s := os.Getenv("CONNTRACK_CONCURRENT_ROUNDS"); s != "" {
 		n, err := strconv.Atoi(s)

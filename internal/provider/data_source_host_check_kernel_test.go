@@ -17,6 +17,7 @@ import (
 // made nearly full (after it overflowed): quiet while the table is empty, then both warnings in
 // the next plan. Only a real kernel lets nf_conntrack_max be made small.
 func TestAccHostDataSource_kernelCheckRecipe(t *testing.T) {
+	t.Parallel()
 	h, run, kh := kernelHost(t, testhost.KernelOptions{})
 	// Tracking on (the module and a stateful rule's hooks) in a small table.
 	run("modprobe nf_conntrack && iptables -A INPUT -m conntrack --ctstate INVALID -j DROP && " +

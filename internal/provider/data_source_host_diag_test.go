@@ -44,6 +44,7 @@ data "conntrack_host" "h" {
 // network namespace) with real traffic: 600 datagrams from 600 source
 // ports to a local UDP service name it, and only it.
 func TestAccHostDataSource_tableSummaryNamesTheFlood(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	const port, n = 5300, 600
 	// A stateful rule makes the namespace track; unanswered UDP entries
@@ -113,6 +114,7 @@ func atLeast(n int64) func(int64) error {
 // Which firewall stack: the iptables variant the host's iptables resolves
 // to, its iptables-nft tables apart from a native one, firewalld's backend.
 func TestAccHostDataSource_firewallStack(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	variant := string(conntrack.IptablesLegacy)
 	if strings.Contains(hostValue(t, h, `readlink -f "$(command -v iptables)"`), "nft") {

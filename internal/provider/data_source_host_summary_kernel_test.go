@@ -22,6 +22,7 @@ import (
 // names its port; then the cost of the read with a large table (measured,
 // logged, and documented in the data source's page).
 func TestAccHostDataSource_kernelTableSummary(t *testing.T) {
+	t.Parallel()
 	h, run, kh := kernelHost(t, testhost.KernelOptions{})
 	const port, n, small = 5300, 800, 400
 	run(fmt.Sprintf("modprobe nf_conntrack && iptables -A INPUT -m conntrack --ctstate INVALID -j DROP && "+

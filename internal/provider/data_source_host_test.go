@@ -27,6 +27,7 @@ data "conntrack_host" "h" {
 }
 
 func TestAccHostDataSource_matchesProc(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	mem := 1024 * hostInt(t, h, "awk '/^MemTotal:/ {print $2}' /proc/meminfo")
 	ctMax := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_max")
@@ -68,6 +69,7 @@ func TestAccHostDataSource_matchesProc(t *testing.T) {
 
 // The facts of a busy table: the count and stats move with real traffic.
 func TestAccHostDataSource_countsTrackedConnections(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	// A stateful rule makes the namespace track; a few local connections fill it.
 	hostValue(t, h, "iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT; "+
@@ -99,6 +101,7 @@ func TestAccHostDataSource_countsTrackedConnections(t *testing.T) {
 }
 
 func TestAccHostDataSource_withoutConntrack(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{NoConntrack: true})
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6ProviderFactories,
@@ -116,6 +119,7 @@ func TestAccHostDataSource_withoutConntrack(t *testing.T) {
 
 // Ten data sources on one host share one SSH login.
 func TestAccHostDataSource_oneConnectionPerHost(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	other := testhost.New(t, testhost.Options{})
 	hosts := []*testhost.Host{h, other}
@@ -157,6 +161,7 @@ data "conntrack_host" "other" {
 }
 
 func TestAccHostDataSource_unknownHostKey(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	other := testhost.New(t, testhost.Options{})
 	resource.Test(t, resource.TestCase{
@@ -174,6 +179,7 @@ func TestAccHostDataSource_unknownHostKey(t *testing.T) {
 }
 
 func TestAccHostDataSource_wrongKeyIsAuthError(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6ProviderFactories,
@@ -190,6 +196,7 @@ data "conntrack_host" "h" { host = %q }`, testhost.ForeignKeyFile(t), testhost.K
 }
 
 func TestAccHostDataSource_unreachableWithinConnectTimeout(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	hostValue(t, h, "iptables -I INPUT -p tcp --dport 22 -j DROP")
 	var start time.Time
@@ -215,6 +222,7 @@ data "conntrack_host" "h" { host = %q }`, h.ClientKeyFile(), testhost.KnownHosts
 }
 
 func TestAccHostDataSource_bastion(t *testing.T) {
+	t.Parallel()
 	bastion := testhost.New(t, testhost.Options{})
 	target := testhost.New(t, testhost.Options{})
 	// Only the bastion may reach the target's sshd.
@@ -246,6 +254,7 @@ data "conntrack_host" "h" { host = %q }`, target.Addr),
 }
 
 func TestAccHostDataSource_sudo(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{Users: []testhost.User{{Name: "ops", Sudo: true}, {Name: "plain"}}})
 	config := func(user string) string {
 		return providerBlock(t, []*testhost.Host{h}, "sudo = true") + fmt.Sprintf(`
@@ -274,6 +283,7 @@ data "conntrack_host" "h" {
 // Bad provider settings fail at plan time, before any host is contacted,
 // pointing at the attribute and never echoing a secret.
 func TestProviderConfigValidation(t *testing.T) {
+	t.Parallel()
 	ds := `data "conntrack_host" "h" { host = "127.0.0.9" }`
 	cases := map[string]struct {
 		config string

@@ -523,6 +523,7 @@ func (r *faultRig) fault(what string, inject func(run func(during func(*exec.Cmd
 // sample of 8 per resource (CONNTRACK_FAULT_POINTS), or every 64th byte
 // with CONNTRACK_FAULT_SWEEP=full.
 func TestAccFaultCutSweep(t *testing.T) {
+	t.Parallel()
 	seed := faultSeed(t)
 	for _, fc := range faultCases() {
 		t.Run(fc.name, func(t *testing.T) {
@@ -614,6 +615,7 @@ func buildProvider(t *testing.T) (cliConfig, binary string) {
 // interrupts (CONNTRACK_FAULT_KILLS, CONNTRACK_FAULT_INTERRUPTS), or 30 and
 // 20 with CONNTRACK_FAULT_SWEEP=full.
 func TestAccFaultKillAndInterrupt(t *testing.T) {
+	t.Parallel()
 	seed := faultSeed(t)
 	cliConfig, binary := buildProvider(t)
 	kills, interrupts := faultCount(t, "CONNTRACK_FAULT_KILLS", 3), faultCount(t, "CONNTRACK_FAULT_INTERRUPTS", 2)

@@ -19,6 +19,7 @@ import (
 // by two Terraform processes; then each shard's plan is empty and every
 // host has what the module declares.
 func TestAccFleetExampleShards(t *testing.T) {
+	t.Parallel()
 	testhost.SkipUnlessAcc(t)
 	cliConfig, _ := buildProvider(t)
 	hosts := make([]*testhost.Host, 4)

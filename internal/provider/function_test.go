@@ -52,6 +52,7 @@ func callFunction(t *testing.T, name string, args ...int64) (int64, *tfprotov6.F
 }
 
 func TestFunctions(t *testing.T) {
+	t.Parallel()
 	const gib = int64(1) << 30
 	tests := []struct {
 		name string
@@ -80,6 +81,7 @@ func TestFunctions(t *testing.T) {
 
 // The functions and the data source share one sizing rule.
 func TestFunctions_matchDataSource(t *testing.T) {
+	t.Parallel()
 	const mem, bits = int64(24684092 * 1024), 64
 	var m hostModel
 	m.fill(conntrack.Facts{MemoryBytes: mem, ArchBits: bits})
@@ -91,6 +93,7 @@ func TestFunctions_matchDataSource(t *testing.T) {
 }
 
 func TestFunctions_invalidArguments(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		args     []int64
@@ -121,6 +124,7 @@ func TestFunctions_invalidArguments(t *testing.T) {
 // The functions through the real CLI: Terraform >= 1.8 and OpenTofu (make
 // test-matrix); Terraform 1.5.7 (make test) has no provider functions.
 func TestAccFunction_sizeFleet(t *testing.T) {
+	t.Parallel()
 	const gib = int64(1) << 30
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6ProviderFactories,
@@ -152,6 +156,7 @@ output "memory" {
 }
 
 func TestAccFunction_invalidArgument(t *testing.T) {
+	t.Parallel()
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6ProviderFactories,
 		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_8_0)},

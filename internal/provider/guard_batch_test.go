@@ -79,6 +79,7 @@ func settleCommands(t *testing.T, log string) int {
 // connection, and one more. Everything is applied and confirmed, and
 // nothing is left in /run.
 func TestAccGuard_oneConfirmingLoginPerHost(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	batchHost(t, h)
 	// The provider as a plugin process of its own, whose debug log
@@ -136,6 +137,7 @@ func TestAccGuard_oneConfirmingLoginPerHost(t *testing.T) {
 // files; nothing is left in /run, and the next plan wants only the
 // refused rule.
 func TestAccGuard_failedChangeBesideAConfirmedOne(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	batchHost(t, h)
 	hostValue(t, h, `printf '#!/bin/sh\ncase " $* " in *" --dport 123 "*) echo "test refusal" >&2; exit 1 ;; esac\nexec /usr/sbin/iptables-nft "$@"\n' > /etc/ct-refuse && `+
@@ -189,6 +191,7 @@ func TestAccGuard_failedChangeBesideAConfirmedOne(t *testing.T) {
 // hold the older change), so the tables and the rules file are back as
 // before both, and the next plan reports both rollbacks.
 func TestAccGuard_killedProviderBatchIsRolledBackNewestFirst(t *testing.T) {
+	t.Parallel()
 	cliConfig, binary := buildProvider(t)
 	h := testhost.New(t, testhost.Options{})
 	proxy := testhost.NewFaultProxy(t, h)

@@ -15,6 +15,7 @@ import (
 // connection tracking (both iptables layouts, nftables), comments left
 // out, on a real host with the real grep.
 func TestAccBlacklist_readFindsPersistedConntrackUsers(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	hostValue(t, h, "mkdir -p /etc/iptables")
 	writeHostFile(t, h, "/etc/iptables/rules.v4", "*filter\n:INPUT DROP [0:0]\n# -A INPUT -m state --state NEW -j ACCEPT\n"+
@@ -47,6 +48,7 @@ func TestAccBlacklist_readFindsPersistedConntrackUsers(t *testing.T) {
 }
 
 func TestPersistedRulesWarning(t *testing.T) {
+	t.Parallel()
 	users := []conntrack.FileLine{{Path: "/etc/iptables/rules.v4", Line: 4, Text: "-A INPUT -m state --state ESTABLISHED -j ACCEPT"}}
 	for name, c := range map[string]struct {
 		mods []string

@@ -12,6 +12,7 @@ import (
 // Each way a guarded change ends says what happened: only a failed login
 // blames the firewall for cutting SSH.
 func TestGuardDiagnosticsSayWhatHappened(t *testing.T) {
+	t.Parallel()
 	for name, c := range map[string]struct {
 		rep           converge.GuardReport
 		summary, text string

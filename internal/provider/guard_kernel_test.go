@@ -14,6 +14,7 @@ import (
 // firewall service start that cuts SSH is undone by it, and nothing of
 // the guard stays behind (no file under /run, no unit).
 func TestAccGuard_kernelSystemdServiceStart(t *testing.T) {
+	t.Parallel()
 	h, run, kh := kernelHost(t, testhost.KernelOptions{Systemd: true})
 	run(testhost.IptablesServicesScript(true, lockoutRules4, serviceRules6))
 	run("iptables -A OUTPUT -p udp --dport 9 -j ACCEPT")

@@ -67,6 +67,7 @@ resource "conntrack_limits" "r" {
 // the running value and /etc/sysctl.conf back by itself; the next plan
 // reports the rolled-back change once.
 func TestAccGuard_killedProviderLimitsLowering(t *testing.T) {
+	t.Parallel()
 	h, c, before, _ := killMidLimitsGuard(t)
 	took := waitFor(t, 40*time.Second, "the host writes the value and the file back", func() bool {
 		return hostValue(t, h, "cat "+guardLimitsKey) == before && hostFile(t, h, "/etc/sysctl.conf") == guardLimitsSysctl
@@ -86,6 +87,7 @@ func TestAccGuard_killedProviderLimitsLowering(t *testing.T) {
 // be undone, plan no change, and the guard's restore would then leave the
 // host unconverged under a successful apply.
 func TestAccGuard_laterApplyWaitsForAPendingGuard(t *testing.T) {
+	t.Parallel()
 	h, c, _, killed := killMidLimitsGuard(t)
 	if guardFiles(t, h) == "" {
 		t.Fatal("no guard pending after the kill")

@@ -101,6 +101,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // rollback_timeout + a few seconds, on either iptables backend, and the
 // next plan reports the rolled-back change once.
 func TestAccGuard_killedProviderIsRolledBackByTheHost(t *testing.T) {
+	t.Parallel()
 	cliConfig, binary := buildProvider(t)
 	const timeout = 10
 	for _, backend := range []string{"nft", "legacy"} {
@@ -158,6 +159,7 @@ func TestAccGuard_killedProviderIsRolledBackByTheHost(t *testing.T) {
 // A change iptables rejects in part is rolled back at once, tables and
 // rules file, and reported, never confirmed; nothing stays in /run.
 func TestAccGuard_refusedChangeIsRolledBack(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	hostValue(t, h, "mkdir -p /etc/iptables && printf '# before\\n' > /etc/iptables/rules.v4")
 	// iptables refuses the PREROUTING rule; the OUTPUT one applies.
@@ -185,6 +187,7 @@ func TestAccGuard_refusedChangeIsRolledBack(t *testing.T) {
 // A confirmed change leaves nothing in /run, and the lock-out rollback
 // reports the host's restore and leaves nothing either.
 func TestAccGuard_confirmAndLockoutLeaveNothing(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	hostValue(t, h, "mkdir -p /etc/iptables")
 	resource.Test(t, resource.TestCase{
@@ -241,6 +244,7 @@ func serviceRunning(t *testing.T, h *testhost.Host) bool {
 // A firewall service start that cuts SSH is undone by the host: the
 // service is stopped again and the tables it replaced come back.
 func TestAccGuard_serviceStartIsRolledBack(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	serviceLockoutHost(t, h)
 	before := tables(t, h)
@@ -266,6 +270,7 @@ func TestAccGuard_serviceStartIsRolledBack(t *testing.T) {
 // waits for its confirmation: the host stops the service and restores its
 // tables by itself, and the next plan reports it.
 func TestAccGuard_killedProviderServiceStart(t *testing.T) {
+	t.Parallel()
 	cliConfig, binary := buildProvider(t)
 	h := testhost.New(t, testhost.Options{})
 	serviceLockoutHost(t, h)

@@ -288,6 +288,7 @@ func isSecret(name string) bool {
 // this process: a panic would end the test binary), and the test host is
 // byte for byte unchanged, with no SSH login at all.
 func TestAccHostileInput(t *testing.T) {
+	t.Parallel()
 	requireAcc(t)
 	started := time.Now()
 	h := testhost.New(t, testhost.Options{})

@@ -54,6 +54,7 @@ var (
 // One read per host per walk: concurrent askers wait for the one in
 // flight, later ones use it; each host has its own.
 func TestWalkReadsOneReadPerHost(t *testing.T) {
+	t.Parallel()
 	w := newWalkReads()
 	f := &fakeSnapshots{gate: make(chan struct{})}
 	var wg sync.WaitGroup
@@ -98,6 +99,7 @@ func TestWalkReadsOneReadPerHost(t *testing.T) {
 // source needs: a plan with the data source and resources reads each host
 // once (not so from #14 until the stack was a default).
 func TestSnapshotDefaultsHoldTheDataSource(t *testing.T) {
+	t.Parallel()
 	if !snapshotDefaults().Covers(hostReadNeed) {
 		t.Errorf("the snapshot's defaults %+v lack the data source's %+v", snapshotDefaults(), hostReadNeed)
 	}
@@ -105,6 +107,7 @@ func TestSnapshotDefaultsHoldTheDataSource(t *testing.T) {
 
 // What the snapshot did not read is read, with everything read before.
 func TestWalkReadsGrows(t *testing.T) {
+	t.Parallel()
 	w := newWalkReads()
 	f := &fakeSnapshots{}
 	first, _ := w.snapshot(t.Context(), "h", conntrack.SnapshotRequest{}, nil, f.read)
@@ -120,6 +123,7 @@ func TestWalkReadsGrows(t *testing.T) {
 // A change makes what depends on it read the host again; the rest of the
 // snapshot still holds.
 func TestWalkReadsChange(t *testing.T) {
+	t.Parallel()
 	w := newWalkReads()
 	f := &fakeSnapshots{}
 	first, _ := w.snapshot(t.Context(), "h", needFile, fileDeps, f.read)
@@ -141,6 +145,7 @@ func TestWalkReadsChange(t *testing.T) {
 // A change while a read is in flight: who asks after it does not take
 // that read, and it stays stale for what changed once it lands.
 func TestWalkReadsChangeDuringRead(t *testing.T) {
+	t.Parallel()
 	w := newWalkReads()
 	gate := make(chan struct{})
 	f := &fakeSnapshots{gate: gate}
@@ -172,6 +177,7 @@ func TestWalkReadsChangeDuringRead(t *testing.T) {
 
 // A failed read is shared with who waits for it, and not kept.
 func TestWalkReadsFailure(t *testing.T) {
+	t.Parallel()
 	w := newWalkReads()
 	boom := errors.New("boom")
 	f := &fakeSnapshots{fail: boom}
@@ -185,6 +191,7 @@ func TestWalkReadsFailure(t *testing.T) {
 }
 
 func TestFileScopes(t *testing.T) {
+	t.Parallel()
 	got := fileScopes("/etc/sysctl.d/90-x.conf", "", "/etc/modprobe.d/x.conf")
 	want := []string{"file:/etc/sysctl.d/90-x.conf", scopeBoot, "file:/etc/modprobe.d/x.conf"}
 	if !slices.Equal(got, want) {
@@ -193,6 +200,7 @@ func TestFileScopes(t *testing.T) {
 }
 
 func TestHostErrorWording(t *testing.T) {
+	t.Parallel()
 	cause := errors.New("boom")
 	for _, tc := range []struct {
 		err     error

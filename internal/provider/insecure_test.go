@@ -15,6 +15,7 @@ import (
 // TestAccInsecureHostKeyWarnsPerHost: with insecure_ignore_host_key the plan
 // warns once for each host reached without verification, naming it.
 func TestAccInsecureHostKeyWarnsPerHost(t *testing.T) {
+	t.Parallel()
 	requireAcc(t)
 	a := testhost.New(t, testhost.Options{})
 	b := testhost.New(t, testhost.Options{})
@@ -48,6 +49,7 @@ data "conntrack_host" "b"  { host = %q }
 // the targets' setting; the bastion's own pinned key, or known_hosts, is
 // still enforced, and nothing reaches the target.
 func TestAccInsecureHostKeyDoesNotReachTheBastion(t *testing.T) {
+	t.Parallel()
 	requireAcc(t)
 	bastion := testhost.New(t, testhost.Options{})
 	target := testhost.New(t, testhost.Options{})

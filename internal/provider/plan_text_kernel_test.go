@@ -10,6 +10,7 @@ import (
 // `~ "nf_conntrack" = "disabled" -> "unloaded"`, not the modules set
 // gaining it.
 func TestAccPlanText_kernelBlacklistModuleLoadedAgain(t *testing.T) {
+	t.Parallel()
 	h, run, kh := kernelHost(t, testhost.KernelOptions{})
 	run("modprobe nf_conntrack")
 	config := kernelConfig(h, kh, "conntrack_module_blacklist", "b", `modules = ["nf_conntrack"]

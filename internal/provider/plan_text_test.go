@@ -78,6 +78,7 @@ func driftPlan(t *testing.T, config string, drift func()) (*terraformCLI, string
 // A firewall service someone restarted plans `~ running = true -> false`,
 // with only that service's detail changing in `states`.
 func TestAccPlanText_firewallServiceRestarted(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	hostValue(t, h, testhost.IptablesServicesScript(false, serviceRules4, serviceRules6))
 	hostValue(t, h, "service iptables start && service ip6tables start")
@@ -99,6 +100,7 @@ func TestAccPlanText_firewallServiceRestarted(t *testing.T) {
 // `~ running = false -> true`; a shorter list of services plans its states
 // and the unmanaged enabled, nothing known after apply.
 func TestAccPlanText_firewallServiceStoppedAndListChanged(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	hostValue(t, h, testhost.IptablesServicesScript(false, serviceRules4, serviceRules6))
 	c, plan := driftPlan(t, firewallServiceConfig(t, h, "running = true"),
@@ -124,6 +126,7 @@ func TestAccPlanText_firewallServiceStoppedAndListChanged(t *testing.T) {
 // A deleted blacklist line plans a change naming the module, not the
 // modules set gaining an element.
 func TestAccPlanText_blacklistLineDeleted(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	c, plan := driftPlan(t, blacklistConfig(t, h, `modules = ["nf_conntrack", "xt_state"]`),
 		func() { hostValue(t, h, "sed -i '/^blacklist nf_conntrack$/d' /etc/modprobe.d/blacklist.conf") })
@@ -144,6 +147,7 @@ func TestAccPlanText_blacklistLineDeleted(t *testing.T) {
 // A NOTRACK rule deleted from the running table plans a change of its
 // chain in states, not chains gaining an element.
 func TestAccPlanText_notrackRuleDeletedLive(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	hostValue(t, h, "mkdir -p /etc/iptables")
 	c, plan := driftPlan(t, notrackConfig(t, h, "protocol = \"tcp\"\n  port     = \"8080\""), func() {
@@ -166,6 +170,7 @@ func TestAccPlanText_notrackRuleDeletedLive(t *testing.T) {
 // aggregate: a declared value reads as itself only when every service has
 // it; an unmanaged one as all, none or null.
 func TestFirewallServiceAggregate(t *testing.T) {
+	t.Parallel()
 	yes, no := true, false
 	for _, tc := range []struct {
 		values   []bool

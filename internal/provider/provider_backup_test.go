@@ -14,6 +14,7 @@ import (
 // backup (default off) decides whether replaced files leave backups beside
 // them; on, at most 3 per file remain.
 func TestAccProvider_backupSetting(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	writeHostFile(t, h, "/etc/sysctl.conf", foreignSysctl)
 	config := func(backup string, timeout int) string {

@@ -79,6 +79,7 @@ data "conntrack_host" "h" {
 // Without the file's ProxyJump the target is unreachable, and a file that
 // does not parse is an error on the setting: the file is really used.
 func TestAccProvider_sshConfigFileErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad")
 	if err := os.WriteFile(bad, []byte("Host web1\n  Port notaport\n"), 0o600); err != nil {

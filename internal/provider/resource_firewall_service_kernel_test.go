@@ -17,6 +17,7 @@ import (
 // disabling it keeps it down across a reboot, and reading that stopped
 // firewall loads no module. Then the same for Debian's nftables unit.
 func TestAccFirewallService_kernelSystemd(t *testing.T) {
+	t.Parallel()
 	h, run, kh := kernelHost(t, testhost.KernelOptions{Systemd: true})
 	run(testhost.IptablesServicesScript(true, serviceRules4, serviceRules6))
 	run("systemctl start iptables.service ip6tables.service")

@@ -67,6 +67,7 @@ echo "$e $r"`, svc))
 // service), with iptables-services' start/stop semantics for real: stop
 // flushes the rules, start restores them.
 func TestAccFirewallService_sysv(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	hostValue(t, h, testhost.IptablesServicesScript(false, serviceRules4, serviceRules6))
 	hostValue(t, h, "service iptables start && service ip6tables start")
@@ -146,6 +147,7 @@ func TestAccFirewallService_sysv(t *testing.T) {
 }
 
 func TestFirewallService_badInput(t *testing.T) {
+	t.Parallel()
 	expectConfigErrors(t, "conntrack_firewall_service", map[string]configCase{
 		"unknown service":     {`services = ["ufw"]`, "value must be one of"},
 		"empty services":      {`services = []`, "at least 1"},
@@ -158,6 +160,7 @@ func TestFirewallService_badInput(t *testing.T) {
 // The plan warns before stopping a service flushes rules of
 // conntrack_notrack_rule, counting them in the rules file.
 func TestAccFirewallService_flushWarning(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	hostValue(t, h, testhost.IptablesServicesScript(false, serviceRules4, serviceRules6))
 	hostValue(t, h, "service iptables start && service ip6tables start")
@@ -171,6 +174,7 @@ func TestAccFirewallService_flushWarning(t *testing.T) {
 
 // A refresh says which way the services drifted.
 func TestAccFirewallService_driftWarning(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	hostValue(t, h, testhost.IptablesServicesScript(false, serviceRules4, serviceRules6))
 	diags := driftDiagnostics(t, firewallServiceConfig(t, h, "enabled = false\n  running = false"),

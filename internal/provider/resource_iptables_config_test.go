@@ -26,6 +26,7 @@ resource "conntrack_iptables_config" "c" {
 }
 
 func TestAccIptablesConfig_lifecycleAndDrift(t *testing.T) {
+	t.Parallel()
 	stock, err := os.ReadFile("../conffile/shellvars/testdata/rhel7-stock-iptables-config")
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +86,7 @@ func TestAccIptablesConfig_lifecycleAndDrift(t *testing.T) {
 }
 
 func TestIptablesConfig_badInput(t *testing.T) {
+	t.Parallel()
 	cases := map[string]configCase{
 		"quotes in modules":  {`modules = "nf_conntrack\" x"`, "must be module names"},
 		"newline in modules": {`modules = "a\nb"`, "must be module names"},

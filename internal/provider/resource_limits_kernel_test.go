@@ -17,6 +17,7 @@ import (
 // On the kernel host: live max and hashsize on a modular conntrack, and
 // `options nf_conntrack hashsize=N` taking effect when the module loads.
 func TestAccLimits_kernelModuleReload(t *testing.T) {
+	t.Parallel()
 	h, run, kh := kernelHost(t, testhost.KernelOptions{})
 	expect := func(script string, want int64) resource.TestCheckFunc {
 		return func(*terraform.State) error {
@@ -70,6 +71,7 @@ func TestAccLimits_kernelModuleReload(t *testing.T) {
 // false and the same sysctl.conf and options line, nothing loads the module
 // at boot, so none of it applies, and the plan says conntrack is not active.
 func TestAccLimits_kernelLoadModuleAtBoot(t *testing.T) {
+	t.Parallel()
 	h, run, kh := kernelHost(t, testhost.KernelOptions{Systemd: true})
 	const (
 		maxFile, hashFile    = "/proc/sys/net/netfilter/nf_conntrack_max", "/sys/module/nf_conntrack/parameters/hashsize"

@@ -49,6 +49,7 @@ resource "conntrack_limits" "h" {
 }
 
 func TestAccLimits_timeoutsLifecycleAndDrift(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	writeHostFile(t, h, "/etc/sysctl.conf", foreignSysctl)
 	writeHostFile(t, h, "/etc/modprobe.d/iptables.conf", foreignModprobe)
@@ -145,6 +146,7 @@ func TestAccLimits_timeoutsLifecycleAndDrift(t *testing.T) {
 // max and buckets are global: read-only in a network namespace. Persisting
 // them works; applying them live fails at plan time, naming the key.
 func TestAccLimits_globalSettingsInNamespace(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	writeHostFile(t, h, "/etc/modprobe.d/iptables.conf", foreignModprobe)
 	runningMax := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_max")
@@ -187,6 +189,7 @@ func TestAccLimits_globalSettingsInNamespace(t *testing.T) {
 
 // Bad input fails at plan time, pointing at the attribute; nothing is written.
 func TestAccLimits_badInput(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	writeHostFile(t, h, "/etc/sysctl.conf", foreignSysctl)
 	cases := map[string]struct{ body, want string }{
@@ -229,6 +232,7 @@ resource "conntrack_limits" "again" {
 }
 
 func TestAccLimits_withoutConntrack(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{NoConntrack: true})
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6ProviderFactories,
@@ -252,6 +256,7 @@ func TestAccLimits_withoutConntrack(t *testing.T) {
 
 // The plan warns when a file read later at boot would undo a managed value.
 func TestAccLimits_bootOverrideWarning(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	writeHostFile(t, h, "/etc/sysctl.d/99-zz-late.conf", "net.netfilter.nf_conntrack_tcp_timeout_established = 999\n")
 	expectWarning(t, planDiagnostics(t, limitsConfig(t, h, "tcp_timeout_established = 3600")),
@@ -260,6 +265,7 @@ func TestAccLimits_bootOverrideWarning(t *testing.T) {
 
 // A refresh says which side drifted: the running kernel or the file.
 func TestAccLimits_driftWarnings(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	diags := driftDiagnostics(t, limitsConfig(t, h, "tcp_timeout_established = 3600\n  tcp_timeout_time_wait = 30"), func() {
 		hostValue(t, h, `echo 432000 > /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established

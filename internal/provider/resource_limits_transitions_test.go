@@ -32,6 +32,7 @@ func expectNoLine(t *testing.T, h *testhost.Host, file, key string) resource.Tes
 // setting plans unknown and warns), each apply is consistent with its plan,
 // and the plan after it is empty (checked by the test framework).
 func TestAccLimits_configurationTransitions(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	runningMax := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_max")
 	runningTimeWait := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_time_wait")
@@ -104,6 +105,7 @@ func TestAccLimits_configurationTransitions(t *testing.T) {
 
 // The plan warns about the line a released setting loses.
 func TestAccLimits_releaseWarning(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	cli := newTerraformCLI(t, limitsConfig(t, h, "tcp_timeout_established = 3600\n  sysctls = { udp_timeout = 40 }"))
 	cli.run("apply", "-auto-approve")
@@ -117,6 +119,7 @@ func TestAccLimits_releaseWarning(t *testing.T) {
 // Values unknown while planning (another resource's output) are planned
 // unknown, validated when known, and applied.
 func TestAccLimits_unknownValues(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	config := limitsConfig(t, h, `tcp_timeout_established = terraform_data.v.output
   sysctls = { udp_timeout = terraform_data.v.output }`) + `
@@ -142,6 +145,7 @@ resource "terraform_data" "v" {
 // the plan says so; destroy then keeps it, removing only what is still
 // managed.
 func TestAccIptablesConfig_release(t *testing.T) {
+	t.Parallel()
 	stock, err := os.ReadFile("../conffile/shellvars/testdata/rhel7-stock-iptables-config")
 	if err != nil {
 		t.Fatal(err)
@@ -177,6 +181,7 @@ func TestAccIptablesConfig_release(t *testing.T) {
 // interrupted after its write): the plan for the new value must still be an
 // update, although the file already matches it.
 func TestAccLimits_fileAheadOfKernel(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6ProviderFactories,

@@ -19,6 +19,7 @@ import (
 // On the kernel host (a qemu guest with the stock, modular Debian kernel):
 // what namespace hosts cannot show, real module loading and unloading.
 func TestAccModuleBlacklist_kernelUnload(t *testing.T) {
+	t.Parallel()
 	h, run, kh := kernelHost(t, testhost.KernelOptions{})
 	loaded := func(mods ...string) error {
 		table := run("cat /proc/modules")
@@ -93,6 +94,7 @@ func TestAccModuleBlacklist_kernelUnload(t *testing.T) {
 // the module and rmmod's reason, the blacklist stays written, and once the
 // rule is gone the next apply converges.
 func TestAccModuleBlacklist_kernelUnloadFails(t *testing.T) {
+	t.Parallel()
 	h, run, kh := kernelHost(t, testhost.KernelOptions{})
 	const file = "/etc/modprobe.d/blacklist.conf"
 	isLoaded := func(mod string) bool {
@@ -197,6 +199,7 @@ func TestAccModuleBlacklist_kernelUnloadFails(t *testing.T) {
 // to mount its root) in a conf.d file, which mkinitramfs reads after
 // initramfs.conf: 65 s. The provider runs its usual command, update-initramfs -u.
 func TestAccModuleBlacklist_kernelRebuildInitramfs(t *testing.T) {
+	t.Parallel()
 	h, run, kh := kernelHost(t, testhost.KernelOptions{})
 	const file = "/etc/modprobe.d/blacklist.conf"
 	initrd := "/boot/initrd.img-" + run("uname -r")

@@ -28,6 +28,7 @@ resource "conntrack_module_blacklist" "b" {
 }
 
 func TestAccModuleBlacklist_fileDriftImportAndBuiltins(t *testing.T) {
+	t.Parallel()
 	foreign, err := os.ReadFile("../conffile/modprobe/testdata/ubuntu-blacklist-rare-network.conf-alias-off")
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +103,7 @@ func TestAccModuleBlacklist_fileDriftImportAndBuiltins(t *testing.T) {
 }
 
 func TestModuleBlacklist_badInput(t *testing.T) {
+	t.Parallel()
 	expectConfigErrors(t, "conntrack_module_blacklist", map[string]configCase{
 		"slash":      {`modules = ["kernel/net/nf_conntrack"]`, "Invalid module name"},
 		"space":      {`modules = ["nf conntrack"]`, "Invalid module name"},
@@ -115,6 +117,7 @@ func TestModuleBlacklist_badInput(t *testing.T) {
 // unloaded, and only then: the namespace host runs the machine's kernel,
 // whose conntrack may be built in or a module.
 func TestAccModuleBlacklist_builtinWarning(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	summary := "Built-in modules on " + h.Addr
 	diags := planDiagnostics(t, blacklistConfig(t, h, ""))
@@ -131,6 +134,7 @@ func TestAccModuleBlacklist_builtinWarning(t *testing.T) {
 // A new file replaces the resource: the lines leave the old file (whose
 // other lines stay) and go into the new one.
 func TestAccModuleBlacklist_fileChangeMovesLines(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	const old, moved = "/etc/modprobe.d/blacklist.conf", "/etc/modprobe.d/conntrack.conf"
 	writeHostFile(t, h, old, "# site blacklist\nblacklist pcspkr\n")
@@ -158,6 +162,7 @@ func TestAccModuleBlacklist_fileChangeMovesLines(t *testing.T) {
 
 // A refresh names the module whose line was removed.
 func TestAccModuleBlacklist_driftWarning(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	diags := driftDiagnostics(t, blacklistConfig(t, h, `modules = ["nf_conntrack", "xt_state"]`),
 		func() { hostValue(t, h, "sed -i '/^install nf_conntrack /d' /etc/modprobe.d/blacklist.conf") })

@@ -22,6 +22,7 @@ import (
 // apply repairs, import reads the rule from the host, and destroy leaves
 // the configuration as it was.
 func TestAccNftNotrack_kernelFirewalldAndNftablesRestart(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	// systemd under software emulation on a shared, loaded machine: 3
 	// minutes were not enough for sshd (measured).

@@ -65,6 +65,7 @@ func expectNftTable(t *testing.T, h *testhost.Host, want ...string) resource.Tes
 const nftRulesPath = "/etc/nftables.d/conntrack-tf-web.nft"
 
 func TestAccNftNotrack_lifecycleDriftImport(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	stock := debianNftConf(t)
 	writeHostFile(t, h, "/etc/nftables.conf", stock)
@@ -163,6 +164,7 @@ func TestAccNftNotrack_lifecycleDriftImport(t *testing.T) {
 
 // Packets to a NOTRACK'd port never enter the conntrack table; others do.
 func TestAccNftNotrack_trafficIsNotTracked(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	// A stateful nft rule turns tracking on in the namespace; a listener on each port takes real connections.
 	hostValue(t, h, `nft add table inet probe && nft add chain inet probe in "{ type filter hook input priority 0; }" && `+
@@ -199,6 +201,7 @@ func TestAccNftNotrack_trafficIsNotTracked(t *testing.T) {
 // Every hostile value is refused at plan time, on its attribute, before
 // anything reaches the host.
 func TestAccNftNotrack_hostileInputRejectedAtPlan(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	cfg := func(name, body string) string {
 		return providerBlock(t, []*testhost.Host{h}, "") + fmt.Sprintf(`
@@ -246,6 +249,7 @@ func nftLockoutHost(t *testing.T, h *testhost.Host) {
 // change that cuts SSH is undone by the host: the table it replaced, the
 // rules file and the nftables configuration come back as they were.
 func TestAccNftNotrack_lockoutIsRolledBack(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	writeHostFile(t, h, "/etc/nftables.conf", debianNftConf(t))
 	nftLockoutHost(t, h)

@@ -67,6 +67,7 @@ func expectLiveRules(t *testing.T, h *testhost.Host, want ...string) resource.Te
 }
 
 func TestAccNotrack_lifecycleAndDrift(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	original := realRules(t)
 	hostValue(t, h, "mkdir -p /etc/iptables")
@@ -157,6 +158,7 @@ func TestAccNotrack_lifecycleAndDrift(t *testing.T) {
 
 // Packets to a NOTRACK'd port never enter the conntrack table; others do.
 func TestAccNotrack_trafficIsNotTracked(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	// A stateful rule turns tracking on; a listener on each port takes real connections.
 	hostValue(t, h, "mkdir -p /etc/iptables && iptables -A INPUT -m conntrack --ctstate INVALID -j DROP && "+
@@ -189,6 +191,7 @@ func TestAccNotrack_trafficIsNotTracked(t *testing.T) {
 
 // iptables-legacy, the NOTRACK target, and the RHEL layout.
 func TestAccNotrack_legacyBackendAndRHELLayout(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	for _, tool := range []string{"iptables", "iptables-save", "iptables-restore"} {
 		hostValue(t, h, fmt.Sprintf("ln -sf /usr/sbin/%s /etc/alternatives/%s", strings.Replace(tool, "iptables", "iptables-legacy", 1), tool))
@@ -226,6 +229,7 @@ func TestAccNotrack_legacyBackendAndRHELLayout(t *testing.T) {
 
 // Ten rules applied in parallel on one host: one consistent file and rule set.
 func TestAccNotrack_tenInParallel(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	hostValue(t, h, "mkdir -p /etc/iptables")
 	resource.Test(t, resource.TestCase{
@@ -259,6 +263,7 @@ resource "conntrack_notrack_rule" "many" {
 // A rule that cuts SSH is rolled back: the apply fails, and the host is
 // reachable again with its old ruleset and its old rules file.
 func TestAccNotrack_lockoutIsRolledBack(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	hostValue(t, h, "mkdir -p /etc/iptables && printf '# before\\n' > /etc/iptables/rules.v4 && "+
 		"iptables -P INPUT DROP && iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT && "+
@@ -285,6 +290,7 @@ func TestAccNotrack_lockoutIsRolledBack(t *testing.T) {
 }
 
 func TestNotrack_badInput(t *testing.T) {
+	t.Parallel()
 	cases := map[string]configCase{
 		"port 0":          {`protocol = "tcp"` + "\n" + `port = "0"`, "ports are 1 to 65535"},
 		"port 65536":      {`protocol = "tcp"` + "\n" + `port = "65536"`, "ports are 1 to 65535"},
@@ -304,6 +310,7 @@ func TestNotrack_badInput(t *testing.T) {
 // With ensure_untracked_accept, even SSH's own port can be untracked on a
 // host that drops by default: the accept rule goes first in INPUT.
 func TestAccNotrack_ensureUntrackedAccept(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	hostValue(t, h, "mkdir -p /etc/iptables && printf '*filter\\n:INPUT DROP [0:0]\\n-A INPUT -j DROP\\nCOMMIT\\n' > /etc/iptables/rules.v4 && "+
 		"iptables -P INPUT DROP && iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT && "+
@@ -339,6 +346,7 @@ func TestAccNotrack_ensureUntrackedAccept(t *testing.T) {
 // The plan warns about the UNTRACKED trap: a filter table that drops by
 // default and accepts by state drops what NOTRACK marks untracked.
 func TestAccNotrackRule_untrackedTrapWarning(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	hostValue(t, h, `mkdir -p /etc/iptables
 iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
@@ -356,6 +364,7 @@ iptables -P INPUT DROP`)
 
 // A refresh says the rule is gone from the running firewall, not the file.
 func TestAccNotrackRule_driftWarning(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	hostValue(t, h, "mkdir -p /etc/iptables")
 	diags := driftDiagnostics(t, notrackConfig(t, h, `protocol = "udp"

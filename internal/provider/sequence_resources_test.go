@@ -61,6 +61,7 @@ func runSequences(t *testing.T, setup func(t *testing.T, h *testhost.Host) (step
 // key stays as it is, and destroy removes only the keys the resource added
 // and still manages.
 func TestAccSequence_iptablesConfig(t *testing.T) {
+	t.Parallel()
 	stock, err := os.ReadFile("../conffile/shellvars/testdata/rhel7-stock-iptables-config")
 	if err != nil {
 		t.Fatal(err)
@@ -159,6 +160,7 @@ func TestAccSequence_iptablesConfig(t *testing.T) {
 // conntrack_module_blacklist on a namespace host: the file only (the
 // machine's own modules are never unloaded here).
 func TestAccSequence_moduleBlacklist(t *testing.T) {
+	t.Parallel()
 	foreign, err := os.ReadFile("../conffile/modprobe/testdata/ubuntu-blacklist-rare-network.conf-alias-off")
 	if err != nil {
 		t.Fatal(err)
@@ -225,6 +227,7 @@ func TestAccSequence_moduleBlacklist(t *testing.T) {
 // untracked-accept rule change; live ruleset and rules file follow, and
 // every foreign byte of a real-world rules file stays.
 func TestAccSequence_notrackRule(t *testing.T) {
+	t.Parallel()
 	runSequences(t, func(t *testing.T, h *testhost.Host) (func(*rand.Rand) []resource.TestStep, resource.TestCheckFunc) {
 		original := realRules(t)
 		hostValue(t, h, "mkdir -p /etc/iptables")
@@ -310,6 +313,7 @@ func TestAccSequence_notrackRule(t *testing.T) {
 // conntrack_firewall_service on a SysV namespace host: enabled and running
 // set, changed and released (unmanaged: nothing changes).
 func TestAccSequence_firewallService(t *testing.T) {
+	t.Parallel()
 	runSequences(t, func(t *testing.T, h *testhost.Host) (func(*rand.Rand) []resource.TestStep, resource.TestCheckFunc) {
 		hostValue(t, h, testhost.IptablesServicesScript(false, serviceRules4, serviceRules6))
 		hostValue(t, h, "service iptables start && service ip6tables start")

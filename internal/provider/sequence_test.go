@@ -222,6 +222,7 @@ func (s limitsStep) check(t *testing.T, h *testhost.Host, foreign string) resour
 }
 
 func TestAccSequence_limits(t *testing.T) {
+	t.Parallel()
 	r, count := sequenceRun(t)
 	for i := range count {
 		t.Run(fmt.Sprintf("sequence%d", i), func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 type ctxKey struct{}
 
 func TestReleasableForwardsUntilReleased(t *testing.T) {
+	t.Parallel()
 	deadline := time.Now().Add(time.Hour)
 	parent, cancel := context.WithDeadline(context.WithValue(t.Context(), ctxKey{}, "v"), deadline)
 	defer cancel()
@@ -86,6 +87,7 @@ func collected(freed *atomic.Int64, want int64, wait time.Duration) int64 {
 // the provider process serves. The framework's own server keeps every
 // context until StopProvider; the control proves the test would see it.
 func TestServerReleasesRPCContexts(t *testing.T) {
+	t.Parallel()
 	const n = 50
 	server, err := NewServer("test")()
 	if err != nil {

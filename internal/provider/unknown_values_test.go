@@ -28,6 +28,7 @@ func fromData(name, v string) string {
 }
 
 func TestAccUnknownValues_notrackRule(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	hostValue(t, h, "mkdir -p /etc/iptables")
 	config := notrackConfig(t, h, `protocol = terraform_data.proto.output
@@ -48,6 +49,7 @@ func TestAccUnknownValues_notrackRule(t *testing.T) {
 }
 
 func TestAccUnknownValues_iptablesConfig(t *testing.T) {
+	t.Parallel()
 	stock, err := os.ReadFile("../conffile/shellvars/testdata/rhel7-stock-iptables-config")
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +74,7 @@ func TestAccUnknownValues_iptablesConfig(t *testing.T) {
 }
 
 func TestAccUnknownValues_moduleBlacklist(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	module := "nf_conntrack_tftp"
 	if len(builtinModules(t, h, []string{module})) > 0 {
@@ -100,6 +103,7 @@ func TestAccUnknownValues_moduleBlacklist(t *testing.T) {
 }
 
 func TestAccUnknownValues_firewallService(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	hostValue(t, h, testhost.IptablesServicesScript(false, serviceRules4, serviceRules6))
 	hostValue(t, h, "service iptables start && service ip6tables start")
@@ -126,6 +130,7 @@ func TestAccUnknownValues_firewallService(t *testing.T) {
 }
 
 func TestAccUnknownValues_hostDataSource(t *testing.T) {
+	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
 	config := providerBlock(t, []*testhost.Host{h}, "") + `
 data "conntrack_host" "h" {

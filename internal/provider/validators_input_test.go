@@ -21,6 +21,7 @@ import (
 )
 
 func TestCheckHost(t *testing.T) {
+	t.Parallel()
 	for _, ok := range []string{"web-1", "web-1.example.com", "10.0.0.1", "::1", "fe80::1%eth0", "2001:db8::1", "a", strings.Repeat("a", 63) + ".b"} {
 		if err := checkHost(ok); err != nil {
 			t.Errorf("checkHost(%q) = %v", ok, err)
@@ -35,6 +36,7 @@ func TestCheckHost(t *testing.T) {
 }
 
 func TestCheckUser(t *testing.T) {
+	t.Parallel()
 	for _, ok := range []string{"root", "ops", "_svc", "a.b-c_d", strings.Repeat("u", 32)} {
 		if err := checkUser(ok); err != nil {
 			t.Errorf("checkUser(%q) = %v", ok, err)
@@ -48,6 +50,7 @@ func TestCheckUser(t *testing.T) {
 }
 
 func TestImportIDChecks(t *testing.T) {
+	t.Parallel()
 	for _, ok := range []string{"10.0.0.1", "web-1"} {
 		if err := importHostCheck(ok); err != nil {
 			t.Errorf("importHostCheck(%q) = %v", ok, err)
@@ -72,6 +75,7 @@ func TestImportIDChecks(t *testing.T) {
 }
 
 func TestPathRules(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		rule pathRule
 		ok   []string
@@ -103,6 +107,7 @@ func TestPathRules(t *testing.T) {
 }
 
 func TestWordLists(t *testing.T) {
+	t.Parallel()
 	for _, ok := range []string{"", "nf_conntrack", "nf_conntrack nf_nat"} {
 		if err := checkModuleList(ok); err != nil {
 			t.Errorf("checkModuleList(%q) = %v", ok, err)
@@ -126,6 +131,7 @@ func TestWordLists(t *testing.T) {
 }
 
 func TestSecretAndKeyChecks(t *testing.T) {
+	t.Parallel()
 	if err := checkText("p@ss w0rd;$(x)`|'\"", maxSecretLen); err != nil {
 		t.Errorf("a printable password was refused: %v", err)
 	}
@@ -161,6 +167,7 @@ func TestSecretAndKeyChecks(t *testing.T) {
 // attribute path (no source line, which may hold the secret) and never
 // quotes it.
 func TestSecretErrorsAreNotAttached(t *testing.T) {
+	t.Parallel()
 	const secret = "hunter2\n"
 	for _, v := range []validator.String{secretText("password"), privateKeyValidator("private_key")} {
 		var resp validator.StringResponse
@@ -182,6 +189,7 @@ func TestSecretErrorsAreNotAttached(t *testing.T) {
 // TestValidatorsSkipUnknownAndNull: values from variables or other
 // resources are checked when they are known.
 func TestValidatorsSkipUnknownAndNull(t *testing.T) {
+	t.Parallel()
 	for _, v := range []validator.String{hostValidator, userValidator, pathValidator(rulesFileRule), pathValidator(localFileRule), modulesListValidator,
 		sysctlListValidator, hostKeyValidator, secretText("password"), privateKeyValidator("private_key"), durationValidator{}} {
 		for _, val := range []types.String{types.StringUnknown(), types.StringNull()} {

@@ -8,6 +8,7 @@ import (
 // TestPasswordChallenge: keyboard-interactive gets the password only for a
 // password prompt with echo off; every other prompt gets an empty answer.
 func TestPasswordChallenge(t *testing.T) {
+	t.Parallel()
 	const pw = "s3cret"
 	answer := passwordChallenge(pw)
 	for _, tc := range []struct {

@@ -15,6 +15,7 @@ import (
 // Remote output above 16 MiB is an error, not unbounded memory, and ends
 // the command; the connection stays usable.
 func TestOutputIsBounded(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	ctx := t.Context()
 	h := testhost.New(t, testhost.Options{})
@@ -57,6 +58,7 @@ func TestOutputIsBounded(t *testing.T) {
 // a command on a half-open connection fails soon instead of hanging until
 // command_timeout, and the pool dials afresh.
 func TestKeepAliveTimeoutMarksAStalledConnectionBroken(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	ctx := t.Context()
 	h := testhost.New(t, testhost.Options{})

@@ -47,6 +47,7 @@ func sweepPoints(t *testing.T, total int64) []int64 {
 // byte old or new, never anything else, and no temp file; a clean retry
 // converges. Both write paths, over a real-world file.
 func TestWriteFileAtomicSurvivesACutAnywhere(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	oldData, err := os.ReadFile("../conffile/sysctl/testdata/rhel6-stock-sysctl.conf")
 	if err != nil {
@@ -167,6 +168,7 @@ func TestWriteFileAtomicSurvivesACutAnywhere(t *testing.T) {
 // bytes are on the way returns promptly and leaves the old file and no temp
 // file, on both paths.
 func TestWriteFileAtomicCancelledMidTransfer(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	big := bytes.Repeat([]byte("net.netfilter.nf_conntrack_tcp_timeout_established = 7200\n"), 4000) // ~230 KB
 	for _, tc := range []struct {

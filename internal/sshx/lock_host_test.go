@@ -21,6 +21,7 @@ func lockClient(t *testing.T, h *testhost.Host, owner string) *sshx.Client {
 }
 
 func TestLockHostExcludesAnotherProcess(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	ctx := t.Context()
 	h := testhost.New(t, testhost.Options{})
@@ -84,6 +85,7 @@ func TestLockHostExcludesAnotherProcess(t *testing.T) {
 // The kernel releases the lock when its holder dies: kill -9 of the remote
 // holder, or the holder's connection closing (the provider killed).
 func TestLockHostReleasedWhenTheHolderDies(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	ctx := t.Context()
 	h := testhost.New(t, testhost.Options{Users: []testhost.User{{Name: "ops", Sudo: true}}})
@@ -137,6 +139,7 @@ func TestLockHostReleasedWhenTheHolderDies(t *testing.T) {
 // Cancelling the wait returns at once and leaves no waiter behind on the
 // host that would take the lock later.
 func TestLockHostHonoursCancellation(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	h := testhost.New(t, testhost.Options{})
 	a, b, c := lockClient(t, h, "job-A"), lockClient(t, h, "job-B"), lockClient(t, h, "job-C")

@@ -7,6 +7,7 @@ import (
 )
 
 func TestQuote(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"":                 "''",
 		"plain-word_1.2/x": "plain-word_1.2/x",

@@ -10,6 +10,7 @@ import (
 )
 
 func TestSSHConfigLookup(t *testing.T) {
+	t.Parallel()
 	home, _ := os.UserHomeDir()
 	file := filepath.Join(t.TempDir(), "config")
 	if err := os.WriteFile(file, []byte(`Host web*
@@ -46,6 +47,7 @@ Host *
 }
 
 func TestExpandTokens(t *testing.T) {
+	t.Parallel()
 	home, _ := os.UserHomeDir()
 	for in, want := range map[string]string{
 		"~/.ssh/id_%h":   home + "/.ssh/id_web1.example.net",
@@ -59,6 +61,7 @@ func TestExpandTokens(t *testing.T) {
 }
 
 func TestParseJump(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]Endpoint{
 		"bastion":                  {Host: "bastion"},
 		"admin@bastion:2222":       {Host: "bastion", Port: 2222, User: "admin"},
@@ -78,6 +81,7 @@ func TestParseJump(t *testing.T) {
 // With a config file, credentials may come from IdentityFile alone; a host
 // the file gives none is refused before any dial, naming the file.
 func TestSSHConfigNoCredentials(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "config")
 	if err := os.WriteFile(file, []byte("Host keyed\n  IdentityFile /nonexistent/key\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -59,6 +59,7 @@ func mustGet(t *testing.T, p *sshx.Pool, e sshx.Endpoint) *sshx.Client {
 }
 
 func TestPoolSharesOneConnectionPerHost(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	h := testhost.New(t, testhost.Options{})
 	p := pool(t, rootOptions(t, h))
@@ -88,6 +89,7 @@ func TestPoolSharesOneConnectionPerHost(t *testing.T) {
 }
 
 func TestPoolRedialsABrokenConnection(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	ctx := t.Context()
 	h := testhost.New(t, testhost.Options{})
@@ -116,6 +118,7 @@ func TestPoolRedialsABrokenConnection(t *testing.T) {
 }
 
 func TestRunQuotesArguments(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	h := testhost.New(t, testhost.Options{})
 	c := mustGet(t, pool(t, rootOptions(t, h)), endpoint(h))
@@ -127,6 +130,7 @@ func TestRunQuotesArguments(t *testing.T) {
 }
 
 func TestWriteFileAtomicKeepsModeOwnerAndLinks(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	ctx := t.Context()
 	h := testhost.New(t, testhost.Options{})
@@ -185,6 +189,7 @@ func TestWriteFileAtomicKeepsModeOwnerAndLinks(t *testing.T) {
 }
 
 func TestHostKeyUnknownAndMismatchFailWithoutRetry(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	h := testhost.New(t, testhost.Options{})
 	other := testhost.New(t, testhost.Options{})
@@ -230,6 +235,7 @@ func TestHostKeyUnknownAndMismatchFailWithoutRetry(t *testing.T) {
 }
 
 func TestAuthFailuresAreClassifiedAndNotRetried(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	h := testhost.New(t, testhost.Options{RootPassword: "s3cret-pw"})
 	o := rootOptions(t, h)
@@ -253,6 +259,7 @@ func TestAuthFailuresAreClassifiedAndNotRetried(t *testing.T) {
 }
 
 func TestPrivateKeyParsing(t *testing.T) {
+	t.Parallel()
 	signer, err := ssh.ParsePrivateKey(mustKey(t))
 	if err != nil {
 		t.Fatal(err)
@@ -299,6 +306,7 @@ func TestPrivateKeyParsing(t *testing.T) {
 }
 
 func TestUnreachableHostFailsWithinConnectTimeout(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	h := testhost.New(t, testhost.Options{})
 	hostOut(t, h, "iptables -I INPUT -p tcp --dport 22 -j DROP")
@@ -316,6 +324,7 @@ func TestUnreachableHostFailsWithinConnectTimeout(t *testing.T) {
 }
 
 func TestCommandTimeout(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	h := testhost.New(t, testhost.Options{})
 	o := rootOptions(t, h)
@@ -332,6 +341,7 @@ func TestCommandTimeout(t *testing.T) {
 }
 
 func TestBastion(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	bastion := testhost.New(t, testhost.Options{})
 	target := testhost.New(t, testhost.Options{})
@@ -361,6 +371,7 @@ func TestBastion(t *testing.T) {
 }
 
 func TestAgentAuth(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	h := testhost.New(t, testhost.Options{})
 	raw, err := ssh.ParseRawPrivateKey(h.ClientKeyPEM)
@@ -393,6 +404,7 @@ func TestAgentAuth(t *testing.T) {
 }
 
 func TestSudo(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	ctx := t.Context()
 	h := testhost.New(t, testhost.Options{Users: []testhost.User{
@@ -435,6 +447,7 @@ func hostOut(t *testing.T, h *testhost.Host, script string) string {
 }
 
 func TestWriteFileAtomicRefusesToOverwriteAConcurrentEdit(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	ctx := t.Context()
 	h := testhost.New(t, testhost.Options{})

@@ -15,6 +15,7 @@ import (
 // Both write paths (SFTP, and the shell path of hosts without an SFTP
 // server), as root and through sudo, against real sshd.
 func TestWriteFileAtomicPaths(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	ctx := t.Context()
 	users := []testhost.User{{Name: "ops", Sudo: true}}
@@ -77,6 +78,7 @@ func TestWriteFileAtomicPaths(t *testing.T) {
 
 // Writes reuse one SFTP session per connection.
 func TestWriteFileAtomicReusesOneSFTPSession(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	ctx := t.Context()
 	h := testhost.New(t, testhost.Options{})
@@ -96,6 +98,7 @@ func TestWriteFileAtomicReusesOneSFTPSession(t *testing.T) {
 
 // sftp_server names the program to run; a wrong one is a settings error.
 func TestSFTPServerSetting(t *testing.T) {
+	t.Parallel()
 	requireHosts(t)
 	ctx := t.Context()
 	h := testhost.New(t, testhost.Options{})

@@ -57,6 +57,7 @@ func tempFiles(t *testing.T, dir string) []string {
 // script's stdin. The old script took that EOF as the end of the data and
 // installed an empty or truncated file; the script must now refuse it.
 func TestWriteScriptNeverInstallsACutStream(t *testing.T) {
+	t.Parallel()
 	old := []byte("net.netfilter.nf_conntrack_max = 262144\nnet.ipv4.ip_forward = 1\n")
 	newContent := []byte("net.netfilter.nf_conntrack_max = 524288\nnet.ipv4.ip_forward = 1\nvm.swappiness = 10\n")
 	for _, tc := range []struct {
@@ -105,6 +106,7 @@ func TestWriteScriptNeverInstallsACutStream(t *testing.T) {
 
 // With backups on, only the newest BackupsKept per file remain.
 func TestWriteScriptPrunesBackups(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	target := filepath.Join(dir, "blacklist.conf")
 	if err := os.WriteFile(target, []byte("v0\n"), 0o644); err != nil {
@@ -143,6 +145,7 @@ func TestWriteScriptPrunesBackups(t *testing.T) {
 // the script's stdin open without data: the watchdog ends the wait after the
 // timeout, and the temp file goes.
 func TestWriteScriptGivesUpOnAStalledClient(t *testing.T) {
+	t.Parallel()
 	newContent := []byte("new\n")
 	for _, via := range []string{"stdin", "sftp"} {
 		t.Run(via, func(t *testing.T) {

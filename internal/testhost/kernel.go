@@ -439,18 +439,26 @@ func freePort() (int, error) {
 	return addr.Port, nil
 }
 
-// NewKernel boots a kernel host for a test and stops it when the test ends,
-// pass or fail. A missing image or qemu fails the test: the kernel tier is
+// NewKernel boots a kernel host for a test, once the test holds one of the
+// machine's kernel guest slots, and stops it when the test ends, pass or
+// fail. A missing image or qemu fails the test: the kernel tier is
 // never silently skipped.
 func NewKernel(t testing.TB, opts KernelOptions) *KernelHost {
 	t.Helper()
 	SkipUnlessAcc(t)
+	waited := time.Now()
+	release, err := acquireKernelSlot(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
 	start := time.Now()
 	h, err := StartKernel(t.Context(), opts)
 	if err != nil {
 		t.Fatalf("start kernel host: %v", err)
 	}
-	t.Logf("kernel host on %s booted in %s", h.Address(), time.Since(start).Round(100*time.Millisecond))
+	t.Logf("kernel host on %s booted in %s (after %s waiting for a guest slot)", h.Address(),
+		time.Since(start).Round(100*time.Millisecond), start.Sub(waited).Round(100*time.Millisecond))
 	t.Cleanup(func() { _ = h.Close() })
 	return h
 }

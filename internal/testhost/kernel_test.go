@@ -31,6 +31,7 @@ func bootForTest(t *testing.T, opts KernelOptions) (*KernelHost, func(string) st
 // TestKernelHostLoadsAndUnloadsConntrack is the kernel tier's smoke test: what
 // only a real modular kernel shows, checked over SSH.
 func TestKernelHostLoadsAndUnloadsConntrack(t *testing.T) {
+	t.Parallel()
 	h, run := bootForTest(t, KernelOptions{})
 	ctx := t.Context()
 	loaded := func(module string) bool {
@@ -91,6 +92,7 @@ func TestKernelHostLoadsAndUnloadsConntrack(t *testing.T) {
 // TestKernelHostSystemdReboot checks the systemd guest and Reboot: PID 1 is
 // systemd, the disk outlives a reboot, and modules-load.d takes effect at boot.
 func TestKernelHostSystemdReboot(t *testing.T) {
+	t.Parallel()
 	h, run := bootForTest(t, KernelOptions{Systemd: true})
 	ctx := t.Context()
 	if got := run("cat /proc/1/comm"); got != "systemd" {

@@ -8,6 +8,7 @@ import (
 )
 
 func TestHostServesSSHWithPrivateEtc(t *testing.T) {
+	t.Parallel()
 	h := New(t, Options{Users: []User{{Name: "ctsudo", Sudo: true}}})
 	kh := KnownHostsFile(t, h)
 	ssh := func(user, cmd string) string {
@@ -44,6 +45,7 @@ func TestHostServesSSHWithPrivateEtc(t *testing.T) {
 }
 
 func TestHostNetworkHostSharesInitialNamespace(t *testing.T) {
+	t.Parallel()
 	h := New(t, Options{HostNetwork: true})
 	kh := KnownHostsFile(t, h)
 	out, err := exec.Command("ssh", "-F", "none", "-i", h.ClientKeyFile(), "-o", "BatchMode=yes",
