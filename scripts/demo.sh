@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 state=$root/.demo
 work=$state/work
-tf=$(scripts/demo-terraform.sh)
+tf=$(scripts/terraform-path.sh)
 
 go build -o "$state/testhost" ./cmd/testhost 2>/dev/null || { mkdir -p "$state"; go build -o "$state/testhost" ./cmd/testhost; }
 "$state/testhost" up -dir "$state" -n 3

@@ -70,7 +70,7 @@ fi
 
 # The demo runs with any Terraform >= 1.5 the machine has (the CI image has
 # 1.11.4): building one would be most of a fresh machine's demo time.
-if [[ ${1-} == demo ]] && scripts/demo-terraform.sh >/dev/null 2>&1; then
+if [[ ${1-} == demo ]] && scripts/terraform-path.sh >/dev/null 2>&1; then
 	exit 0
 fi
 
