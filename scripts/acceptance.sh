@@ -12,21 +12,46 @@
 #   namespace  everything else, tests that own their hosts side by side
 #              ($CONNTRACK_TEST_PARALLEL at once per package, default 8:
 #              they mostly wait on guard windows, timers and the hosts).
-# Each tier's output is prefixed with its name; the script fails if either
-# tier fails, after both have finished.
+# Each tier prints every test's result as it ends (prefixed with the tier)
+# and, when it fails, the output of its failed tests; the whole verbose log
+# stays in $CONNTRACK_TEST_LOGS (default a new directory under /tmp). The
+# script fails if either tier fails, after both have finished.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 guests=${CONNTRACK_KERNEL_GUESTS:-2}
 parallel=${CONNTRACK_TEST_PARALLEL:-8}
+logs=${CONNTRACK_TEST_LOGS:-$(mktemp -d /tmp/conntrack-tests.XXXXXX)}
 kernel='_kernel|^TestKernelHost'
 export TF_ACC=1 CONNTRACK_KERNEL_GUESTS=$guests
+mkdir -p "$logs"
+echo "acceptance: verbose logs in $logs"
+
+# failedOutput prints, from a `go test -v` log, the lines of every test that
+# failed (parallel tests interleave: "=== NAME/CONT/RUN T" says whose lines
+# follow).
+failedOutput() {
+	awk '
+		/^=== (RUN|CONT|NAME|PAUSE)/ { cur = $3; next }
+		/^ *--- FAIL: / { failed[$3] = 1 }
+		{ lines[++n] = $0; owner[n] = cur }
+		END { for (i = 1; i <= n; i++) if (owner[i] in failed || lines[i] ~ /^(FAIL|panic:|ok )/) print lines[i] }
+	' "$1"
+}
 
 tier() {
-	local name=$1
+	local name=$1 log=$logs/$1.log start=$SECONDS status=0
 	shift
-	local start=$SECONDS status=0
-	go test -count=1 -timeout 60m "$@" 2>&1 | sed -u "s/^/[$name] /" || status=$?
+	go test -v -count=1 -timeout 60m "$@" >"$log" 2>&1 &
+	local pid=$!
+	tail -n +1 -F --pid="$pid" "$log" 2>/dev/null |
+		grep --line-buffered -E '^(--- (PASS|FAIL|SKIP)|ok |FAIL|panic:)' | sed -u "s/^/[$name] /" &
+	wait "$pid" || status=$?
+	wait
+	if ((status)); then
+		echo "[$name] output of the failed tests:"
+		failedOutput "$log" | sed "s/^/[$name] /"
+	fi
 	echo "[$name] finished in $((SECONDS - start)) s, exit status $status"
 	return "$status"
 }

@@ -13,13 +13,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# retry CMD... runs a command that downloads through the Go module proxy up
+# to three times: a TLS handshake timeout to the proxy (seen here on a loaded
+# machine) must not fail a fresh machine's whole run. Whatever was already
+# downloaded stays in the module cache.
+retry() {
+	local attempt
+	for attempt in 1 2 3; do
+		"$@" && return 0
+		echo "setup: attempt $attempt of 3 failed: $*" >&2
+		sleep $((attempt * 10))
+	done
+	return 1
+}
+
 # build_tool NAME DIR MODULE PACKAGE builds PACKAGE, pinned by the module in
 # DIR, into bin/NAME unless bin/NAME already is that module version built by
 # this Go toolchain. Each tool's module is its own (see DECISIONS.md), so it
 # is built with exactly the dependencies its release was tested with.
 build_tool() {
 	local name=$1 dir=$2 module=$3 pkg=$4 want have built_with
-	want=$(cd "$dir" && go list -m -f '{{.Version}}' "$module")
+	want=$(cd "$dir" && retry go list -m -f '{{.Version}}' "$module")
 	have=$(go version -m "bin/$name" 2>/dev/null | awk -v m="$module" '($1 == "mod" || $1 == "dep") && $2 == m { print $3 }') || true
 	built_with=$(go version "bin/$name" 2>/dev/null | awk '{ print $2 }') || true
 	if [[ $have == "$want" && $built_with == "$(go env GOVERSION)" ]]; then
@@ -27,7 +41,7 @@ build_tool() {
 	fi
 	echo "setup: building $name $want into bin/ (once)"
 	local start=$SECONDS
-	(cd "$dir" && nice -n 10 go build -ldflags "-X main.version=${want#v}" -o "$OLDPWD/bin/$name" "$pkg")
+	(cd "$dir" && retry nice -n 10 go build -ldflags "-X main.version=${want#v}" -o "$OLDPWD/bin/$name" "$pkg")
 	echo "setup: built $name $want in $((SECONDS - start)) s"
 }
 
@@ -47,7 +61,7 @@ tools)
 	exit 0
 	;;
 opentofu)
-	scripts/opentofu.sh
+	retry scripts/opentofu.sh
 	exit 0
 	;;
 "" | demo) ;;
@@ -78,5 +92,5 @@ fi
 # module proxy (about two minutes, once) and cached in the ignored bin/.
 if ! bin/terraform version 2>/dev/null | grep -q '^Terraform v1\.5\.7$'; then
 	echo "setup: building Terraform v1.5.7 into bin/ (once, about two minutes)"
-	GOBIN="$PWD/bin" go install github.com/hashicorp/terraform@v1.5.7
+	GOBIN="$PWD/bin" retry go install github.com/hashicorp/terraform@v1.5.7
 fi
