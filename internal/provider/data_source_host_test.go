@@ -32,6 +32,22 @@ func TestAccHostDataSource_matchesProc(t *testing.T) {
 	ctMax := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_max")
 	facts := expectedFacts(t, h)
 	rec := mem / 16384 / (facts.archBits / 32)
+	ctBuckets := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_buckets")
+	// The rule the host's own kernel calls for: its release, and whether
+	// its stat file has the chain-length counter.
+	rule := conntrack.SizingFor(hostValue(t, h, "uname -r"),
+		hostValue(t, h, "head -n 1 /proc/net/stat/nf_conntrack | grep -c -w chainlength || true") == "1")
+	recBuckets, recMost := rec/8, rec/2
+	if rule == conntrack.SizingModern {
+		recBuckets, recMost = rec, 2*rec
+	}
+	// Columns the host's kernel may not have are null there.
+	optional := func(column string) knownvalue.Check {
+		if hostValue(t, h, "head -n 1 /proc/net/stat/nf_conntrack | grep -c -w "+column+" || true") == "1" {
+			return knownvalue.Int64Exact(0)
+		}
+		return knownvalue.Null()
+	}
 	addr := "data.conntrack_host.h"
 	check := func(attr string, v knownvalue.Check) statecheck.StateCheck {
 		return statecheck.ExpectKnownValue(addr, tfjsonpath.New(attr), v)
@@ -52,13 +68,16 @@ func TestAccHostDataSource_matchesProc(t *testing.T) {
 				check("conntrack_naming", knownvalue.StringExact("nf_conntrack")),
 				check("conntrack_count", knownvalue.Int64Exact(hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_count"))),
 				check("conntrack_max", knownvalue.Int64Exact(ctMax)),
-				check("buckets", knownvalue.Int64Exact(hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_buckets"))),
+				check("buckets", knownvalue.Int64Exact(ctBuckets)),
+				check("load_factor", knownvalue.Float64Exact(math.Round(2*float64(ctMax)/float64(ctBuckets)*100)/100)),
+				check("sizing_rule", knownvalue.StringExact(string(rule))),
 				check("recommended_max", knownvalue.Int64Exact(rec)),
-				check("recommended_buckets", knownvalue.Int64Exact(rec/8)),
-				check("recommended_buckets_max", knownvalue.Int64Exact(rec/2)),
+				check("recommended_buckets", knownvalue.Int64Exact(recBuckets)),
+				check("recommended_buckets_max", knownvalue.Int64Exact(recMost)),
 				check("stats", knownvalue.ObjectExact(map[string]knownvalue.Check{
 					"found": knownvalue.Int64Exact(0), "invalid": knownvalue.Int64Exact(0), "insert_failed": knownvalue.Int64Exact(0),
 					"drop": knownvalue.Int64Exact(0), "early_drop": knownvalue.Int64Exact(0), "search_restart": knownvalue.Int64Exact(0),
+					"clash_resolve": optional("clashres"), "chaintoolong": optional("chainlength"),
 				})),
 			},
 			Check: resource.TestCheckResourceAttr(addr, "fill_percent", "0"),
