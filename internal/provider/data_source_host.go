@@ -227,8 +227,9 @@ func (d *hostDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, r
 			Attributes: map[string]schema.Attribute{
 				"found":   num("Successful lookups."),
 				"invalid": num("Packets that could not be tracked."),
-				"insert_failed": num("Entries that could not be inserted: a full table, a chain too long, or a race between two packets of a new " +
-					"UDP flow on two CPUs that clash resolution could not settle (the DNS delays of Kubernetes nodes): growth alone does not mean the table was full."),
+				"insert_failed": num("Entries that could not be inserted: a hash chain too long (also counted in `chaintoolong`), or two packets " +
+					"of a new flow that raced on two CPUs where clash resolution could not settle it (the UDP DNS races of Kubernetes nodes). " +
+					"A full table counts in `drop` and `early_drop`, not here: growth alone does not mean the table was full."),
 				"drop":           num("Packets dropped because the table was full and no entry could be evicted."),
 				"early_drop":     num("Entries evicted early to make room in a full table."),
 				"search_restart": num("Lookups restarted because the table changed under them."),

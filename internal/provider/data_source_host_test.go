@@ -1,9 +1,12 @@
 package provider
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -324,4 +327,41 @@ func TestProviderConfigValidation(t *testing.T) {
 			ExpectError: errorLike("must be a host name"),
 		}},
 	})
+}
+
+// The documented health recipe (examples/checks/main.tf) on a namespace
+// host: it applies and plans quietly on a healthy table, with the
+// counters this host's kernel has (chaintoolong included, or null), and
+// its fill warning fires when the threshold is below the fill. The kernel
+// tier fills a real table (TestAccHostDataSource_kernelCheckRecipe).
+func TestAccHostDataSource_checkRecipe(t *testing.T) {
+	t.Parallel()
+	h := testhost.New(t, testhost.Options{})
+	recipe, err := os.ReadFile("../../examples/checks/main.tf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, _ := json.Marshal(map[string]any{"h": map[string]any{"host": h.Addr}})
+	c := newTerraformCLI(t, providerBlock(t, []*testhost.Host{h}, "")+string(recipe))
+	vars := []string{"-var", "hosts=" + string(hosts)}
+	const failed = "Check block assertion failed"
+	for _, step := range [][]string{append([]string{"apply", "-auto-approve"}, vars...), append([]string{"plan"}, vars...)} {
+		for _, d := range c.diagnostics(step[0], step[1:]...) {
+			if d.Severity == "error" || d.Summary == failed {
+				t.Fatalf("%s on a healthy table: %s: %s: %s", step[0], d.Severity, d.Summary, d.Detail)
+			}
+		}
+	}
+	var warnings []string
+	for _, d := range c.diagnostics("plan", append(vars, "-var", "fill_warn_percent=0")...) {
+		if d.Severity == "error" {
+			t.Fatalf("plan: %s: %s", d.Summary, d.Detail)
+		}
+		if d.Summary == failed {
+			warnings = append(warnings, d.Detail)
+		}
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "Conntrack tables at least 0% full: h ") {
+		t.Fatalf("want the fill warning only, got %q", warnings)
+	}
 }
