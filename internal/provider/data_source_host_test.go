@@ -365,3 +365,35 @@ func TestAccHostDataSource_checkRecipe(t *testing.T) {
 		t.Fatalf("want the fill warning only, got %q", warnings)
 	}
 }
+
+// A read-only monitoring login (not root, no sudo) reads the host: the
+// bucket count comes from the buckets sysctl, which anyone may read, not
+// from the root-only hashsize parameter (0600 on current kernels).
+func TestAccHostDataSource_nonRootWithoutSudo(t *testing.T) {
+	t.Parallel()
+	h := testhost.New(t, testhost.Options{Users: []testhost.User{{Name: "monitor"}}})
+	if mode := hostValue(t, h, "stat -c %a /sys/module/nf_conntrack/parameters/hashsize 2>/dev/null || echo none"); mode != "600" {
+		t.Logf("hashsize is %s here, not root-only: the read would work without the fix too", mode)
+	}
+	check := func(attr string, v knownvalue.Check) statecheck.StateCheck {
+		return statecheck.ExpectKnownValue("data.conntrack_host.h", tfjsonpath.New(attr), v)
+	}
+	ctMax := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_max")
+	ctBuckets := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_buckets")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: providerBlock(t, []*testhost.Host{h}, "") + fmt.Sprintf(`
+data "conntrack_host" "h" {
+  host = %q
+  user = "monitor"
+}`, h.Addr),
+			ConfigStateChecks: []statecheck.StateCheck{
+				check("conntrack_max", knownvalue.Int64Exact(ctMax)),
+				check("buckets", knownvalue.Int64Exact(ctBuckets)),
+				check("load_factor", knownvalue.Float64Exact(math.Round(2*float64(ctMax)/float64(ctBuckets)*100)/100)),
+				check("stats", knownvalue.NotNull()),
+			},
+		}},
+	})
+}
