@@ -190,6 +190,20 @@ func checkBuckets(rule conntrack.SizingRule, release, host string, buckets, conn
 	}
 }
 
+// checkResize warns when writing buckets live rehashes a table big enough
+// to hold new connections up (a non-initial netns cannot resize: the plan
+// has failed already).
+func checkResize(host string, f conntrack.Facts, buckets int64, diags *diag.Diagnostics) {
+	if (f.InitialNetns != nil && !*f.InitialNetns) || !conntrack.ResizeStalls(f.Count, f.Buckets, buckets) {
+		return
+	}
+	diags.AddAttributeWarning(path.Root("buckets"), fmt.Sprintf("Resizing the hash table of %s live", host),
+		fmt.Sprintf("%s tracks %d connections now. Changing buckets from %d to %d live rehashes the whole table in one go: the kernel takes "+
+			"every conntrack lock and moves every entry to the new table, and new connections wait on every CPU until it is done (milliseconds "+
+			"per ten thousand entries). Apply in a quiet moment, or set apply_live = false to size the table at the next boot.",
+			host, *f.Count, *f.Buckets, buckets))
+}
+
 func known(v types.Int64) bool { return !v.IsNull() && !v.IsUnknown() }
 
 func (r *limitsResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
@@ -271,12 +285,8 @@ func (r *limitsResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 		if known(m) {
 			checkBuckets(l.Facts.Sizing(), l.Facts.KernelRelease, host, buckets, m.ValueInt64(), &resp.Diagnostics)
 		}
-		if live && (l.Facts.InitialNetns == nil || *l.Facts.InitialNetns) && conntrack.ResizeStalls(l.Facts.Count, l.Facts.Buckets, buckets) {
-			resp.Diagnostics.AddAttributeWarning(path.Root("buckets"), fmt.Sprintf("Resizing the hash table of %s live", host),
-				fmt.Sprintf("%s tracks %d connections now. Changing buckets from %d to %d live rehashes the whole table in one go: the kernel takes "+
-					"every conntrack lock and moves every entry to the new table, and new connections wait on every CPU until it is done (milliseconds "+
-					"per ten thousand entries). Apply in a quiet moment, or set apply_live = false to size the table at the next boot.",
-					host, *l.Facts.Count, *l.Facts.Buckets, buckets))
+		if live {
+			checkResize(host, l.Facts, buckets, &resp.Diagnostics)
 		}
 	}
 	// Files read later at boot that would undo a managed value.

@@ -350,3 +350,62 @@ func TestCheckBuckets(t *testing.T) {
 		}
 	}
 }
+
+// A live change of buckets on a busy host warns about the rehash; a quiet
+// host, an unchanged count or a namespace (where the plan fails anyway)
+// does not.
+func TestCheckResize(t *testing.T) {
+	i := func(v int64) *int64 { return &v }
+	yes, no := true, false
+	for _, tc := range []struct {
+		name    string
+		facts   conntrack.Facts
+		buckets int64
+		warn    bool
+	}{
+		{"busy host", conntrack.Facts{InitialNetns: &yes, Count: i(250000), Buckets: i(65536)}, 262144, true},
+		{"at the bar", conntrack.Facts{InitialNetns: &yes, Count: i(conntrack.ResizeWarnCount), Buckets: i(65536)}, 262144, true},
+		{"quiet host", conntrack.Facts{InitialNetns: &yes, Count: i(conntrack.ResizeWarnCount - 1), Buckets: i(65536)}, 262144, false},
+		{"no change", conntrack.Facts{InitialNetns: &yes, Count: i(250000), Buckets: i(262144)}, 262144, false},
+		{"netns unknown, busy", conntrack.Facts{Count: i(250000), Buckets: i(65536)}, 262144, true},
+		{"namespace", conntrack.Facts{InitialNetns: &no, Count: i(250000), Buckets: i(65536)}, 262144, false},
+	} {
+		var diags diag.Diagnostics
+		checkResize("web1", tc.facts, tc.buckets, &diags)
+		switch {
+		case !tc.warn && len(diags) != 0:
+			t.Errorf("%s: unexpected %v", tc.name, diags)
+		case tc.warn && (len(diags) != 1 || diags[0].Summary() != "Resizing the hash table of web1 live" ||
+			!strings.Contains(diags[0].Detail(), fmt.Sprintf("web1 tracks %d connections now. Changing buckets from %d to %d live", *tc.facts.Count, *tc.facts.Buckets, tc.buckets))):
+			t.Errorf("%s: got %v", tc.name, diags)
+		}
+	}
+}
+
+// Where the plan cannot read the host (its address comes from another
+// resource), buckets against max is not judged: no error for more buckets
+// than max (the old rule refused it before any host was read), no warning.
+func TestAccLimits_sizingUnknownHost(t *testing.T) {
+	t.Parallel()
+	h := testhost.New(t, testhost.Options{})
+	config := providerBlock(t, []*testhost.Host{h}, "") + fmt.Sprintf(`
+resource "terraform_data" "addr" {
+  input = %q
+}
+resource "conntrack_limits" "more" {
+  host       = terraform_data.addr.output
+  max        = 1000
+  buckets    = 2000
+  apply_live = false
+}
+resource "conntrack_limits" "fewer" {
+  host       = terraform_data.addr.output
+  port       = 2222
+  max        = 100000
+  buckets    = 10
+  apply_live = false
+}`, h.Addr)
+	for _, d := range planDiagnostics(t, config) {
+		t.Errorf("unexpected %s %q: %s", d.Severity, d.Summary, d.Detail)
+	}
+}
