@@ -134,7 +134,7 @@ func TestSetShellVars(t *testing.T) {
 func TestLowering(t *testing.T) {
 	t.Parallel()
 	hs := int64(65536)
-	l := Limits{Running: map[string]string{"max": "262144", "tcp_loose": "1", "udp_timeout": "30", "tcp_timeout_established": "432000", "range": "1\t2"}, Hashsize: &hs}
+	l := Limits{Running: map[string]string{"max": "262144", "tcp_loose": "1", "udp_timeout": "30", "tcp_timeout_established": "432000", "range": "1\t2"}, Facts: Facts{Buckets: &hs}}
 	for _, tc := range []struct {
 		want Managed
 		got  []string

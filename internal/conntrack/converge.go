@@ -126,7 +126,7 @@ func (l Limits) Lowering(want Managed) []string {
 			out = append(out, short)
 		}
 	}
-	if want.Buckets != "" && l.Hashsize != nil && lowers(strconv.FormatInt(*l.Hashsize, 10), want.Buckets) {
+	if want.Buckets != "" && l.Facts.Buckets != nil && lowers(strconv.FormatInt(*l.Facts.Buckets, 10), want.Buckets) {
 		out = append(out, "buckets")
 	}
 	return out

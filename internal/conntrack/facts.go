@@ -40,6 +40,14 @@ const (
 // summed over all CPUs.
 type Stats struct {
 	Found, Invalid, InsertFailed, Drop, EarlyDrop, SearchRestart uint64
+	// ClashResolve (column clashres, since 2020: bc92470413f3 and "proc:
+	// rename stat column") counts insert races resolved by reusing the
+	// entry that won; nil when the kernel's header has no such column.
+	ClashResolve *uint64
+	// ChainTooLong (column chainlength, Linux 5.15: d7e7747ac5c2) counts
+	// insertions refused because the hash chain was too long; nil when the
+	// kernel's header has no such column.
+	ChainTooLong *uint64
 }
 
 // Facts is everything FactsScript learns about a host.
@@ -57,7 +65,7 @@ type Facts struct {
 	Naming        Naming // "" when the conntrack sysctls are absent
 	Count         *int64 // nil when conntrack is absent or the file is missing
 	Max           *int64 // nil when conntrack is absent or the file is missing
-	Buckets       *int64 // nil when conntrack is absent or the file is missing
+	Buckets       *int64 // the hashsize parameter where readable (root), else nf_conntrack_buckets; nil when conntrack is absent
 	Stats         *Stats // nil when the stat file is missing
 }
 
@@ -114,13 +122,16 @@ f() { if [ -e "$2" ]; then s "$1"; cat "$2" || u "$2"; fi; }
 `
 
 // factsFuncs are the facts script's helpers: fileFuncs and ct, the
-// conntrack values of one naming.
+// conntrack values of one naming. The hashsize module parameter is 0600 on
+// current kernels, so it is read only where this user can read it (root,
+// sudo): the buckets sysctl, readable by anyone, is what every user gets,
+// and a read-only monitoring login works without sudo.
 const factsFuncs = fileFuncs + `ct() {
 	f "${1}_count" "${2}_count"
 	f "${1}_max" "${2}_max"
 	f "${1}_buckets" "${2}_buckets"
 	if [ -e "${2}_max" ]; then s "${1}_max_mode"; stat -c %a "${2}_max"; fi
-	f "${1}_hashsize" "/sys/module/${3}/parameters/hashsize"
+	if [ -r "/sys/module/${3}/parameters/hashsize" ]; then f "${1}_hashsize" "/sys/module/${3}/parameters/hashsize"; fi
 	f "${1}_stat" "/proc/net/stat/${3}"
 }
 `
@@ -322,11 +333,15 @@ func ParseFacts(out string) (Facts, error) {
 		if f.Max, err = sec.int(p + "_max"); err != nil {
 			return Facts{}, err
 		}
-		if f.Buckets, err = sec.int(p + "_buckets"); err != nil {
+		// hashsize first where it was read: kernels with 3183ab8997a4
+		// and without f6351c3f1c27 (4.19 before 4.19.169, 5.4 before
+		// 5.4.91, mainline before 5.11) show a stale nf_conntrack_buckets
+		// after a write to hashsize (kube-proxy's, this provider's).
+		if f.Buckets, err = sec.int(p + "_hashsize"); err != nil {
 			return Facts{}, err
 		}
 		if f.Buckets == nil {
-			if f.Buckets, err = sec.int(p + "_hashsize"); err != nil {
+			if f.Buckets, err = sec.int(p + "_buckets"); err != nil {
 				return Facts{}, err
 			}
 		}
@@ -475,7 +490,8 @@ func initialNetns(mode string) (*bool, error) {
 
 // parseStats sums each column of /proc/net/stat/nf_conntrack over the CPU
 // lines. Columns are found by header name because the set and order vary
-// between kernel versions; a column the kernel lacks sums to 0.
+// between kernel versions; a column the kernel lacks sums to 0, except the
+// two that only newer kernels have, which are then nil.
 func parseStats(lines []string) (*Stats, error) {
 	if len(lines) == 0 {
 		return nil, nil
@@ -494,15 +510,23 @@ func parseStats(lines []string) (*Stats, error) {
 			sums[i] += n
 		}
 	}
-	col := func(name string) uint64 {
+	optCol := func(name string) *uint64 {
 		for i, h := range header {
 			if h == name {
-				return sums[i]
+				return &sums[i]
 			}
+		}
+		return nil
+	}
+	col := func(name string) uint64 {
+		if v := optCol(name); v != nil {
+			return *v
 		}
 		return 0
 	}
 	return &Stats{
+		ClashResolve:  optCol("clashres"),
+		ChainTooLong:  optCol("chainlength"),
 		Found:         col("found"),
 		Invalid:       col("invalid"),
 		InsertFailed:  col("insert_failed"),

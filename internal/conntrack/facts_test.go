@@ -86,7 +86,7 @@ var factsCases = []factsCase{
 			MemoryBytes: 8048576 * 1024, OSID: "debian", OSFamily: "debian", FileLayout: "debian",
 			InitialNetns: boolp(false), Module: ModuleBuiltin, Naming: NamingModern,
 			Count: i64(12), Max: i64(65536), Buckets: i64(16384),
-			Stats: &Stats{Found: 1, Invalid: 2},
+			Stats: &Stats{Found: 1, Invalid: 2, ClashResolve: u64(0), ChainTooLong: u64(0)},
 		},
 	},
 	{
@@ -106,8 +106,8 @@ var factsCases = []factsCase{
 			// found invalid insert_failed drop early_drop search_restart are
 			// columns 2 4 9 10 11 16.
 			"nf_stat", modernStatHeader+
-				"000005dc  00000000 0000000a 00000000 000000ff 00000000 00000000 00000000 00000000 00000001 00000002 00000003 00000000  00000000 00000000 00000000 00000010\n"+
-				"000005dc  00000000 0000000a 00000000 00000001 00000000 00000000 00000000 00000000 00000001 00000000 00000000 00000000  00000000 00000000 00000000 00000001\n"+
+				"000005dc  00000003 0000000a 00000000 000000ff 00000000 00000000 00000007 00000000 00000001 00000002 00000003 00000000  00000000 00000000 00000000 00000010\n"+
+				"000005dc  00000001 0000000a 00000000 00000001 00000000 00000000 00000002 00000000 00000001 00000000 00000000 00000000  00000000 00000000 00000000 00000001\n"+
 				"000005dc  00000000 000000f0 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000  00000000 00000000 00000000 00000000\n"+
 				"000005dc  00000000 ffffffff 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000  00000000 00000000 00000000 00000000\n",
 			"proc_modules", "nf_conntrack 172032 4 xt_CT,nf_nat,xt_conntrack, Live 0x0000000000000000\n",
@@ -119,7 +119,8 @@ var factsCases = []factsCase{
 			MemoryBytes: 16318540 * 1024, OSID: "ubuntu", OSIDLike: "debian", OSFamily: "debian", FileLayout: "debian",
 			InitialNetns: boolp(true), Module: ModuleLoaded, Naming: NamingModern,
 			Count: i64(1500), Max: i64(262144), Buckets: i64(65536),
-			Stats: &Stats{Found: 0x0a + 0x0a + 0xf0 + 0xffffffff, Invalid: 0x100, InsertFailed: 2, Drop: 2, EarlyDrop: 3, SearchRestart: 0x11},
+			Stats: &Stats{Found: 0x0a + 0x0a + 0xf0 + 0xffffffff, Invalid: 0x100, InsertFailed: 2, Drop: 2, EarlyDrop: 3, SearchRestart: 0x11,
+				ClashResolve: u64(4), ChainTooLong: u64(9)},
 		},
 	},
 	{
@@ -214,7 +215,7 @@ var factsCases = []factsCase{
 			MemoryBytes: 24684092 * 1024, OSID: "debian", OSFamily: "debian", FileLayout: "debian",
 			InitialNetns: boolp(true), Module: ModuleBuiltin, Naming: NamingModern,
 			Count: i64(0), Max: i64(262144), Buckets: i64(262144),
-			Stats: &Stats{},
+			Stats: &Stats{ClashResolve: u64(0), ChainTooLong: u64(0)},
 		},
 	},
 	{
@@ -428,6 +429,8 @@ func TestFillPercent(t *testing.T) {
 }
 
 func ptrf(f float64) *float64 { return &f }
+func u64(v uint64) *uint64    { return &v }
+
 func deref(p *int64) any {
 	if p == nil {
 		return nil
@@ -501,6 +504,7 @@ func TestFactsScriptOnThisHost(t *testing.T) {
 			t.Errorf("%s: MemoryBytes = %d, want %d", name, f.MemoryBytes, memTotal*1024)
 		}
 		checkMax(t, name, f)
+		checkBuckets(t, name, f)
 		checkBuiltinWithoutModules(t, name, f)
 		if first == nil {
 			first = &f
@@ -561,6 +565,29 @@ func checkMax(t *testing.T, name string, f Facts) {
 	}
 	if f.Naming != NamingModern || f.Max == nil || *f.Max != want {
 		t.Errorf("%s: Naming=%q Max=%v, want %q %d", name, f.Naming, deref(f.Max), NamingModern, want)
+	}
+}
+
+// machineBuckets is the machine's bucket count as this user can read it:
+// the hashsize parameter (root-only on current kernels), else the buckets
+// sysctl (readable by anyone).
+func machineBuckets() (string, bool) {
+	for _, p := range []string{"/sys/module/nf_conntrack/parameters/hashsize", "/proc/sys/net/netfilter/nf_conntrack_buckets"} {
+		if b, err := os.ReadFile(p); err == nil {
+			return strings.TrimSpace(string(b)), true
+		}
+	}
+	return "", false
+}
+
+func checkBuckets(t *testing.T, name string, f Facts) {
+	t.Helper()
+	want, ok := machineBuckets()
+	switch {
+	case !ok && f.Buckets != nil:
+		t.Errorf("%s: Buckets = %d, but this user can read no bucket count here", name, *f.Buckets)
+	case ok && (f.Buckets == nil || strconv.FormatInt(*f.Buckets, 10) != want):
+		t.Errorf("%s: Buckets = %v, want %s", name, deref(f.Buckets), want)
 	}
 }
 
@@ -628,4 +655,25 @@ func FuzzParseFacts(f *testing.F) {
 			t.Errorf("FillPercent = %v < 0 with Count=%d Max=%d", *p, *facts.Count, *facts.Max)
 		}
 	})
+}
+
+// The bucket count comes from the hashsize parameter where the read could
+// open it (root): kernels without f6351c3f1c27 show a stale sysctl after a
+// hashsize write. Without it (any other user), from the sysctl.
+func TestBucketsSource(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		out  string
+		want any
+	}{
+		{"root: both, stale sysctl", out("nf_max", "65536\n", "nf_buckets", "16384\n", "nf_hashsize", "65536\n"), int64(65536)},
+		{"any user: the sysctl", out("nf_max", "65536\n", "nf_buckets", "16384\n"), int64(16384)},
+		{"no sysctl (old kernel)", out("nf_max", "65536\n", "nf_hashsize", "8192\n"), int64(8192)},
+		{"neither", out("nf_max", "65536\n"), nil},
+	} {
+		f, err := ParseFacts(tc.out)
+		if err != nil || deref(f.Buckets) != tc.want {
+			t.Errorf("%s: Buckets = %v, %v, want %v", tc.name, deref(f.Buckets), err, tc.want)
+		}
+	}
 }

@@ -64,7 +64,6 @@ type Limits struct {
 	// Running maps short names ("max", "udp_timeout") to the running values
 	// of every conntrack sysctl the host exposes under its naming.
 	Running     map[string]string
-	Hashsize    *int64
 	Sysctl      File
 	Modprobe    File
 	ModulesLoad File
@@ -141,9 +140,6 @@ func ParseLimits(out string, p LimitsPaths) (Limits, error) {
 		if short, ok := strings.CutPrefix(path.Base(file), prefix); ok && facts.HasConntrack() {
 			l.Running[short] = strings.TrimSpace(value)
 		}
-	}
-	if facts.HasConntrack() {
-		l.Hashsize, _ = sec.int(facts.Naming.prefix() + "_hashsize")
 	}
 	// grep says "path:line"; links (99-sysctl.conf -> ../sysctl.conf) come
 	// with their target, the file that is really read.

@@ -79,7 +79,8 @@ func TestParseFileKeepsExactBytes(t *testing.T) {
 
 // The script runs here for real, as whichever user runs the tests: what it
 // reports must be what this machine shows that user, whatever its kernel
-// (conntrack built in, a module, or not loaded; hashsize is root-only).
+// (conntrack built in, a module, or not loaded; hashsize is root-only, and
+// a user who cannot read it still gets the buckets from the sysctl).
 func TestLimitsScriptOnThisMachine(t *testing.T) {
 	t.Parallel()
 	paths := LimitsPaths{SysctlFile: "/etc/sysctl.conf", ModprobeFile: "/etc/modprobe.d/ctt-none.conf", ModulesLoadFile: "/etc"}
@@ -102,12 +103,14 @@ func TestLimitsScriptOnThisMachine(t *testing.T) {
 	if l.Modprobe.Exists || !l.ModulesLoad.IsDir {
 		t.Fatalf("files: %+v %+v", l.Modprobe, l.ModulesLoad)
 	}
-	hashsize, err := os.ReadFile("/sys/module/nf_conntrack/parameters/hashsize")
+	// Buckets: what this user can read of the machine (the hashsize
+	// parameter is root-only, the buckets sysctl is not).
+	want, ok := machineBuckets()
 	switch {
-	case err != nil && l.Hashsize != nil:
-		t.Fatalf("hashsize %d read, but this user cannot read it here (%v)", *l.Hashsize, err)
-	case err == nil && (l.Hashsize == nil || strconv.FormatInt(*l.Hashsize, 10) != strings.TrimSpace(string(hashsize))):
-		t.Fatalf("hashsize %v, want %s", l.Hashsize, hashsize)
+	case !ok && l.Facts.Buckets != nil:
+		t.Fatalf("buckets %d read, but this user can read neither hashsize nor nf_conntrack_buckets here", *l.Facts.Buckets)
+	case ok && (l.Facts.Buckets == nil || strconv.FormatInt(*l.Facts.Buckets, 10) != want):
+		t.Fatalf("buckets %v, want %s", deref(l.Facts.Buckets), want)
 	}
 }
 

@@ -45,6 +45,8 @@ type hostModel struct {
 	RecommendedMax        types.Int64   `tfsdk:"recommended_max"`
 	RecommendedBuckets    types.Int64   `tfsdk:"recommended_buckets"`
 	RecommendedBucketsMax types.Int64   `tfsdk:"recommended_buckets_max"`
+	SizingRule            types.String  `tfsdk:"sizing_rule"`
+	LoadFactor            types.Float64 `tfsdk:"load_factor"`
 	Stats                 *statsModel   `tfsdk:"stats"`
 	Firewall              *stackModel   `tfsdk:"firewall"`
 	Top                   types.Int64   `tfsdk:"top"`
@@ -97,6 +99,8 @@ type statsModel struct {
 	Drop          types.Int64 `tfsdk:"drop"`
 	EarlyDrop     types.Int64 `tfsdk:"early_drop"`
 	SearchRestart types.Int64 `tfsdk:"search_restart"`
+	ClashResolve  types.Int64 `tfsdk:"clash_resolve"`
+	ChainTooLong  types.Int64 `tfsdk:"chaintoolong"`
 }
 
 func (d *hostDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
@@ -198,22 +202,42 @@ func (d *hostDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, r
 		"conntrack_naming": str("`nf_conntrack` (modern) or `ip_conntrack` (kernels up to 2.6.19, `net.ipv4.netfilter.ip_conntrack_*`); null when conntrack is not active."),
 		"conntrack_count":  num("Connections tracked now (`nf_conntrack_count`); null when conntrack is not active."),
 		"conntrack_max":    num("Table size (`net.netfilter.nf_conntrack_max`); when the count reaches it the kernel logs `nf_conntrack: table full, dropping packet`."),
-		"buckets":          num("Hash table buckets (`nf_conntrack_buckets`, the `hashsize` module parameter)."),
-		"fill_percent":     schema.Float64Attribute{Computed: true, MarkdownDescription: "`conntrack_count` as a percentage of `conntrack_max`, two decimals."},
+		"buckets": num("Hash table buckets: the `hashsize` module parameter where the SSH user can read it (root, or `sudo`), else " +
+			"`net.netfilter.nf_conntrack_buckets`, which any user can read (the parameter is root-only on current kernels), so a read-only " +
+			"monitoring login needs no sudo. The two agree except on kernels without f6351c3f1c27 (4.19 before 4.19.169, 5.4 before 5.4.91, " +
+			"mainline before 5.11), whose sysctl reads stale after a `hashsize` write."),
+		"fill_percent": schema.Float64Attribute{Computed: true, MarkdownDescription: "`conntrack_count` as a percentage of `conntrack_max`, two decimals."},
 		"recommended_max": num("The rule of thumb for `nf_conntrack_max`: memory bytes / 16384 / (arch bits / 32). " +
 			"Use it as `max` of `conntrack_limits` to size every host of a fleet by its own memory."),
-		"recommended_buckets":     num("Recommended buckets: `recommended_max` / 8."),
-		"recommended_buckets_max": num("Upper end of the sensible bucket range: `recommended_max` / 2."),
+		"sizing_rule": str("Which hash sizing rule fits the host's kernel: " + enumDoc(conntrack.SizingRules) + ". `modern` on Linux >= 5.15 and on " +
+			"any kernel whose /proc/net/stat/nf_conntrack has the `chainlength` column (a vendor backport): there the kernel's default is " +
+			"buckets = max (d532bcd0b269) and it refuses to insert into a hash chain grown too long (d7e7747ac5c2), so buckets >= max. " +
+			"`classic` on older kernels: the 2016 rule of thumb, max / 8. A release that cannot be read counts as `modern`."),
+		"recommended_buckets": num("Recommended buckets for `recommended_max` by `sizing_rule`: `modern`, `recommended_max` (the kernel's own pairing, " +
+			"load factor 2); `classic`, `recommended_max` / 8."),
+		"recommended_buckets_max": num("Upper end of the sensible bucket range: `modern`, 2 x `recommended_max` (load factor 1); `classic`, " +
+			"`recommended_max` / 2."),
+		"load_factor": schema.Float64Attribute{Computed: true, MarkdownDescription: fmt.Sprintf("2 x `conntrack_max` / `buckets`, two decimals: "+
+			"the entries in each hash chain when the table is full (every connection is hashed once per direction). The kernel's default since 5.15 "+
+			"is 2; `conntrack_limits` warns above %d on `modern` kernels, where long chains refuse new connections (`stats.chaintoolong`). "+
+			"Null when max or buckets is unknown.", conntrack.MaxLoadFactor)},
 		"stats": schema.SingleNestedAttribute{Computed: true,
-			MarkdownDescription: "Counters of /proc/net/stat/nf_conntrack summed over all CPUs, since boot; null when conntrack is not active. " +
-				"A growing `drop` or `early_drop` means the table is full.",
+			MarkdownDescription: "Counters of /proc/net/stat/nf_conntrack summed over all CPUs, since boot, in this network namespace; " +
+				"null when conntrack is not active. A growing `drop` or `early_drop` means the table is full; see the health-checks guide for the others.",
 			Attributes: map[string]schema.Attribute{
-				"found":          num("Successful lookups."),
-				"invalid":        num("Packets that could not be tracked."),
-				"insert_failed":  num("Entries that could not be inserted (a race or a full table)."),
+				"found":   num("Successful lookups."),
+				"invalid": num("Packets that could not be tracked."),
+				"insert_failed": num("Entries that could not be inserted: a hash chain too long (also counted in `chaintoolong`), or two packets " +
+					"of a new flow that raced on two CPUs where clash resolution could not settle it (the UDP DNS races of Kubernetes nodes). " +
+					"A full table counts in `drop` and `early_drop`, not here: growth alone does not mean the table was full."),
 				"drop":           num("Packets dropped because the table was full and no entry could be evicted."),
 				"early_drop":     num("Entries evicted early to make room in a full table."),
 				"search_restart": num("Lookups restarted because the table changed under them."),
+				"clash_resolve": num("Insert races resolved by using the entry that won (column `clashres`, kernels since 2020): normal on busy UDP " +
+					"hosts, no packet lost. Null when the kernel has no such column."),
+				"chaintoolong": num("Insertions refused because the hash chain was too long (column `chainlength`, Linux 5.15: d7e7747ac5c2): " +
+					"the packet is dropped with room left in the table. Growth means too few buckets for the table (see `load_factor`). " +
+					"Null when the kernel has no such column, and so no such limit."),
 			}},
 	} {
 		attrs[name] = a
@@ -359,13 +383,20 @@ func (m *hostModel) fill(f conntrack.Facts) {
 	m.Buckets = types.Int64PointerValue(f.Buckets)
 	m.FillPercent = types.Float64PointerValue(f.FillPercent())
 	rec := conntrack.RecommendedMax(f.MemoryBytes, f.ArchBits)
-	lo, hi := conntrack.RecommendedBuckets(rec)
-	m.RecommendedMax, m.RecommendedBuckets, m.RecommendedBucketsMax = types.Int64Value(rec), types.Int64Value(lo), types.Int64Value(hi)
+	rule := f.Sizing()
+	buckets, most := conntrack.RecommendedBuckets(rule, rec)
+	m.RecommendedMax, m.RecommendedBuckets, m.RecommendedBucketsMax = types.Int64Value(rec), types.Int64Value(buckets), types.Int64Value(most)
+	m.SizingRule = types.StringValue(string(rule))
+	m.LoadFactor = types.Float64Null()
+	if f.Max != nil && f.Buckets != nil && *f.Buckets > 0 && *f.Max >= 0 {
+		m.LoadFactor = types.Float64Value(conntrack.LoadFactor(*f.Max, *f.Buckets))
+	}
 	m.Stats = nil
 	if s := f.Stats; s != nil {
 		m.Stats = &statsModel{
 			Found: counter(s.Found), Invalid: counter(s.Invalid), InsertFailed: counter(s.InsertFailed),
 			Drop: counter(s.Drop), EarlyDrop: counter(s.EarlyDrop), SearchRestart: counter(s.SearchRestart),
+			ClashResolve: optCounter(s.ClashResolve), ChainTooLong: optCounter(s.ChainTooLong),
 		}
 	}
 }
@@ -376,6 +407,14 @@ func counter(v uint64) types.Int64 {
 		v = 1<<63 - 1
 	}
 	return types.Int64Value(int64(v))
+}
+
+// optCounter is counter, null for a column the kernel does not have.
+func optCounter(v *uint64) types.Int64 {
+	if v == nil {
+		return types.Int64Null()
+	}
+	return counter(*v)
 }
 
 // enumDoc renders allowed values for docs from the same list the code uses.

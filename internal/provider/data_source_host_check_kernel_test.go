@@ -72,7 +72,7 @@ provider "conntrack" {
 	if len(warnings) != 2 {
 		t.Fatalf("plan warned %d time(s), want the fill and the counters warnings:\n%s", len(warnings), all)
 	}
-	if re := errorLike("Conntrack tables at least 80% full: k", "% of 75"); !re.MatchString(all) {
+	if re := errorLike("Conntrack tables at least 75% full: k", "% of 75"); !re.MatchString(all) {
 		t.Errorf("no fill warning matching %s in:\n%s", re, all)
 	}
 	if re := errorLike("Conntrack counters grew since the last apply", "k early_drop +"); !re.MatchString(all) {

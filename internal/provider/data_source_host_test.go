@@ -1,9 +1,12 @@
 package provider
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,6 +36,22 @@ func TestAccHostDataSource_matchesProc(t *testing.T) {
 	ctMax := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_max")
 	facts := expectedFacts(t, h)
 	rec := mem / 16384 / (facts.archBits / 32)
+	ctBuckets := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_buckets")
+	// The rule the host's own kernel calls for: its release, and whether
+	// its stat file has the chain-length counter.
+	rule := conntrack.SizingFor(hostValue(t, h, "uname -r"),
+		hostValue(t, h, "head -n 1 /proc/net/stat/nf_conntrack | grep -c -w chainlength || true") == "1")
+	recBuckets, recMost := rec/8, rec/2
+	if rule == conntrack.SizingModern {
+		recBuckets, recMost = rec, 2*rec
+	}
+	// Columns the host's kernel may not have are null there.
+	optional := func(column string) knownvalue.Check {
+		if hostValue(t, h, "head -n 1 /proc/net/stat/nf_conntrack | grep -c -w "+column+" || true") == "1" {
+			return knownvalue.Int64Exact(0)
+		}
+		return knownvalue.Null()
+	}
 	addr := "data.conntrack_host.h"
 	check := func(attr string, v knownvalue.Check) statecheck.StateCheck {
 		return statecheck.ExpectKnownValue(addr, tfjsonpath.New(attr), v)
@@ -53,13 +72,16 @@ func TestAccHostDataSource_matchesProc(t *testing.T) {
 				check("conntrack_naming", knownvalue.StringExact("nf_conntrack")),
 				check("conntrack_count", knownvalue.Int64Exact(hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_count"))),
 				check("conntrack_max", knownvalue.Int64Exact(ctMax)),
-				check("buckets", knownvalue.Int64Exact(hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_buckets"))),
+				check("buckets", knownvalue.Int64Exact(ctBuckets)),
+				check("load_factor", knownvalue.Float64Exact(math.Round(2*float64(ctMax)/float64(ctBuckets)*100)/100)),
+				check("sizing_rule", knownvalue.StringExact(string(rule))),
 				check("recommended_max", knownvalue.Int64Exact(rec)),
-				check("recommended_buckets", knownvalue.Int64Exact(rec/8)),
-				check("recommended_buckets_max", knownvalue.Int64Exact(rec/2)),
+				check("recommended_buckets", knownvalue.Int64Exact(recBuckets)),
+				check("recommended_buckets_max", knownvalue.Int64Exact(recMost)),
 				check("stats", knownvalue.ObjectExact(map[string]knownvalue.Check{
 					"found": knownvalue.Int64Exact(0), "invalid": knownvalue.Int64Exact(0), "insert_failed": knownvalue.Int64Exact(0),
 					"drop": knownvalue.Int64Exact(0), "early_drop": knownvalue.Int64Exact(0), "search_restart": knownvalue.Int64Exact(0),
+					"clash_resolve": optional("clashres"), "chaintoolong": optional("chainlength"),
 				})),
 			},
 			Check: resource.TestCheckResourceAttr(addr, "fill_percent", "0"),
@@ -313,6 +335,75 @@ func TestProviderConfigValidation(t *testing.T) {
 		Steps: []resource.TestStep{{
 			Config:      `provider "conntrack" { insecure_ignore_host_key = true }` + "\n" + `data "conntrack_host" "h" { host = "a;reboot" }`,
 			ExpectError: errorLike("must be a host name"),
+		}},
+	})
+}
+
+// The documented health recipe (examples/checks/main.tf) on a namespace
+// host: it applies and plans quietly on a healthy table, with the
+// counters this host's kernel has (chaintoolong included, or null), and
+// its fill warning fires when the threshold is below the fill. The kernel
+// tier fills a real table (TestAccHostDataSource_kernelCheckRecipe).
+func TestAccHostDataSource_checkRecipe(t *testing.T) {
+	t.Parallel()
+	h := testhost.New(t, testhost.Options{})
+	recipe, err := os.ReadFile("../../examples/checks/main.tf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, _ := json.Marshal(map[string]any{"h": map[string]any{"host": h.Addr}})
+	c := newTerraformCLI(t, providerBlock(t, []*testhost.Host{h}, "")+string(recipe))
+	vars := []string{"-var", "hosts=" + string(hosts)}
+	const failed = "Check block assertion failed"
+	for _, step := range [][]string{append([]string{"apply", "-auto-approve"}, vars...), append([]string{"plan"}, vars...)} {
+		for _, d := range c.diagnostics(step[0], step[1:]...) {
+			if d.Severity == "error" || d.Summary == failed {
+				t.Fatalf("%s on a healthy table: %s: %s: %s", step[0], d.Severity, d.Summary, d.Detail)
+			}
+		}
+	}
+	var warnings []string
+	for _, d := range c.diagnostics("plan", append(vars, "-var", "fill_warn_percent=0")...) {
+		if d.Severity == "error" {
+			t.Fatalf("plan: %s: %s", d.Summary, d.Detail)
+		}
+		if d.Summary == failed {
+			warnings = append(warnings, d.Detail)
+		}
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "Conntrack tables at least 0% full: h ") {
+		t.Fatalf("want the fill warning only, got %q", warnings)
+	}
+}
+
+// A read-only monitoring login (not root, no sudo) reads the host: the
+// bucket count comes from the buckets sysctl, which anyone may read, not
+// from the root-only hashsize parameter (0600 on current kernels).
+func TestAccHostDataSource_nonRootWithoutSudo(t *testing.T) {
+	t.Parallel()
+	h := testhost.New(t, testhost.Options{Users: []testhost.User{{Name: "monitor"}}})
+	if mode := hostValue(t, h, "stat -c %a /sys/module/nf_conntrack/parameters/hashsize 2>/dev/null || echo none"); mode != "600" {
+		t.Logf("hashsize is %s here, not root-only: the read would work without the fix too", mode)
+	}
+	check := func(attr string, v knownvalue.Check) statecheck.StateCheck {
+		return statecheck.ExpectKnownValue("data.conntrack_host.h", tfjsonpath.New(attr), v)
+	}
+	ctMax := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_max")
+	ctBuckets := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_buckets")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: providerBlock(t, []*testhost.Host{h}, "") + fmt.Sprintf(`
+data "conntrack_host" "h" {
+  host = %q
+  user = "monitor"
+}`, h.Addr),
+			ConfigStateChecks: []statecheck.StateCheck{
+				check("conntrack_max", knownvalue.Int64Exact(ctMax)),
+				check("buckets", knownvalue.Int64Exact(ctBuckets)),
+				check("load_factor", knownvalue.Float64Exact(math.Round(2*float64(ctMax)/float64(ctBuckets)*100)/100)),
+				check("stats", knownvalue.NotNull()),
+			},
 		}},
 	})
 }

@@ -62,9 +62,10 @@ func TestFunctions(t *testing.T) {
 		{"recommended_max", []int64{8 * gib, 64}, 262144},
 		{"recommended_max", []int64{8 * gib, 32}, 524288},
 		{"recommended_max", []int64{16384, 32}, 1},
-		{"recommended_buckets", []int64{262144}, 32768},
-		{"recommended_buckets", []int64{8}, 1},
-		{"recommended_buckets", []int64{maxSysctlInt}, maxSysctlInt / 8},
+		// The rule of Linux >= 5.15: one bucket per entry (the kernel's default).
+		{"recommended_buckets", []int64{262144}, 262144},
+		{"recommended_buckets", []int64{1}, 1},
+		{"recommended_buckets", []int64{maxSysctlInt}, conntrack.MaxBuckets},
 		{"table_memory_bytes", []int64{262144, 32768}, 262144*conntrack.EntryBytes + 32768*8},
 		{"table_memory_bytes", []int64{1, 0}, conntrack.EntryBytes},
 		{"table_memory_bytes", []int64{maxSysctlInt, 1 << 30}, maxSysctlInt*conntrack.EntryBytes + (1<<30)*8},
@@ -103,8 +104,8 @@ func TestFunctions_invalidArguments(t *testing.T) {
 		{"recommended_max", []int64{0, 64}, 0, "at least 1"},
 		{"recommended_max", []int64{8192, 64}, 0, "below 16384 bytes"},
 		{"recommended_max", []int64{1 << 30, 16}, 1, "value must be one of"},
-		{"recommended_buckets", []int64{7}, 0, "between 8 and 2147483647"},
-		{"recommended_buckets", []int64{1 << 31}, 0, "between 8 and 2147483647"},
+		{"recommended_buckets", []int64{0}, 0, "between 1 and 2147483647"},
+		{"recommended_buckets", []int64{1 << 31}, 0, "between 1 and 2147483647"},
 		{"table_memory_bytes", []int64{0, 0}, 0, "between 1 and 2147483647"},
 		{"table_memory_bytes", []int64{65536, -1}, 1, "between 0 and 1073741824"},
 	}
@@ -148,8 +149,9 @@ output "memory" {
 				statecheck.ExpectKnownOutputValue("max", knownvalue.MapExact(map[string]knownvalue.Check{
 					"small": knownvalue.Int64Exact(2 * gib / 16384 / 2), "large": knownvalue.Int64Exact(64 * gib / 16384 / 2),
 				})),
-				statecheck.ExpectKnownOutputValue("buckets", knownvalue.Int64Exact(64*gib/16384/2/8)),
-				statecheck.ExpectKnownOutputValue("memory", knownvalue.Int64Exact(64*gib/16384/2*conntrack.EntryBytes+64*gib/16384/2/8*8)),
+				// buckets = max, the rule of kernels >= 5.15.
+				statecheck.ExpectKnownOutputValue("buckets", knownvalue.Int64Exact(64*gib/16384/2)),
+				statecheck.ExpectKnownOutputValue("memory", knownvalue.Int64Exact(64*gib/16384/2*conntrack.EntryBytes+64*gib/16384/2*8)),
 			},
 		}},
 	})

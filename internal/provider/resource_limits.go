@@ -84,8 +84,14 @@ func (r *limitsResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 			Validators:    []validator.Int64{int64validator.Between(1, 1<<30)},
 			PlanModifiers: []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
 			MarkdownDescription: "Hash table buckets: written live to `/sys/module/nf_conntrack/parameters/hashsize` and persisted as " +
-				"`options nf_conntrack hashsize=N` in `modprobe_file`. Must not exceed `max`; `max / 8` is the rule of thumb " +
-				"(`recommended_buckets`), and a warning is shown outside `max / 8 .. max / 2`." + unmanaged},
+				"`options nf_conntrack hashsize=N` in `modprobe_file`; from 1 to 2^30. The plan judges it by the host's kernel " +
+				"(`data.conntrack_host.<name>.sizing_rule`) against `max` (the declared one, else the running one): on Linux >= 5.15, and " +
+				"on any kernel whose /proc/net/stat/nf_conntrack has the `chainlength` column, the kernel's own default is `buckets = max` " +
+				"(`recommended_buckets`), more is fine, and a warning is shown when the load factor of a full table, `2 x max / buckets`, " +
+				fmt.Sprintf("is above %d (fewer than `max / 4` buckets), since those kernels refuse to insert into a hash chain that grew too long. ", conntrack.MaxLoadFactor) +
+				"On older kernels the classic rule applies: `max / 8`, with a warning outside `max / 8 .. max / 2`. Where the plan cannot read " +
+				"the host (its address is not known yet), no sizing warning is shown. Changing it live on a host tracking at least " +
+				fmt.Sprintf("%d connections warns that the kernel rehashes the whole table under all conntrack locks.", conntrack.ResizeWarnCount) + unmanaged},
 		"tcp_timeout_established": timeout("tcp_timeout_established", "that is established but idle", 432000),
 		"tcp_timeout_close_wait":  timeout("tcp_timeout_close_wait", "in CLOSE_WAIT", 60),
 		"tcp_timeout_fin_wait":    timeout("tcp_timeout_fin_wait", "in FIN_WAIT", 120),
@@ -140,7 +146,7 @@ func (r *limitsResource) ConfigValidators(context.Context) []resource.ConfigVali
 type limitsConfigValidator struct{}
 
 func (limitsConfigValidator) Description(context.Context) string {
-	return "buckets must not exceed max; sysctls must not repeat named attributes"
+	return "sysctls must not repeat named attributes"
 }
 
 func (v limitsConfigValidator) MarkdownDescription(ctx context.Context) string {
@@ -153,9 +159,7 @@ func (limitsConfigValidator) ValidateResource(ctx context.Context, req resource.
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if known(m.Max) && known(m.Buckets) {
-		checkBuckets(m.Buckets.ValueInt64(), m.Max.ValueInt64(), &resp.Diagnostics)
-	}
+	// buckets against max depends on the host's kernel: ModifyPlan judges it.
 	for short := range m.mapSysctls(ctx, &resp.Diagnostics) {
 		switch {
 		case short == "buckets" || short == "count" || slices.Contains(namedSysctls, short):
@@ -167,18 +171,37 @@ func (limitsConfigValidator) ValidateResource(ctx context.Context, req resource.
 	}
 }
 
-// checkBuckets enforces buckets <= max (conntrackMax) and warns outside
-// max/8 .. max/2.
-func checkBuckets(buckets, conntrackMax int64, diags *diag.Diagnostics) {
-	lo, hi := conntrack.RecommendedBuckets(conntrackMax)
+// checkBuckets warns when buckets does not suit conntrackMax on a kernel
+// that sizes by rule (release names the kernel in the warning).
+func checkBuckets(rule conntrack.SizingRule, release, host string, buckets, conntrackMax int64, diags *diag.Diagnostics) {
+	a := conntrack.AdviseBuckets(rule, buckets, conntrackMax)
 	switch {
-	case buckets > conntrackMax:
-		diags.AddAttributeError(path.Root("buckets"), "buckets exceeds max",
-			fmt.Sprintf("buckets (%d) must not exceed max (%d): more buckets than entries only wastes memory. The rule of thumb is max / 8 = %d.", buckets, conntrackMax, lo))
-	case buckets < lo || buckets > hi:
+	case a.TooFew && rule == conntrack.SizingModern:
+		diags.AddAttributeWarning(path.Root("buckets"), fmt.Sprintf("buckets gives a high load factor on %s", host),
+			fmt.Sprintf("With max = %d and buckets = %d, a full table puts 2 x max / buckets = %g entries in each hash chain (every connection is hashed "+
+				"once per direction). %s runs Linux %s, which refuses to insert into a chain that grew too long (the chaintoolong counter, "+
+				"since 5.15), so it can drop new connections long before the table is full. Its own default is buckets = max = %d (recommended_buckets); "+
+				"keep the load factor at %d or less (at least max / 4 = %d buckets). More buckets cost 8 bytes each.",
+				conntrackMax, buckets, a.LoadFactor, host, release, a.Recommended, conntrack.MaxLoadFactor, (conntrackMax+3)/4))
+	case a.TooFew || a.TooMany:
 		diags.AddAttributeWarning(path.Root("buckets"), "buckets outside the usual range",
-			fmt.Sprintf("With max = %d, buckets is usually between max / 8 = %d and max / 2 = %d; %d makes lookups slower (fewer) or wastes memory (more).", conntrackMax, lo, hi, buckets))
+			fmt.Sprintf("%s runs Linux %s, older than 5.15, where the rule of thumb is buckets between max / 8 = %d and max / 2 = %d for max = %d; "+
+				"%d makes lookups slower (fewer) or wastes memory (more).", host, release, a.Recommended, a.Most, conntrackMax, buckets))
 	}
+}
+
+// checkResize warns when writing buckets live rehashes a table big enough
+// to hold new connections up (a non-initial netns cannot resize: the plan
+// has failed already).
+func checkResize(host string, f conntrack.Facts, buckets int64, diags *diag.Diagnostics) {
+	if (f.InitialNetns != nil && !*f.InitialNetns) || !conntrack.ResizeStalls(f.Count, f.Buckets, buckets) {
+		return
+	}
+	diags.AddAttributeWarning(path.Root("buckets"), fmt.Sprintf("Resizing the hash table of %s live", host),
+		fmt.Sprintf("%s tracks %d connections now. Changing buckets from %d to %d live rehashes the whole table in one go: the kernel takes "+
+			"every conntrack lock and moves every entry to the new table, and new connections wait on every CPU until it is done (milliseconds "+
+			"per ten thousand entries). Apply in a quiet moment, or set apply_live = false to size the table at the next boot.",
+			host, *f.Count, *f.Buckets, buckets))
 }
 
 func known(v types.Int64) bool { return !v.IsNull() && !v.IsUnknown() }
@@ -252,10 +275,18 @@ func (r *limitsResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 			}
 		}
 	}
-	// buckets against the max the host will have.
-	if known(plan.Buckets) && declared(req.Config, "buckets") && !declared(req.Config, "max") {
-		if m := intOrNull(optional(l.Running, "max")); known(m) {
-			checkBuckets(plan.Buckets.ValueInt64(), m.ValueInt64(), &resp.Diagnostics)
+	// buckets against the max the host will have, by the host's kernel.
+	if known(plan.Buckets) && declared(req.Config, "buckets") {
+		buckets := plan.Buckets.ValueInt64()
+		m := intOrNull(optional(l.Running, "max"))
+		if declared(req.Config, "max") {
+			m = plan.Max
+		}
+		if known(m) {
+			checkBuckets(l.Facts.Sizing(), l.Facts.KernelRelease, host, buckets, m.ValueInt64(), &resp.Diagnostics)
+		}
+		if live {
+			checkResize(host, l.Facts, buckets, &resp.Diagnostics)
 		}
 	}
 	// Files read later at boot that would undo a managed value.

@@ -185,8 +185,8 @@ func (m *limitsModel) observe(ctx context.Context, l *conntrack.Limits, managed 
 		*m.named(short) = settle(l.Key(short), managed.Sysctls[short], running, persisted, ok)
 	}
 	var running *string
-	if l.Hashsize != nil {
-		s := strconv.FormatInt(*l.Hashsize, 10)
+	if l.Facts.Buckets != nil {
+		s := strconv.FormatInt(*l.Facts.Buckets, 10)
 		running = &s
 	}
 	persisted, ok := l.PersistedBuckets()

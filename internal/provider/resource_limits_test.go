@@ -2,9 +2,11 @@ package provider
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -12,6 +14,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/testhost"
 )
 
@@ -194,9 +197,10 @@ func TestAccLimits_badInput(t *testing.T) {
 	writeHostFile(t, h, "/etc/sysctl.conf", foreignSysctl)
 	cases := map[string]struct{ body, want string }{
 		"zero max":          {"max = 0", "value must be between 1"},
+		"zero buckets":      {"buckets = 0\n apply_live = false", "value must be between 1"},
+		"too many buckets":  {"buckets = 1073741825\n apply_live = false", "value must be between 1"},
 		"negative timeout":  {"tcp_timeout_established = -5", "value must be between 1"},
 		"overflow":          {"max = 4294967296", "value must be between 1"},
-		"buckets over max":  {"max = 1000\n buckets = 2000\n apply_live = false", "buckets (2000) must not exceed max (1000)"},
 		"named in sysctls":  {"sysctls = { max = 5 }", "Setting managed by its own attribute"},
 		"unknown key":       {"sysctls = { no_such_knob = 1 }", "has no net.netfilter.nf_conntrack_no_such_knob"},
 		"file outside /etc": {`sysctl_file = "/tmp/x.conf"`, "must be /etc/sysctl.conf or a /etc/sysctl.d/*.conf file"},
@@ -275,4 +279,139 @@ sed -i 's/^net.netfilter.nf_conntrack_tcp_timeout_time_wait = 30$/net.netfilter.
 		"The running kernel has net.netfilter.nf_conntrack_tcp_timeout_established = 432000; the declared value is 3600")
 	expectWarning(t, diags, "net.netfilter.nf_conntrack_tcp_timeout_time_wait drifted on "+h.Addr+" (persisted value)",
 		"The persisted file sets net.netfilter.nf_conntrack_tcp_timeout_time_wait = 60; the declared value is 30")
+}
+
+// buckets is judged by the host's kernel. On Linux >= 5.15 (the machine's
+// kernel: namespace hosts share it) the kernel's own pairing buckets = max
+// and more buckets than max plan without a word; too few buckets for max
+// warn about the load factor, naming the host and its kernel.
+func TestAccLimits_sizingByKernel(t *testing.T) {
+	t.Parallel()
+	h := testhost.New(t, testhost.Options{})
+	release := hostValue(t, h, "uname -r")
+	rule := conntrack.SizingFor(release, hostValue(t, h, "head -n 1 /proc/net/stat/nf_conntrack | grep -c -w chainlength || true") == "1")
+	if rule != conntrack.SizingModern {
+		t.Skipf("%s sizes by the classic rule; this test is about kernels >= 5.15 (the classic rule has unit tests)", release)
+	}
+	runningMax := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_max")
+	highLoad := "buckets gives a high load factor on " + h.Addr
+	for _, tc := range []struct {
+		name, body string
+		warn       bool
+	}{
+		{"buckets = max, the kernel's default", fmt.Sprintf("buckets = %d", runningMax), false},
+		{"buckets = 2 x max", fmt.Sprintf("buckets = %d", 2*runningMax), false},
+		{"declared max, more buckets than max", "max = 1000\n  buckets = 2000", false},
+		{"declared max, max / 4 (load factor 8)", "max = 4000\n  buckets = 1000", false},
+		{"the article's max / 8 of the running max", fmt.Sprintf("buckets = %d", runningMax/8), true},
+		{"declared max, load factor 16", "max = 6799\n  buckets = 849", true},
+	} {
+		diags := planDiagnostics(t, limitsConfig(t, h, tc.body+"\n  apply_live = false"))
+		for _, d := range diags {
+			if d.Severity == "error" || d.Summary == "buckets outside the usual range" || (!tc.warn && d.Summary == highLoad) {
+				t.Errorf("%s: unexpected %s %q: %s", tc.name, d.Severity, d.Summary, d.Detail)
+			}
+		}
+		if tc.warn {
+			d, ok := warningOf(diags, highLoad)
+			if !ok {
+				t.Errorf("%s: no warning %q; diagnostics: %+v", tc.name, highLoad, diags)
+			} else if !strings.Contains(d.Detail, "runs Linux "+release) || !strings.Contains(d.Detail, "2 x max / buckets") {
+				t.Errorf("%s: warning detail %q", tc.name, d.Detail)
+			}
+		}
+	}
+	if got := hostValue(t, h, "cat /etc/modprobe.d/iptables.conf 2>/dev/null || echo absent"); got != "absent" {
+		t.Fatalf("a plan wrote the modprobe file: %q", got)
+	}
+}
+
+// The sizing warnings by rule, worded with the numbers of the case.
+func TestCheckBuckets(t *testing.T) {
+	for _, tc := range []struct {
+		rule           conntrack.SizingRule
+		buckets, max   int64
+		summary, words string
+	}{
+		{conntrack.SizingModern, 262144, 262144, "", ""},
+		{conntrack.SizingModern, 1 << 20, 262144, "", ""},
+		{conntrack.SizingModern, 32768, 262144, "buckets gives a high load factor on web1",
+			"2 x max / buckets = 16 entries in each hash chain.*web1 runs Linux 6.12.117.*buckets = max = 262144.*at least max / 4 = 65536"},
+		{conntrack.SizingClassic, 32768, 262144, "", ""},
+		{conntrack.SizingClassic, 262144, 262144, "buckets outside the usual range", "web1 runs Linux 4.19.0, older than 5.15.*max / 8 = 32768 and max / 2 = 131072"},
+		{conntrack.SizingClassic, 1000, 262144, "buckets outside the usual range", "1000 makes lookups slower"},
+	} {
+		release := "6.12.117"
+		if tc.rule == conntrack.SizingClassic {
+			release = "4.19.0"
+		}
+		var diags diag.Diagnostics
+		checkBuckets(tc.rule, release, "web1", tc.buckets, tc.max, &diags)
+		switch {
+		case tc.summary == "" && len(diags) != 0:
+			t.Errorf("%s %d/%d: unexpected %v", tc.rule, tc.buckets, tc.max, diags)
+		case tc.summary != "" && (len(diags) != 1 || diags[0].Severity() != diag.SeverityWarning || diags[0].Summary() != tc.summary ||
+			!regexp.MustCompile(tc.words).MatchString(diags[0].Detail())):
+			t.Errorf("%s %d/%d: got %v, want warning %q matching %q", tc.rule, tc.buckets, tc.max, diags, tc.summary, tc.words)
+		}
+	}
+}
+
+// A live change of buckets on a busy host warns about the rehash; a quiet
+// host, an unchanged count or a namespace (where the plan fails anyway)
+// does not.
+func TestCheckResize(t *testing.T) {
+	i := func(v int64) *int64 { return &v }
+	yes, no := true, false
+	for _, tc := range []struct {
+		name    string
+		facts   conntrack.Facts
+		buckets int64
+		warn    bool
+	}{
+		{"busy host", conntrack.Facts{InitialNetns: &yes, Count: i(250000), Buckets: i(65536)}, 262144, true},
+		{"at the bar", conntrack.Facts{InitialNetns: &yes, Count: i(conntrack.ResizeWarnCount), Buckets: i(65536)}, 262144, true},
+		{"quiet host", conntrack.Facts{InitialNetns: &yes, Count: i(conntrack.ResizeWarnCount - 1), Buckets: i(65536)}, 262144, false},
+		{"no change", conntrack.Facts{InitialNetns: &yes, Count: i(250000), Buckets: i(262144)}, 262144, false},
+		{"netns unknown, busy", conntrack.Facts{Count: i(250000), Buckets: i(65536)}, 262144, true},
+		{"namespace", conntrack.Facts{InitialNetns: &no, Count: i(250000), Buckets: i(65536)}, 262144, false},
+	} {
+		var diags diag.Diagnostics
+		checkResize("web1", tc.facts, tc.buckets, &diags)
+		switch {
+		case !tc.warn && len(diags) != 0:
+			t.Errorf("%s: unexpected %v", tc.name, diags)
+		case tc.warn && (len(diags) != 1 || diags[0].Summary() != "Resizing the hash table of web1 live" ||
+			!strings.Contains(diags[0].Detail(), fmt.Sprintf("web1 tracks %d connections now. Changing buckets from %d to %d live", *tc.facts.Count, *tc.facts.Buckets, tc.buckets))):
+			t.Errorf("%s: got %v", tc.name, diags)
+		}
+	}
+}
+
+// Where the plan cannot read the host (its address comes from another
+// resource), buckets against max is not judged: no error for more buckets
+// than max (the old rule refused it before any host was read), no warning.
+func TestAccLimits_sizingUnknownHost(t *testing.T) {
+	t.Parallel()
+	h := testhost.New(t, testhost.Options{})
+	config := providerBlock(t, []*testhost.Host{h}, "") + fmt.Sprintf(`
+resource "terraform_data" "addr" {
+  input = %q
+}
+resource "conntrack_limits" "more" {
+  host       = terraform_data.addr.output
+  max        = 1000
+  buckets    = 2000
+  apply_live = false
+}
+resource "conntrack_limits" "fewer" {
+  host       = terraform_data.addr.output
+  port       = 2222
+  max        = 100000
+  buckets    = 10
+  apply_live = false
+}`, h.Addr)
+	for _, d := range planDiagnostics(t, config) {
+		t.Errorf("unexpected %s %q: %s", d.Severity, d.Summary, d.Detail)
+	}
 }

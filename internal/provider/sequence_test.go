@@ -120,7 +120,7 @@ func randomLimitsStep(r *rand.Rand) limitsStep {
 	if !s.live() && r.IntN(2) == 0 {
 		s.max = 200000 + int64(r.IntN(4))*1000
 		if r.IntN(2) == 0 {
-			s.buckets = s.max / 8
+			s.buckets = s.max // the kernel's own pairing since 5.15
 		}
 	}
 	if names := slices.Sorted(maps.Keys(s.timeouts)); len(names) > 0 && r.IntN(3) == 0 {

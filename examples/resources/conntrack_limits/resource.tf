@@ -10,8 +10,9 @@ data "conntrack_host" "fleet" {
 }
 
 # ...and size its table by the rule of thumb: RAM bytes / 16384 / (arch bits / 32),
-# with max / 8 hash buckets. Timeouts shorter than the kernel's 5-day default
-# free entries of idle connections sooner.
+# with the hash buckets the host's kernel calls for (buckets = max on Linux >= 5.15,
+# max / 8 before). Timeouts shorter than the kernel's 5-day default free entries
+# of idle connections sooner.
 resource "conntrack_limits" "fleet" {
   for_each = var.hosts
   host     = each.value
