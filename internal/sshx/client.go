@@ -192,6 +192,9 @@ const (
 	exitIncomplete = 47
 	// exitLockTimeout: the host lock was held by someone else for too long.
 	exitLockTimeout = 48
+	// exitNotOurs: the host lock (its directory or file) belongs to someone
+	// else, or is not what the lock script makes; it is refused, not used.
+	exitNotOurs = 49
 )
 
 // maxOutput bounds what one remote command may print (stdout and stderr each).
