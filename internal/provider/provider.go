@@ -121,7 +121,7 @@ func (p *conntrackProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 			"insecure_ignore_host_key": schema.BoolAttribute{Optional: true,
 				MarkdownDescription: "Accept any host key of the target hosts. **Insecure**: anyone on the network path can impersonate the hosts. " +
 					"Each host reached this way gets a warning the first time a plan or apply uses it. It does not apply to the `bastion`, " +
-					"whose key is always verified (its `host_key` or `known_hosts_file`). Defaults to `false`; for throwaway test machines only."},
+					"whose key is always verified (its `host_key` or `known_hosts_file`), nor to the jump hosts of an `ssh_config_file`'s `ProxyJump`, verified the same way. Defaults to `false`; for throwaway test machines only."},
 			"sudo": schema.BoolAttribute{Optional: true,
 				MarkdownDescription: envDoc("Run privileged steps through `sudo -n` when `user` is not `root`. sudo must not ask for a password (NOPASSWD). Defaults to `false`.", envSudo)},
 			"connect_timeout": schema.StringAttribute{Optional: true, Validators: []validator.String{durationValidator{}},
