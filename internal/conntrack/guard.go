@@ -50,72 +50,96 @@ const guardNSOnce = `[ -n "$ns" ] || ns=$(stat -L -c %i /proc/self/ns/net 2>/dev
 // spliced: every value stays positional or in a file of $g.
 const guardPrelude = guardNS + `seconds=$1; kind=$2
 g=$(mktemp -d "/run/conntrack-tf-guard.$ns.$kind.XXXXXX") || { printf "@@guardfail\tcannot create a directory under /run\n"; exit 1; }
-printf "%s\n" "$3" > "$g/label"
-shift 3
 gfail() { printf "@@guardfail\t%s\n" "$*"; rm -rf "$g"; exit 1; }
+# Every byte the rollback needs is checked as it is written: a full /run
+# fails writes, and iptables-save exits 0 over a failed one, so a guard
+# that did not check could say "armed" over a rollback that cannot work.
+# put FILE TEXT: TEXT and a newline into FILE, read back.
+put() { printf "%s\n" "$2" > "$1" && [ "$(cat "$1")" = "$2" ] || gfail "cannot write $1 (is /run full?)"; }
+# keep FILE CMD...: CMD's output into FILE. Returns CMD's status, or 3 when
+# FILE did not get every byte CMD printed.
+keep() {
+	kf=$1; shift
+	kn=$( { "$@" 2>"$g/err"; echo $? > "$g/rc"; } | tee -- "$kf" 2>/dev/null | wc -c) || return 3
+	kr=$(cat "$g/rc" 2>/dev/null) && [ -n "$kr" ] && km=$(wc -c < "$kf") && [ $((km)) -eq $((kn)) ] || return 3
+	return "$kr"
+}
+full() { gfail "cannot keep $1 in $g (is /run full?)"; }
+put "$g/label" "$3"
+shift 3
 n=$1; shift; i=0
 while [ "$n" -gt 0 ]; do
 	if [ "$1" = nft ]; then
 		# An nftables table (conntrack_nft_notrack_rule): saved as a file
 		# that replaces it whole, or removes it when it did not exist.
-		i=$((i+1)); echo nft > "$g/t$i.cmd"; printf "%s\n" "$2" > "$g/t$i.table"
-		{ echo "table $2"; echo "delete table $2"; nft list table $2 2>/dev/null; } > "$g/t$i.save"
+		i=$((i+1)); put "$g/t$i.cmd" nft; put "$g/t$i.table" "$2"
+		keep "$g/t$i.list" nft list table $2; [ $? != 3 ] || full "the nft table $2"
+		{ printf "table %s\ndelete table %s\n" "$2" "$2" && cat "$g/t$i.list"; } > "$g/t$i.save" || full "the nft table $2"
+		rm -f "$g/t$i.list"
 		shift 2; n=$((n-1)); continue
 	fi
 	if [ "$2" = "*" ] && ! command -v "$1-save" >/dev/null; then shift 2; n=$((n-1)); continue; fi
-	i=$((i+1)); printf "%s\n" "$1" > "$g/t$i.cmd"; printf "%s\n" "$2" > "$g/t$i.table"
+	i=$((i+1)); put "$g/t$i.cmd" "$1"; put "$g/t$i.table" "$2"
 	if [ "$2" = "*" ]; then
 		# Every table of a family (a service start): a family the host
 		# cannot list (no IPv6, say) has nothing to restore.
-		if ! "$1-save" > "$g/t$i.save" 2>"$g/err"; then rm -f "$g/t$i.save" "$g/t$i.cmd" "$g/t$i.table"; i=$((i-1)); fi
+		keep "$g/t$i.save" "$1-save"; r=$?
+		[ "$r" != 3 ] || full "the $1 tables"
+		if [ "$r" != 0 ]; then rm -f "$g/t$i.save" "$g/t$i.cmd" "$g/t$i.table"; i=$((i-1)); fi
 	else
-		"$1-save" -t "$2" > "$g/t$i.save" 2>"$g/err" || gfail "$1-save -t $2: $(cat "$g/err")"
+		keep "$g/t$i.save" "$1-save" -t "$2"; r=$?
+		[ "$r" != 3 ] || full "the $1 table $2"
+		[ "$r" = 0 ] || gfail "$1-save -t $2: $(cat "$g/err")"
 	fi
 	# A table missing from the save (not loaded yet) is restored empty:
 	# restoring reset it, a missing one would keep the new rules.
 	if [ "$2" != "*" ] && ! grep -q "^[*]$2\$" "$g/t$i.save"; then
-		printf "*%s\n" "$2" >> "$g/t$i.save"
 		case $2 in
 		raw) c="PREROUTING OUTPUT" ;; filter|security) c="INPUT FORWARD OUTPUT" ;;
 		mangle) c="PREROUTING INPUT FORWARD OUTPUT POSTROUTING" ;; nat) c="PREROUTING INPUT OUTPUT POSTROUTING" ;;
 		*) c= ;;
 		esac
-		for ch in $c; do printf ":%s ACCEPT [0:0]\n" "$ch" >> "$g/t$i.save"; done
-		printf "COMMIT\n" >> "$g/t$i.save"
+		empty="*$2"
+		for ch in $c; do empty="$empty
+:$ch ACCEPT [0:0]"; done
+		printf "%s\nCOMMIT\n" "$empty" >> "$g/t$i.save" || full "the $1 table $2"
 	fi
 	shift 2; n=$((n-1))
 done
 n=$1; shift; i=0
 while [ "$n" -gt 0 ]; do
-	i=$((i+1)); printf "%s\n" "$1" > "$g/f$i.path"
-	if [ -e "$1" ]; then cp -p "$1" "$g/f$i.copy" 2>"$g/err" || gfail "save $1: $(cat "$g/err")"; else : > "$g/f$i.absent"; fi
+	i=$((i+1)); put "$g/f$i.path" "$1"
+	if [ -e "$1" ]; then cp -p "$1" "$g/f$i.copy" 2>"$g/err" || gfail "save $1: $(cat "$g/err")"; else : > "$g/f$i.absent" || full "$1"; fi
 	shift; n=$((n-1))
 done
 n=$1; shift; i=0
 while [ "$n" -gt 0 ]; do
-	i=$((i+1)); printf "%s\n" "$1" > "$g/s$i.tool"; printf "%s\n" "$2" > "$g/s$i.name"; printf "%s\n" "$3" > "$g/s$i.action"
+	i=$((i+1)); put "$g/s$i.tool" "$1"; put "$g/s$i.name" "$2"; put "$g/s$i.action" "$3"
 	shift 3; n=$((n-1))
 done
 n=$1; shift; i=0
 while [ "$n" -gt 0 ]; do
-	i=$((i+1)); printf "%s\n" "$1" > "$g/v$i.path"
+	i=$((i+1)); put "$g/v$i.path" "$1"
 	cat "$1" > "$g/v$i.value" 2>"$g/err" || gfail "save $1: $(cat "$g/err")"
 	shift; n=$((n-1))
 done
-cat > "$g/restore" <<'RESTORE'
+cat > "$g/restore" <<'RESTORE' || full "the rollback script"
 ` + guardRestore + `RESTORE
-echo $(( $(date +%s) + seconds )) > "$g/deadline"
+put "$g/deadline" $(( $(date +%s) + seconds ))
 # The guards still armed now (this run's changes awaiting their one
 # confirmation): their saves predate this change, so a rollback of any of
 # them restores this one first (guardRestore).
-for d in /run/conntrack-tf-guard."$ns".*/; do d=${d%/}; [ "$d" = "$g" ] || [ ! -e "$d/armed" ] || printf "%s\n" "$d"; done > "$g/under"
-: > "$g/armed"
+under=$(for d in /run/conntrack-tf-guard."$ns".*/; do d=${d%/}; [ "$d" = "$g" ] || [ ! -e "$d/armed" ] || printf "%s\n" "$d"; done)
+put "$g/under" "$under"
+put "$g/timer" systemd
+rm -f "$g/rc" "$g/err"
+: > "$g/armed" || full "the armed mark"
 if [ -d /run/systemd/system ] && [ "$(stat -L -c %i /proc/1/ns/net)" = "$ns" ] &&
 	[ "$(stat -L -c %i /proc/1/ns/mnt)" = "$(stat -L -c %i /proc/self/ns/mnt)" ] &&
 	systemd-run --quiet --unit="${g##*/}" --on-active="$seconds" --timer-property=AccuracySec=100ms /bin/sh "$g/restore" "$g" >"$g/err" 2>&1; then
-	echo systemd > "$g/timer"
+	:
 else
-	echo setsid > "$g/timer"
+	put "$g/timer" setsid
 	setsid sh "$g/restore" "$g" "$seconds" </dev/null >/dev/null 2>&1 &
 fi
 rm -f "$g/err"
