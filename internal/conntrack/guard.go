@@ -65,7 +65,7 @@ keep() {
 	return "$kr"
 }
 full() { gfail "cannot keep $1 in $g (is /run full?)"; }
-put "$g/label" "$3"
+` + guardResolve + `put "$g/label" "$3"
 shift 3
 n=$1; shift; i=0
 while [ "$n" -gt 0 ]; do
@@ -109,6 +109,9 @@ done
 n=$1; shift; i=0
 while [ "$n" -gt 0 ]; do
 	i=$((i+1)); put "$g/f$i.path" "$1"
+	# Put back through its links, so only inside its top directory, as
+	# writes are (sshx.TopDir).
+	r=$(resolve "$1") || gfail "$1 resolves to $r: refused"
 	if [ -e "$1" ]; then cp -p "$1" "$g/f$i.copy" 2>"$g/err" || gfail "save $1: $(cat "$g/err")"; else : > "$g/f$i.absent" || full "$1"; fi
 	shift; n=$((n-1))
 done
@@ -161,7 +164,7 @@ printf "@@armed\t%s\t%s\n" "$g" "$(cat "$g/timer")"
 // (its own timer, a rollback-now) is restoring is waited for, up to 30 s.
 const guardRestore = `set -f
 g=$1
-[ -z "$2" ] || sleep "$2"
+` + guardResolve + `[ -z "$2" ] || sleep "$2"
 rm "$g/armed" 2>/dev/null || exit 0
 set +f
 for d in "${g%.*.*}".*/; do
@@ -206,16 +209,30 @@ done
 i=1
 while [ -e "$g/f$i.path" ]; do
 	p=$(cat "$g/f$i.path")
-	if [ -e "$g/f$i.absent" ]; then
-		rm -f "$p" || bad "remove $p"
+	if ! r=$(resolve "$p"); then
+		bad "put back $p: it resolves to $r"
+	elif [ -e "$g/f$i.absent" ]; then
+		rm -f "$r" || bad "remove $p"
 	else
-		tmp=$(mktemp "$p.conntrack-tf.XXXXXX") && cp -p "$g/f$i.copy" "$tmp" && mv -f "$tmp" "$p" || { rm -f "$tmp"; bad "put back $p"; }
+		tmp=$(mktemp "$r.conntrack-tf.XXXXXX") && cp -p "$g/f$i.copy" "$tmp" && mv -f "$tmp" "$r" || { rm -f "$tmp"; bad "put back $p"; }
 	fi
 	i=$((i+1))
 done
 sync
 { cat "$g/label"; if [ -z "$why" ]; then echo restored; else echo "restore-failed: $why"; fi; } > "$g.outcome.tmp" && mv -f "$g.outcome.tmp" "$g.outcome"
 rm -rf "$g"
+`
+
+// guardResolve defines resolve PATH: prints PATH with its symlinks
+// followed, or fails printing "RESOLVED, outside TOP" when that leads out
+// of PATH's top directory, as sshx.TopDir and the write script do: the rollback
+// replaces the file a link points to, never the link, and never a file
+// outside the directory its path was validated under.
+const guardResolve = `resolve() {
+	rr=$(readlink -f -- "$1") || rr=$1
+	top=${1#/}; case $top in */*) top=/${top%%/*} ;; *) top= ;; esac
+	case $rr in "$top"/*) printf "%s\n" "$rr" ;; *) printf "%s, outside %s\n" "$rr" "${top:-/}"; return 1 ;; esac
+}
 `
 
 // GuardTable is a table a guarded change touches: Cmd is iptables or

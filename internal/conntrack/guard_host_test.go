@@ -76,3 +76,45 @@ func TestGuardRefusesWhenItCannotArmAWorkingRollback(t *testing.T) {
 		t.Fatalf("the sweep must see both a refused and a working arm: %d refused, %d armed", refused, armed)
 	}
 }
+
+// A rollback puts a file back through its symlink, so a link stays a link
+// (the rollback used to rename a regular file over it), and a guard refuses
+// a file whose link leads out of its top directory (/etc), as writes do.
+func TestGuardRollbackKeepsALinkALink(t *testing.T) {
+	t.Parallel()
+	if os.Getenv("TF_ACC") == "" {
+		t.Skip("host tests run with TF_ACC=1 (make test)")
+	}
+	h := testhost.New(t, testhost.Options{})
+	arm := func(file string) string {
+		script, args := conntrack.ArmScript(conntrack.Guard{Seconds: 1, Kind: conntrack.GuardServices, Label: "a test change", Files: []string{file}})
+		cmd := "sh -c " + sshx.Quote(script) + " sh"
+		for _, a := range args {
+			cmd += " " + sshx.Quote(a)
+		}
+		out, _ := h.Exec(t.Context(), cmd) // a refused arm exits 1
+		return out
+	}
+	if _, err := h.Exec(t.Context(), "mkdir -p /etc/ctt.d && echo old > /etc/ctt.d/real.conf && ln -s ctt.d/real.conf /etc/ctt-link.conf && "+
+		"echo victim > /run/lock/ctt-victim && ln -s /run/lock/ctt-victim /etc/ctt-out.conf"); err != nil {
+		t.Fatal(err)
+	}
+	out := arm("/etc/ctt-link.conf")
+	r := conntrack.ParseGuarded(out)
+	if r.Dir == "" {
+		t.Fatalf("not armed: %q", out)
+	}
+	// The change, through the link; then the timer's rollback.
+	got, err := h.Exec(t.Context(), "echo new > /etc/ctt-link.conf; n=0; while [ -d "+sshx.Quote(r.Dir)+" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done; "+
+		"readlink /etc/ctt-link.conf; cat /etc/ctt.d/real.conf; ls /etc/ctt.d; sed 1d "+sshx.Quote(r.Dir+".outcome")+"; rm -f "+sshx.Quote(r.Dir+".outcome"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "ctt.d/real.conf\nold\nreal.conf\nrestored\n"; got != want {
+		t.Fatalf("after the rollback: %q, want %q", got, want)
+	}
+	// A link out of /etc: refused, nothing armed.
+	if r := conntrack.ParseGuarded(arm("/etc/ctt-out.conf")); r.Dir != "" || !strings.Contains(r.GuardFail, "/run/lock/ctt-victim") {
+		t.Fatalf("a guard over a link out of /etc: %+v", r)
+	}
+}

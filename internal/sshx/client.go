@@ -195,6 +195,9 @@ const (
 	// exitNotOurs: the host lock (its directory or file) belongs to someone
 	// else, or is not what the lock script makes; it is refused, not used.
 	exitNotOurs = 49
+	// exitOutside: a write's target resolves, its symlinks followed,
+	// outside the directory it must stay in; nothing was written.
+	exitOutside = 50
 )
 
 // maxOutput bounds what one remote command may print (stdout and stderr each).
@@ -239,6 +242,8 @@ func (c *Client) exitError(op string, status int, stderr string, privileged bool
 		return c.fail(op, ErrConflict, cause, "Another process changed the file at the same time; run again.")
 	case status == exitIncomplete:
 		return c.fail(op, ErrUnreachable, cause, "The new content did not arrive whole and nothing was changed; run again.")
+	case status == exitOutside:
+		return c.fail(op, ErrPermission, cause, "The file is a symbolic link that leads out of the directory its path was checked in; the provider does not write there. Point the link inside that directory, or name the real file.")
 	case status == exitIsDirectory:
 		return c.fail(op, ErrConfig, cause, "The path names a directory; name a file instead.")
 	default:

@@ -41,3 +41,18 @@ func FuzzQuote(f *testing.F) {
 		}
 	})
 }
+
+func TestTopDir(t *testing.T) {
+	for in, want := range map[string]string{
+		"/etc/sysctl.d/99-sysctl.conf": "/etc",
+		"/etc/sysctl.conf":             "/etc",
+		"/x":                           "/",
+		"/":                            "/",
+		"relative/x":                   "/",
+		"//etc/x":                      "/",
+	} {
+		if got := TopDir(in); got != want {
+			t.Errorf("TopDir(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
