@@ -1,6 +1,7 @@
 package sshx
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -283,6 +284,28 @@ func (c *Client) Lock(path string) func() {
 	c.locksMu.Unlock()
 	m.Lock()
 	return m.Unlock
+}
+
+// maxLine bounds one line of our scripts' replies on stdout (a temp
+// file's path, "locked"): a host that sends more without the delimiter
+// (a login shell printing without end, a hostile host) is not read on.
+const maxLine = 8 << 10
+
+var errLineTooLong = fmt.Errorf("the host sent more than %d bytes without ending the line", maxLine)
+
+// readLine reads up to and including delim, at most maxLine bytes.
+func readLine(r *bufio.Reader, delim byte) (string, error) {
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice(delim)
+		if len(line)+len(chunk) > maxLine {
+			return "", errLineTooLong
+		}
+		line = append(line, chunk...)
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return string(line), err
+		}
+	}
 }
 
 // limitedBuffer is a bytes.Buffer that the session's copier may still be

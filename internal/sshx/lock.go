@@ -129,9 +129,9 @@ func (c *Client) LockHostWhen(ctx context.Context, wait time.Duration, ready str
 	locked, recorded := make(chan bool, 1), make(chan bool, 1)
 	go func() {
 		out := bufio.NewReader(stdout)
-		line, _ := out.ReadString('\n')
+		line, _ := readLine(out, '\n')
 		locked <- line == "locked\n"
-		line, _ = out.ReadString('\n')
+		line, _ = readLine(out, '\n')
 		recorded <- line == "recorded\n"
 		_, _ = io.Copy(io.Discard, out)
 		exited <- session.Wait()

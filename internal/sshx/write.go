@@ -303,7 +303,7 @@ func (c *Client) upload(sc *sftp.Client, script *bufio.Reader, stdin io.Writer, 
 // tempName reads the name of the temp file the script made; false when the
 // script stopped (or the connection ended) before it made one.
 func tempName(script *bufio.Reader) (string, bool) {
-	name, err := script.ReadString(0)
+	name, err := readLine(script, 0)
 	return strings.TrimSuffix(name, "\x00"), err == nil
 }
 
