@@ -227,7 +227,7 @@ func (p *Pool) resolveRoute(e Endpoint, withJumps bool) (*route, error) {
 			return nil, err
 		}
 	case !c.HostKeysSet && len(s.KnownHostsFile) > 0:
-		if r.hosts, err = newVerifier(HostKeys{KnownHostsFile: s.KnownHostsFile[0]}); err != nil {
+		if r.hosts, err = newVerifier(HostKeys{KnownHostsFile: s.KnownHostsFile[0], AllowSHA1RSA: p.opts.HostKeys.AllowSHA1RSA}); err != nil {
 			return nil, fromFile(err, "UserKnownHostsFile of "+e.Host)
 		}
 	}
@@ -261,13 +261,13 @@ func (p *Pool) resolveRoute(e Endpoint, withJumps bool) (*route, error) {
 // #24: the hop used to get the target's check, so insecure mode reached it).
 func (p *Pool) jumpVerifier(alias string, s HostSettings) (*verifier, error) {
 	if !p.opts.SSHConfig.KnownHostsSet && len(s.KnownHostsFile) > 0 {
-		v, err := newVerifier(HostKeys{KnownHostsFile: s.KnownHostsFile[0]})
+		v, err := newVerifier(HostKeys{KnownHostsFile: s.KnownHostsFile[0], AllowSHA1RSA: p.opts.HostKeys.AllowSHA1RSA})
 		if err != nil {
 			return nil, fromFile(err, "UserKnownHostsFile of jump host "+alias)
 		}
 		return v, nil
 	}
-	v, err := newVerifier(HostKeys{KnownHostsFile: p.opts.HostKeys.KnownHostsFile})
+	v, err := newVerifier(HostKeys{KnownHostsFile: p.opts.HostKeys.KnownHostsFile, AllowSHA1RSA: p.opts.HostKeys.AllowSHA1RSA})
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
