@@ -49,6 +49,7 @@ const guardNSOnce = `[ -n "$ns" ] || ns=$(stat -L -c %i /proc/self/ns/net 2>/dev
 // running values (/proc/sys or /sys files) and their paths. Nothing is
 // spliced: every value stays positional or in a file of $g.
 const guardPrelude = guardNS + `seconds=$1; kind=$2
+umask 077
 g=$(mktemp -d "/run/conntrack-tf-guard.$ns.$kind.XXXXXX") || { printf "@@guardfail\tcannot create a directory under /run\n"; exit 1; }
 gfail() { printf "@@guardfail\t%s\n" "$*"; rm -rf "$g"; exit 1; }
 # Every byte the rollback needs is checked as it is written: a full /run
@@ -156,13 +157,14 @@ printf "@@armed\t%s\t%s\n" "$g" "$(cat "$g/timer")"
 // saved), puts each saved file back
 // atomically (temp file in its directory, mode and owner kept, rename) or
 // removes a file that did not exist, checks every step, and records the
-// outcome in $1.outcome: the label, then "restored" or "restore-failed:
-// WHY". First it restores every guard armed on top of this one (whose
+// outcome in $1.outcome (mode 0600: the change and the reasons are root's
+// alone): the label, then "restored" or "restore-failed: WHY". First it restores every guard armed on top of this one (whose
 // $d/under names it): their saves hold this change, so restoring this one
 // first and them after would bring it back. Each restores those on top of
 // it first, so the changes are undone newest first; one that someone else
 // (its own timer, a rollback-now) is restoring is waited for, up to 30 s.
 const guardRestore = `set -f
+umask 077
 g=$1
 ` + guardResolve + `[ -z "$2" ] || sleep "$2"
 rm "$g/armed" 2>/dev/null || exit 0

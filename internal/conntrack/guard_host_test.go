@@ -80,6 +80,7 @@ func TestGuardRefusesWhenItCannotArmAWorkingRollback(t *testing.T) {
 // A rollback puts a file back through its symlink, so a link stays a link
 // (the rollback used to rename a regular file over it), and a guard refuses
 // a file whose link leads out of its top directory (/etc), as writes do.
+// Its outcome record is not world-readable.
 func TestGuardRollbackKeepsALinkALink(t *testing.T) {
 	t.Parallel()
 	if os.Getenv("TF_ACC") == "" {
@@ -106,11 +107,13 @@ func TestGuardRollbackKeepsALinkALink(t *testing.T) {
 	}
 	// The change, through the link; then the timer's rollback.
 	got, err := h.Exec(t.Context(), "echo new > /etc/ctt-link.conf; n=0; while [ -d "+sshx.Quote(r.Dir)+" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done; "+
-		"readlink /etc/ctt-link.conf; cat /etc/ctt.d/real.conf; ls /etc/ctt.d; sed 1d "+sshx.Quote(r.Dir+".outcome")+"; rm -f "+sshx.Quote(r.Dir+".outcome"))
+		"readlink /etc/ctt-link.conf; cat /etc/ctt.d/real.conf; ls /etc/ctt.d; sed 1d "+sshx.Quote(r.Dir+".outcome")+"; stat -c %a "+sshx.Quote(r.Dir+".outcome")+"; rm -f "+sshx.Quote(r.Dir+".outcome"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "ctt.d/real.conf\nold\nreal.conf\nrestored\n"; got != want {
+	// The outcome record (what changed, why a restore failed) is root's
+	// alone: 0600, like the guard directory.
+	if want := "ctt.d/real.conf\nold\nreal.conf\nrestored\n600\n"; got != want {
 		t.Fatalf("after the rollback: %q, want %q", got, want)
 	}
 	// A link out of /etc: refused, nothing armed.
