@@ -49,73 +49,101 @@ const guardNSOnce = `[ -n "$ns" ] || ns=$(stat -L -c %i /proc/self/ns/net 2>/dev
 // running values (/proc/sys or /sys files) and their paths. Nothing is
 // spliced: every value stays positional or in a file of $g.
 const guardPrelude = guardNS + `seconds=$1; kind=$2
+umask 077
 g=$(mktemp -d "/run/conntrack-tf-guard.$ns.$kind.XXXXXX") || { printf "@@guardfail\tcannot create a directory under /run\n"; exit 1; }
-printf "%s\n" "$3" > "$g/label"
-shift 3
 gfail() { printf "@@guardfail\t%s\n" "$*"; rm -rf "$g"; exit 1; }
+# Every byte the rollback needs is checked as it is written: a full /run
+# fails writes, and iptables-save exits 0 over a failed one, so a guard
+# that did not check could say "armed" over a rollback that cannot work.
+# put FILE TEXT: TEXT and a newline into FILE, read back.
+put() { printf "%s\n" "$2" > "$1" && [ "$(cat "$1")" = "$2" ] || gfail "cannot write $1 (is /run full?)"; }
+# keep FILE CMD...: CMD's output into FILE. Returns CMD's status, or 3 when
+# FILE did not get every byte CMD printed.
+keep() {
+	kf=$1; shift
+	kn=$( { "$@" 2>"$g/err"; echo $? > "$g/rc"; } | tee -- "$kf" 2>/dev/null | wc -c) || return 3
+	kr=$(cat "$g/rc" 2>/dev/null) && [ -n "$kr" ] && km=$(wc -c < "$kf") && [ $((km)) -eq $((kn)) ] || return 3
+	return "$kr"
+}
+full() { gfail "cannot keep $1 in $g (is /run full?)"; }
+` + guardResolve + `put "$g/label" "$3"
+shift 3
 n=$1; shift; i=0
 while [ "$n" -gt 0 ]; do
 	if [ "$1" = nft ]; then
 		# An nftables table (conntrack_nft_notrack_rule): saved as a file
 		# that replaces it whole, or removes it when it did not exist.
-		i=$((i+1)); echo nft > "$g/t$i.cmd"; printf "%s\n" "$2" > "$g/t$i.table"
-		{ echo "table $2"; echo "delete table $2"; nft list table $2 2>/dev/null; } > "$g/t$i.save"
+		i=$((i+1)); put "$g/t$i.cmd" nft; put "$g/t$i.table" "$2"
+		keep "$g/t$i.list" nft list table $2; [ $? != 3 ] || full "the nft table $2"
+		{ printf "table %s\ndelete table %s\n" "$2" "$2" && cat "$g/t$i.list"; } > "$g/t$i.save" || full "the nft table $2"
+		rm -f "$g/t$i.list"
 		shift 2; n=$((n-1)); continue
 	fi
 	if [ "$2" = "*" ] && ! command -v "$1-save" >/dev/null; then shift 2; n=$((n-1)); continue; fi
-	i=$((i+1)); printf "%s\n" "$1" > "$g/t$i.cmd"; printf "%s\n" "$2" > "$g/t$i.table"
+	i=$((i+1)); put "$g/t$i.cmd" "$1"; put "$g/t$i.table" "$2"
 	if [ "$2" = "*" ]; then
 		# Every table of a family (a service start): a family the host
 		# cannot list (no IPv6, say) has nothing to restore.
-		if ! "$1-save" > "$g/t$i.save" 2>"$g/err"; then rm -f "$g/t$i.save" "$g/t$i.cmd" "$g/t$i.table"; i=$((i-1)); fi
+		keep "$g/t$i.save" "$1-save"; r=$?
+		[ "$r" != 3 ] || full "the $1 tables"
+		if [ "$r" != 0 ]; then rm -f "$g/t$i.save" "$g/t$i.cmd" "$g/t$i.table"; i=$((i-1)); fi
 	else
-		"$1-save" -t "$2" > "$g/t$i.save" 2>"$g/err" || gfail "$1-save -t $2: $(cat "$g/err")"
+		keep "$g/t$i.save" "$1-save" -t "$2"; r=$?
+		[ "$r" != 3 ] || full "the $1 table $2"
+		[ "$r" = 0 ] || gfail "$1-save -t $2: $(cat "$g/err")"
 	fi
 	# A table missing from the save (not loaded yet) is restored empty:
 	# restoring reset it, a missing one would keep the new rules.
 	if [ "$2" != "*" ] && ! grep -q "^[*]$2\$" "$g/t$i.save"; then
-		printf "*%s\n" "$2" >> "$g/t$i.save"
 		case $2 in
 		raw) c="PREROUTING OUTPUT" ;; filter|security) c="INPUT FORWARD OUTPUT" ;;
 		mangle) c="PREROUTING INPUT FORWARD OUTPUT POSTROUTING" ;; nat) c="PREROUTING INPUT OUTPUT POSTROUTING" ;;
 		*) c= ;;
 		esac
-		for ch in $c; do printf ":%s ACCEPT [0:0]\n" "$ch" >> "$g/t$i.save"; done
-		printf "COMMIT\n" >> "$g/t$i.save"
+		empty="*$2"
+		for ch in $c; do empty="$empty
+:$ch ACCEPT [0:0]"; done
+		printf "%s\nCOMMIT\n" "$empty" >> "$g/t$i.save" || full "the $1 table $2"
 	fi
 	shift 2; n=$((n-1))
 done
 n=$1; shift; i=0
 while [ "$n" -gt 0 ]; do
-	i=$((i+1)); printf "%s\n" "$1" > "$g/f$i.path"
-	if [ -e "$1" ]; then cp -p "$1" "$g/f$i.copy" 2>"$g/err" || gfail "save $1: $(cat "$g/err")"; else : > "$g/f$i.absent"; fi
+	i=$((i+1)); put "$g/f$i.path" "$1"
+	# Put back through its links, so only inside its top directory, as
+	# writes are (sshx.TopDir).
+	r=$(resolve "$1") || gfail "$1 resolves to $r: refused"
+	if [ -e "$1" ]; then cp -p "$1" "$g/f$i.copy" 2>"$g/err" || gfail "save $1: $(cat "$g/err")"; else : > "$g/f$i.absent" || full "$1"; fi
 	shift; n=$((n-1))
 done
 n=$1; shift; i=0
 while [ "$n" -gt 0 ]; do
-	i=$((i+1)); printf "%s\n" "$1" > "$g/s$i.tool"; printf "%s\n" "$2" > "$g/s$i.name"; printf "%s\n" "$3" > "$g/s$i.action"
+	i=$((i+1)); put "$g/s$i.tool" "$1"; put "$g/s$i.name" "$2"; put "$g/s$i.action" "$3"
 	shift 3; n=$((n-1))
 done
 n=$1; shift; i=0
 while [ "$n" -gt 0 ]; do
-	i=$((i+1)); printf "%s\n" "$1" > "$g/v$i.path"
+	i=$((i+1)); put "$g/v$i.path" "$1"
 	cat "$1" > "$g/v$i.value" 2>"$g/err" || gfail "save $1: $(cat "$g/err")"
 	shift; n=$((n-1))
 done
-cat > "$g/restore" <<'RESTORE'
+cat > "$g/restore" <<'RESTORE' || full "the rollback script"
 ` + guardRestore + `RESTORE
-echo $(( $(date +%s) + seconds )) > "$g/deadline"
+put "$g/deadline" $(( $(date +%s) + seconds ))
 # The guards still armed now (this run's changes awaiting their one
 # confirmation): their saves predate this change, so a rollback of any of
 # them restores this one first (guardRestore).
-for d in /run/conntrack-tf-guard."$ns".*/; do d=${d%/}; [ "$d" = "$g" ] || [ ! -e "$d/armed" ] || printf "%s\n" "$d"; done > "$g/under"
-: > "$g/armed"
+under=$(for d in /run/conntrack-tf-guard."$ns".*/; do d=${d%/}; [ "$d" = "$g" ] || [ ! -e "$d/armed" ] || printf "%s\n" "$d"; done)
+put "$g/under" "$under"
+put "$g/timer" systemd
+rm -f "$g/rc" "$g/err"
+: > "$g/armed" || full "the armed mark"
 if [ -d /run/systemd/system ] && [ "$(stat -L -c %i /proc/1/ns/net)" = "$ns" ] &&
 	[ "$(stat -L -c %i /proc/1/ns/mnt)" = "$(stat -L -c %i /proc/self/ns/mnt)" ] &&
 	systemd-run --quiet --unit="${g##*/}" --on-active="$seconds" --timer-property=AccuracySec=100ms /bin/sh "$g/restore" "$g" >"$g/err" 2>&1; then
-	echo systemd > "$g/timer"
+	:
 else
-	echo setsid > "$g/timer"
+	put "$g/timer" setsid
 	setsid sh "$g/restore" "$g" "$seconds" </dev/null >/dev/null 2>&1 &
 fi
 rm -f "$g/err"
@@ -129,15 +157,16 @@ printf "@@armed\t%s\t%s\n" "$g" "$(cat "$g/timer")"
 // saved), puts each saved file back
 // atomically (temp file in its directory, mode and owner kept, rename) or
 // removes a file that did not exist, checks every step, and records the
-// outcome in $1.outcome: the label, then "restored" or "restore-failed:
-// WHY". First it restores every guard armed on top of this one (whose
+// outcome in $1.outcome (mode 0600: the change and the reasons are root's
+// alone): the label, then "restored" or "restore-failed: WHY". First it restores every guard armed on top of this one (whose
 // $d/under names it): their saves hold this change, so restoring this one
 // first and them after would bring it back. Each restores those on top of
 // it first, so the changes are undone newest first; one that someone else
 // (its own timer, a rollback-now) is restoring is waited for, up to 30 s.
 const guardRestore = `set -f
+umask 077
 g=$1
-[ -z "$2" ] || sleep "$2"
+` + guardResolve + `[ -z "$2" ] || sleep "$2"
 rm "$g/armed" 2>/dev/null || exit 0
 set +f
 for d in "${g%.*.*}".*/; do
@@ -182,16 +211,30 @@ done
 i=1
 while [ -e "$g/f$i.path" ]; do
 	p=$(cat "$g/f$i.path")
-	if [ -e "$g/f$i.absent" ]; then
-		rm -f "$p" || bad "remove $p"
+	if ! r=$(resolve "$p"); then
+		bad "put back $p: it resolves to $r"
+	elif [ -e "$g/f$i.absent" ]; then
+		rm -f "$r" || bad "remove $p"
 	else
-		tmp=$(mktemp "$p.conntrack-tf.XXXXXX") && cp -p "$g/f$i.copy" "$tmp" && mv -f "$tmp" "$p" || { rm -f "$tmp"; bad "put back $p"; }
+		tmp=$(mktemp "$r.conntrack-tf.XXXXXX") && cp -p "$g/f$i.copy" "$tmp" && mv -f "$tmp" "$r" || { rm -f "$tmp"; bad "put back $p"; }
 	fi
 	i=$((i+1))
 done
 sync
 { cat "$g/label"; if [ -z "$why" ]; then echo restored; else echo "restore-failed: $why"; fi; } > "$g.outcome.tmp" && mv -f "$g.outcome.tmp" "$g.outcome"
 rm -rf "$g"
+`
+
+// guardResolve defines resolve PATH: prints PATH with its symlinks
+// followed, or fails printing "RESOLVED, outside TOP" when that leads out
+// of PATH's top directory, as sshx.TopDir and the write script do: the rollback
+// replaces the file a link points to, never the link, and never a file
+// outside the directory its path was validated under.
+const guardResolve = `resolve() {
+	rr=$(readlink -f -- "$1") || rr=$1
+	top=${1#/}; case $top in */*) top=/${top%%/*} ;; *) top= ;; esac
+	case $rr in "$top"/*) printf "%s\n" "$rr" ;; *) printf "%s, outside %s\n" "$rr" "${top:-/}"; return 1 ;; esac
+}
 `
 
 // GuardTable is a table a guarded change touches: Cmd is iptables or

@@ -228,7 +228,7 @@ func NftRuleFromComment(c string) (NftRule, bool) {
 // File is the rules file's content: it replaces the table whole.
 func (r NftRule) File() []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "#!/usr/sbin/nft -f\n# NOTRACK rules of conntrack_nft_notrack_rule %q (terraform-provider-conntrack).\n", r.Name)
+	fmt.Fprintf(&b, "#!/usr/sbin/nft -f\n%s\n", NftFileHeader(r.Name))
 	b.WriteString("# Written by Terraform: edits are overwritten. Loading this file replaces the table whole.\n")
 	fmt.Fprintf(&b, "table %s\ndelete table %s\ntable %s {\n", r.FamilyTable(), r.FamilyTable(), r.FamilyTable())
 	for i, c := range NftChains {
@@ -242,6 +242,13 @@ func (r NftRule) File() []byte {
 	}
 	b.WriteString("}\n")
 	return []byte(b.String())
+}
+
+// NftFileHeader is the second line of the rules file of rule name: what
+// a delete checks before it removes the file (a file without it is not
+// ours, and is kept).
+func NftFileHeader(name string) string {
+	return fmt.Sprintf("# NOTRACK rules of conntrack_nft_notrack_rule %q (terraform-provider-conntrack).", name)
 }
 
 var fileComment = regexp.MustCompile(`(?m)^\s*chain (prerouting|output) \{[^}]*comment "(` + nftTag + ` [^"]*)"`)
@@ -588,22 +595,39 @@ case $1 in
 apply) if err=$(nft -f "$3" 2>&1) && nft list table $2 >/dev/null 2>&1; then printf "@@done\n"; else printf "@@fail\tnft\t%s\n" "$(echo $err)"; fi ;;
 delete)
 	if nft list table $2 >/dev/null 2>&1 && ! err=$(nft delete table $2 2>&1); then printf "@@fail\tnft\t%s\n" "$(echo $err)"; exit 0; fi
+	if [ -e "$3" ] && [ "$(sed -n 2p < "$3" 2>/dev/null)" != "$4" ]; then printf "@@kept\t%s\n" "$3"; printf "@@done\n"; exit 0; fi
 	rm -f -- "$3" && printf "@@done\n" ;;
 esac
 `
 
 // NftApplyScript is the guarded body and its arguments: load r's rules
-// file (apply true), or delete r's table and file.
+// file (apply true), or delete r's table and its file, the file only if it
+// is r's own (NftFileHeader; else "@@kept\tPATH").
 func NftApplyScript(r NftRule, rulesFile string, apply bool) (string, []string) {
 	mode := "delete"
 	if apply {
 		mode = "apply"
 	}
-	return nftApplyBody, []string{mode, r.FamilyTable(), rulesFile}
+	return nftApplyBody, []string{mode, r.FamilyTable(), rulesFile, NftFileHeader(r.Name)}
 }
 
 // NftPrepareScript makes the rules file's directory ($1) when missing.
 const NftPrepareScript = `[ -d "$1" ] || mkdir -p -m 0755 -- "$1"`
 
-// NftRemoveScript removes a rules file ($1), for a delete with no table.
-const NftRemoveScript = `rm -f -- "$1"`
+// NftRemoveScript removes a rules file ($1), for a delete with no table,
+// if it is ours: its second line is $2 (NftFileHeader); a file that is not
+// is kept, "@@kept\tPATH".
+const NftRemoveScript = `if [ -e "$1" ] || [ -L "$1" ]; then
+	if [ "$(sed -n 2p < "$1" 2>/dev/null)" = "$2" ]; then rm -f -- "$1"; else printf "@@kept\t%s\n" "$1"; fi
+fi`
+
+// NftKept is the rules file a delete kept because it was not ours, from
+// its report; "" if none.
+func NftKept(out string) string {
+	for _, line := range strings.Split(out, "\n") {
+		if p, ok := strings.CutPrefix(line, "@@kept\t"); ok {
+			return p
+		}
+	}
+	return ""
+}

@@ -107,6 +107,9 @@ type NftChange struct {
 // NftResult is what an nft rule apply did.
 type NftResult struct {
 	RulesFile, ConfigFile string
+	// Kept is the rules file a delete left in place: it was not this
+	// rule's (someone else's file at that path).
+	Kept string
 	// Refused is nft's message when it refused the change.
 	Refused string
 	Guard   GuardReport
@@ -182,9 +185,11 @@ func Nft(ctx context.Context, h Host, ch NftChange, base *conntrack.NftHost) (Nf
 			return res, err
 		}
 		if ch.Plan == nil && host.Rules.Exists {
-			if _, err := h.Script(ctx, "remove "+paths.RulesFile, conntrack.NftRemoveScript, nil, paths.RulesFile); err != nil {
+			out, err := h.Script(ctx, "remove "+paths.RulesFile, conntrack.NftRemoveScript, nil, paths.RulesFile, conntrack.NftFileHeader(ch.Name))
+			if err != nil {
 				return res, &WriteError{Path: paths.RulesFile, Err: err}
 			}
+			res.Kept = conntrack.NftKept(string(out))
 		}
 		return res, nil
 	}
@@ -197,12 +202,17 @@ func Nft(ctx context.Context, h Host, ch NftChange, base *conntrack.NftHost) (Nf
 		rule = ch.Prior
 	}
 	if rule == nil {
-		rule = &conntrack.NftRule{Name: ch.Name}
+		rule = &conntrack.NftRule{}
 	}
-	body, args := conntrack.NftApplyScript(*rule, paths.RulesFile, ch.Plan != nil)
+	named := *rule
+	named.Name = ch.Name
+	body, args := conntrack.NftApplyScript(named, paths.RulesFile, ch.Plan != nil)
 	g := conntrack.Guard{Seconds: seconds, Kind: conntrack.GuardNft, Label: ch.Label,
 		Tables: []conntrack.GuardTable{{Cmd: "nft", Table: rule.FamilyTable()}}, Files: []string{paths.RulesFile, paths.ConfigFile}}
 	gr, rep, err := guarded(ctx, h, g, write, OpApplyNft, body, args)
 	res.Refused, res.Guard = gr.Failed["nft"], rep
+	if ch.Plan == nil {
+		res.Kept = conntrack.NftKept(gr.Output)
+	}
 	return res, err
 }

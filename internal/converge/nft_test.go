@@ -69,7 +69,7 @@ func TestNftCreateIsGuardedAndKeepsTheConfig(t *testing.T) {
 	if strings.Join(*armed, ",") != strings.Join(want, ",") {
 		t.Fatalf("guard arguments %q", *armed)
 	}
-	if strings.Join(*applied, ",") != "apply,inet conntrack_tf_a,"+nftRules {
+	if strings.Join(*applied, ",") != "apply,inet conntrack_tf_a,"+nftRules+","+conntrack.NftFileHeader("a") {
 		t.Fatalf("apply arguments %q", *applied)
 	}
 	if h.files[nftRules] != string(ruleA.File()) || h.files[nftConf] != stock+`include "`+nftRules+`"`+"\n" {
@@ -100,7 +100,8 @@ func TestNftDeleteRemovesTableFileAndInclude(t *testing.T) {
 	if err != nil || !res.Guard.Confirmed || *armed == nil {
 		t.Fatalf("%+v %v", res, err)
 	}
-	if strings.Join(*applied, ",") != "delete,inet conntrack_tf_a,"+nftRules {
+	// The file goes only if it is ours: the body checks its header.
+	if strings.Join(*applied, ",") != "delete,inet conntrack_tf_a,"+nftRules+","+conntrack.NftFileHeader("a") {
 		t.Fatalf("apply arguments %q", *applied)
 	}
 	if h.files[nftConf] != "flush ruleset\ninclude \"/etc/other.nft\"\n" {

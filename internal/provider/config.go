@@ -62,6 +62,7 @@ func buildOptions(cfg providerModel, diags *diag.Diagnostics) sshx.Options {
 			KnownHostsFile: stringOr(cfg.KnownHostsFile, envKnownHosts, defaultKnownHostsFile),
 			Pinned:         stringOr(cfg.HostKey, envHostKey, ""),
 			InsecureIgnore: cfg.InsecureIgnoreHostKey.ValueBool(),
+			AllowSHA1RSA:   cfg.InsecureAllowSSHRSA.ValueBool(),
 		},
 	}
 	if b := cfg.Bastion; b != nil {
@@ -81,6 +82,8 @@ func buildOptions(cfg providerModel, diags *diag.Diagnostics) sshx.Options {
 				// insecure_ignore_host_key is the targets' setting only: the
 				// bastion's key is always verified (issue #12).
 				InsecureIgnore: false,
+				// An algorithm policy, not a skipped check: every hop.
+				AllowSHA1RSA: opts.HostKeys.AllowSHA1RSA,
 			},
 		}
 	}

@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/testhost"
@@ -95,4 +99,43 @@ func requireAcc(t *testing.T) {
 	if os.Getenv("TF_ACC") == "" {
 		t.Skip("needs namespace test hosts (root) and the Terraform CLI; set TF_ACC=1 (make test)")
 	}
+}
+
+// insecure_allow_ssh_rsa_sha1 through real Terraform: a real sshd that
+// signs its RSA host key only with ssh-rsa (SHA-1) is refused, the error
+// naming the setting, and reached with it set; its key is still verified
+// (pinned here).
+func TestAccInsecureAllowSSHRSASHA1(t *testing.T) {
+	t.Parallel()
+	requireAcc(t)
+	h := testhost.New(t, testhost.Options{})
+	hostValue(t, h, "ssh-keygen -q -t rsa -b 2048 -N '' -f /etc/ssh/ctt_rsa_key && "+
+		"/usr/sbin/sshd -f /etc/ssh/ctt_sshd_config -o Port=2222 -o HostKey=/etc/ssh/ctt_rsa_key -o HostKeyAlgorithms=ssh-rsa -o PidFile=/etc/ssh/ctt_sha1.pid -E /etc/ssh/ctt_sha1.log")
+	t.Cleanup(func() { _, _ = h.Exec(t.Context(), "kill $(cat /etc/ssh/ctt_sha1.pid)") })
+	pub := hostValue(t, h, "cat /etc/ssh/ctt_rsa_key.pub")
+	config := func(extra string) string {
+		return fmt.Sprintf(`
+provider "conntrack" {
+  private_key_file = %q
+  host_key         = %q
+  connect_timeout  = "30s"
+  %s
+}
+data "conntrack_host" "h" {
+  host = %q
+  port = 2222
+}`, h.ClientKeyFile(), strings.TrimSpace(pub), extra, h.Addr)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config:      config(""),
+			ExpectError: errorLike("offers no host key algorithm this provider accepts", "ssh-rsa", "insecure_allow_ssh_rsa_sha1 = true"),
+		}, {
+			Config: config("insecure_allow_ssh_rsa_sha1 = true"),
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue("data.conntrack_host.h", tfjsonpath.New("id"), knownvalue.StringExact(h.Addr)),
+			},
+		}},
+	})
 }

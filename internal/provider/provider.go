@@ -61,6 +61,7 @@ type providerModel struct {
 	KnownHostsFile        types.String  `tfsdk:"known_hosts_file"`
 	HostKey               types.String  `tfsdk:"host_key"`
 	InsecureIgnoreHostKey types.Bool    `tfsdk:"insecure_ignore_host_key"`
+	InsecureAllowSSHRSA   types.Bool    `tfsdk:"insecure_allow_ssh_rsa_sha1"`
 	Sudo                  types.Bool    `tfsdk:"sudo"`
 	ConnectTimeout        types.String  `tfsdk:"connect_timeout"`
 	CommandTimeout        types.String  `tfsdk:"command_timeout"`
@@ -117,11 +118,16 @@ func (p *conntrackProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 			"host_key": schema.StringAttribute{Optional: true,
 				Validators: []validator.String{stringvalidator.ConflictsWith(path.MatchRoot("insecure_ignore_host_key")), hostKeyValidator},
 				MarkdownDescription: envDoc("Pin the host key instead of using `known_hosts_file`: a public key line (`ssh-ed25519 AAAA...`) "+
-					"or its fingerprint (`SHA256:...`). Useful for a single host; every host must present this key.", envHostKey)},
+					"or its fingerprint (`SHA256:` and 43 characters, as `ssh-keygen -lf` prints it; a trailing `=` is accepted). Useful for a single host; every host must present this key.", envHostKey)},
 			"insecure_ignore_host_key": schema.BoolAttribute{Optional: true,
 				MarkdownDescription: "Accept any host key of the target hosts. **Insecure**: anyone on the network path can impersonate the hosts. " +
 					"Each host reached this way gets a warning the first time a plan or apply uses it. It does not apply to the `bastion`, " +
-					"whose key is always verified (its `host_key` or `known_hosts_file`). Defaults to `false`; for throwaway test machines only."},
+					"whose key is always verified (its `host_key` or `known_hosts_file`), nor to the jump hosts of an `ssh_config_file`'s `ProxyJump`, verified the same way. Defaults to `false`; for throwaway test machines only."},
+			"insecure_allow_ssh_rsa_sha1": schema.BoolAttribute{Optional: true,
+				MarkdownDescription: "Also accept host keys signed with `ssh-rsa`, RSA with SHA-1, from every host (targets, the `bastion`, jump hosts). " +
+					"By default, as OpenSSH since 8.8, RSA host keys are accepted only with `rsa-sha2-256` or `rsa-sha2-512` signatures, and ed25519 and ECDSA keys as usual; " +
+					"a host whose sshd offers nothing but `ssh-rsa` (OpenSSH before 7.2: RHEL/CentOS 6 and older) is refused with an error saying so. " +
+					"**Insecure**: SHA-1 signatures can be forged at some cost. The key itself is still verified. Defaults to `false`."},
 			"sudo": schema.BoolAttribute{Optional: true,
 				MarkdownDescription: envDoc("Run privileged steps through `sudo -n` when `user` is not `root`. sudo must not ask for a password (NOPASSWD). Defaults to `false`.", envSudo)},
 			"connect_timeout": schema.StringAttribute{Optional: true, Validators: []validator.String{durationValidator{}},

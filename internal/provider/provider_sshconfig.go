@@ -19,7 +19,8 @@ func sshConfigFileAttribute() schema.Attribute {
 	return schema.StringAttribute{Optional: true, Validators: []validator.String{pathValidator(localFileRule)},
 		MarkdownDescription: envDoc("Apply this OpenSSH client config file (such as `~/.ssh/config`) the way ssh(1) does: for the `Host` blocks "+
 			"that match a resource's `host`, use their `HostName`, `User`, `Port`, `IdentityFile` (tried before the agent and password), "+
-			"`ProxyJump` (as the bastion, hop by hop; the jump hosts' own blocks apply too, except their ProxyJump) and `UserKnownHostsFile` (the first file it lists). "+
+			"`ProxyJump` (as the bastion, hop by hop; the jump hosts' own blocks apply too, except their ProxyJump; each jump host's key is verified as the bastion's is, "+
+			"against `known_hosts_file` when set, else the jump host's `UserKnownHostsFile`, else `"+defaultKnownHostsFile+"`, never by `host_key` or `insecure_ignore_host_key`) and `UserKnownHostsFile` (the first file it lists). "+
 			"Settings in HCL (or their environment variables) win: a resource's `port` and `user`, and the provider's `user`, `port`, "+
 			"`private_key(_file)`, `known_hosts_file`/`host_key`/`insecure_ignore_host_key` and `bastion`. "+
 			"Other keywords are ignored. Off by default: nothing reads `~/.ssh/config` unless asked."+localPathDoc, envSSHConfigFile)}
@@ -56,5 +57,6 @@ func sshConfigOption(cfg providerModel, diags *diag.Diagnostics) *sshx.SSHConfig
 	c.PortSet = !cfg.Port.IsNull() || os.Getenv(envPort) != ""
 	c.KeySet = set(cfg.PrivateKey, envPrivateKey) || set(cfg.PrivateKeyFile, envPrivateKeyFile)
 	c.HostKeysSet = set(cfg.KnownHostsFile, envKnownHosts) || set(cfg.HostKey, envHostKey) || cfg.InsecureIgnoreHostKey.ValueBool()
+	c.KnownHostsSet = set(cfg.KnownHostsFile, envKnownHosts)
 	return c
 }

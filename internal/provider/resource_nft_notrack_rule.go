@@ -153,7 +153,8 @@ func (r *nftNotrackResource) Schema(_ context.Context, _ resource.SchemaRequest,
 				Validators: []validator.String{pathValidator(nftFileRule)},
 				MarkdownDescription: "File the table persists in. Defaults by the host's layout: `/etc/nftables.d/conntrack-tf-<name>.nft` " +
 					"on Debian-like hosts (the directory is made when missing), `/etc/nftables/conntrack-tf-<name>.nft` on RHEL-like hosts. " +
-					"The provider owns the whole file. " + nftFileRule.what + ", canonical."},
+					"The provider owns the whole file; destroy removes it only if it is still the file this rule wrote (its header names the rule), " +
+					"and otherwise leaves it in place with a warning. " + nftFileRule.what + ", canonical."},
 			"config_file": schema.StringAttribute{Optional: true, Computed: true, PlanModifiers: replace,
 				Validators: []validator.String{pathValidator(nftFileRule)},
 				MarkdownDescription: "The nftables configuration that includes `rules_file`: `/etc/nftables.conf` on Debian-like hosts, " +
@@ -420,6 +421,10 @@ func (r *nftNotrackResource) converge(ctx context.Context, plan, prior *nftNotra
 	}
 	if res.Refused != "" {
 		diags.AddError(fmt.Sprintf("nft refused the NOTRACK table on %s", host), "nft -f said: "+res.Refused)
+	}
+	if res.Kept != "" {
+		diags.AddWarning(fmt.Sprintf("Kept %s on %s", res.Kept, host),
+			fmt.Sprintf("The table and the include line of conntrack_nft_notrack_rule %q were removed, but %s is not the rules file it wrote (its second line does not name the rule), so it was left as it is. Remove it yourself if it is no longer needed.", m.Name.ValueString(), res.Kept))
 	}
 	return guardDiagnostics(diags, host, "The nftables change",
 		"If untracked packets are dropped by a filter chain, accept ct state untracked for SSH before adding this rule.", res.Guard, seconds) && res.Refused == ""

@@ -307,3 +307,34 @@ func TestAccNftNotrack_lockoutIsRolledBack(t *testing.T) {
 		t.Fatalf("guard files left after the rollback:\n%s", left)
 	}
 }
+
+// Destroy removes the rules file only when it is the one this rule wrote
+// (its header names the rule): a file someone else put at that path since
+// is left in place, byte for byte; the table and the include line are ours
+// and go.
+func TestAccNftNotrack_destroyKeepsAForeignRulesFile(t *testing.T) {
+	t.Parallel()
+	requireAcc(t)
+	h := testhost.New(t, testhost.Options{})
+	stock := debianNftConf(t)
+	writeHostFile(t, h, "/etc/nftables.conf", stock)
+	foreign := "#!/usr/sbin/nft -f\n# the site's own rules\ntable inet site {\n}\n"
+	config := nftConfig(t, h, `protocol = "tcp"
+  port     = "8080"`)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: config, Check: expectNftTable(t, h, "tcp dport 8080 notrack")},
+			{
+				// The rule leaves the configuration: an apply destroys it.
+				Config:    providerBlock(t, []*testhost.Host{h}, ""),
+				PreConfig: func() { writeHostFile(t, h, nftRulesPath, foreign) },
+				Check: resource.ComposeTestCheckFunc(
+					expectNftTable(t, h),
+					expectFile(h, "/etc/nftables.conf", stock),
+					expectFile(h, nftRulesPath, foreign),
+				),
+			},
+		},
+	})
+}

@@ -23,7 +23,9 @@ func NewServer(version string) func() (tfprotov6.ProviderServer, error) {
 	}
 }
 
-// releasingServer is the framework's server, except that each RPC that
+// releasingServer is the framework's server, except that every
+// diagnostic it answers is cleaned of terminal escapes and capped
+// (cleanDiagnostics), and that each RPC that
 // Terraform calls once per resource instance gets a context that is cut
 // from the RPC's own when the RPC returns (releasable).
 //
@@ -44,6 +46,14 @@ type releasingServer struct {
 
 var _ tfprotov6.ProviderServer = releasingServer{}
 
+func (s releasingServer) ConfigureProvider(ctx context.Context, req *tfprotov6.ConfigureProviderRequest) (*tfprotov6.ConfigureProviderResponse, error) {
+	resp, err := s.ProviderServer.ConfigureProvider(ctx, req)
+	if resp != nil {
+		cleanDiagnostics(resp.Diagnostics)
+	}
+	return resp, err
+}
+
 // released calls f with a context that forwards to ctx until f returns.
 func released[Req, Resp any](ctx context.Context, f func(context.Context, Req) (Resp, error), req Req) (Resp, error) {
 	r := newReleasable(ctx)
@@ -52,46 +62,87 @@ func released[Req, Resp any](ctx context.Context, f func(context.Context, Req) (
 }
 
 func (s releasingServer) ValidateResourceConfig(ctx context.Context, req *tfprotov6.ValidateResourceConfigRequest) (*tfprotov6.ValidateResourceConfigResponse, error) {
-	return released(ctx, s.ProviderServer.ValidateResourceConfig, req)
+	resp, err := released(ctx, s.ProviderServer.ValidateResourceConfig, req)
+	if resp != nil {
+		cleanDiagnostics(resp.Diagnostics)
+	}
+	return resp, err
 }
 
 func (s releasingServer) UpgradeResourceState(ctx context.Context, req *tfprotov6.UpgradeResourceStateRequest) (*tfprotov6.UpgradeResourceStateResponse, error) {
-	return released(ctx, s.ProviderServer.UpgradeResourceState, req)
+	resp, err := released(ctx, s.ProviderServer.UpgradeResourceState, req)
+	if resp != nil {
+		cleanDiagnostics(resp.Diagnostics)
+	}
+	return resp, err
 }
 
 func (s releasingServer) ReadResource(ctx context.Context, req *tfprotov6.ReadResourceRequest) (*tfprotov6.ReadResourceResponse, error) {
-	return released(ctx, s.ProviderServer.ReadResource, req)
+	resp, err := released(ctx, s.ProviderServer.ReadResource, req)
+	if resp != nil {
+		cleanDiagnostics(resp.Diagnostics)
+	}
+	return resp, err
 }
 
 func (s releasingServer) PlanResourceChange(ctx context.Context, req *tfprotov6.PlanResourceChangeRequest) (*tfprotov6.PlanResourceChangeResponse, error) {
-	return released(ctx, s.ProviderServer.PlanResourceChange, req)
+	resp, err := released(ctx, s.ProviderServer.PlanResourceChange, req)
+	if resp != nil {
+		cleanDiagnostics(resp.Diagnostics)
+	}
+	return resp, err
 }
 
 func (s releasingServer) ApplyResourceChange(ctx context.Context, req *tfprotov6.ApplyResourceChangeRequest) (*tfprotov6.ApplyResourceChangeResponse, error) {
-	return released(ctx, s.ProviderServer.ApplyResourceChange, req)
+	resp, err := released(ctx, s.ProviderServer.ApplyResourceChange, req)
+	if resp != nil {
+		cleanDiagnostics(resp.Diagnostics)
+	}
+	return resp, err
 }
 
 func (s releasingServer) ImportResourceState(ctx context.Context, req *tfprotov6.ImportResourceStateRequest) (*tfprotov6.ImportResourceStateResponse, error) {
-	return released(ctx, s.ProviderServer.ImportResourceState, req)
+	resp, err := released(ctx, s.ProviderServer.ImportResourceState, req)
+	if resp != nil {
+		cleanDiagnostics(resp.Diagnostics)
+	}
+	return resp, err
 }
 
 func (s releasingServer) MoveResourceState(ctx context.Context, req *tfprotov6.MoveResourceStateRequest) (*tfprotov6.MoveResourceStateResponse, error) {
-	return released(ctx, s.ProviderServer.MoveResourceState, req)
+	resp, err := released(ctx, s.ProviderServer.MoveResourceState, req)
+	if resp != nil {
+		cleanDiagnostics(resp.Diagnostics)
+	}
+	return resp, err
 }
 
 func (s releasingServer) UpgradeResourceIdentity(ctx context.Context, req *tfprotov6.UpgradeResourceIdentityRequest) (*tfprotov6.UpgradeResourceIdentityResponse, error) {
-	return released(ctx, s.ProviderServer.UpgradeResourceIdentity, req)
+	resp, err := released(ctx, s.ProviderServer.UpgradeResourceIdentity, req)
+	if resp != nil {
+		cleanDiagnostics(resp.Diagnostics)
+	}
+	return resp, err
 }
 
 func (s releasingServer) ValidateDataResourceConfig(ctx context.Context, req *tfprotov6.ValidateDataResourceConfigRequest) (*tfprotov6.ValidateDataResourceConfigResponse, error) {
-	return released(ctx, s.ProviderServer.ValidateDataResourceConfig, req)
+	resp, err := released(ctx, s.ProviderServer.ValidateDataResourceConfig, req)
+	if resp != nil {
+		cleanDiagnostics(resp.Diagnostics)
+	}
+	return resp, err
 }
 
 func (s releasingServer) ReadDataSource(ctx context.Context, req *tfprotov6.ReadDataSourceRequest) (*tfprotov6.ReadDataSourceResponse, error) {
-	return released(ctx, s.ProviderServer.ReadDataSource, req)
+	resp, err := released(ctx, s.ProviderServer.ReadDataSource, req)
+	if resp != nil {
+		cleanDiagnostics(resp.Diagnostics)
+	}
+	return resp, err
 }
 
 func (s releasingServer) CallFunction(ctx context.Context, req *tfprotov6.CallFunctionRequest) (*tfprotov6.CallFunctionResponse, error) {
+	// Functions read no host: their errors hold no host text.
 	return released(ctx, s.ProviderServer.CallFunction, req)
 }
 

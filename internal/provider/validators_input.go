@@ -16,6 +16,7 @@ import (
 
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conffile/modprobe"
 	"github.com/conntrack-ops/terraform-provider-conntrack/internal/conntrack"
+	"github.com/conntrack-ops/terraform-provider-conntrack/internal/sshx"
 )
 
 // Input hardening (issue #12): every string a configuration can set passes
@@ -337,8 +338,10 @@ func checkHostKey(s string) error {
 		return err
 	}
 	if strings.HasPrefix(s, "SHA256:") {
-		if !fingerprintPattern.MatchString(s) {
-			return fmt.Errorf("is not a public key line or a SHA256 fingerprint (SHA256: and 43 base64 characters)")
+		// The pattern, then the digest itself: 43 characters whose last
+		// carries bits beyond 32 bytes can never match a host (issue #24).
+		if _, ok := sshx.CanonicalFingerprint(s); !fingerprintPattern.MatchString(s) || !ok {
+			return fmt.Errorf("is not a public key line or a SHA256 fingerprint (SHA256: and the 43 base64 characters of a SHA-256 digest, as ssh-keygen -lf prints it)")
 		}
 		return nil
 	}

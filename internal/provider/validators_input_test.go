@@ -151,12 +151,12 @@ func TestSecretAndKeyChecks(t *testing.T) {
 			t.Errorf("checkPrivateKey(%q...) accepted", bad[:min(len(bad), 20)])
 		}
 	}
-	for _, ok := range []string{"SHA256:" + strings.Repeat("A", 43), "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host"} {
+	for _, ok := range []string{"SHA256:" + strings.Repeat("A", 43), "SHA256:" + strings.Repeat("A", 43) + "=", "SHA256:" + strings.Repeat("A", 42) + "E", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host"} {
 		if err := checkHostKey(ok); err != nil {
 			t.Errorf("checkHostKey(%q) = %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"SHA256:x", "SHA256:" + strings.Repeat("A", 43) + "\n", "not a key", "ssh-ed25519 AAAA\n-oProxyCommand=id"} {
+	for _, bad := range []string{"SHA256:x", "SHA256:" + strings.Repeat("A", 43) + "\n", "SHA256:" + strings.Repeat("A", 42) + "B", "SHA256:" + strings.Repeat("A", 43) + "==", "not a key", "ssh-ed25519 AAAA\n-oProxyCommand=id"} {
 		if checkHostKey(bad) == nil {
 			t.Errorf("checkHostKey(%q) accepted", bad)
 		}

@@ -1,6 +1,7 @@
 package sshx
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -192,6 +193,12 @@ const (
 	exitIncomplete = 47
 	// exitLockTimeout: the host lock was held by someone else for too long.
 	exitLockTimeout = 48
+	// exitNotOurs: the host lock (its directory or file) belongs to someone
+	// else, or is not what the lock script makes; it is refused, not used.
+	exitNotOurs = 49
+	// exitOutside: a write's target resolves, its symlinks followed,
+	// outside the directory it must stay in; nothing was written.
+	exitOutside = 50
 )
 
 // maxOutput bounds what one remote command may print (stdout and stderr each).
@@ -236,6 +243,8 @@ func (c *Client) exitError(op string, status int, stderr string, privileged bool
 		return c.fail(op, ErrConflict, cause, "Another process changed the file at the same time; run again.")
 	case status == exitIncomplete:
 		return c.fail(op, ErrUnreachable, cause, "The new content did not arrive whole and nothing was changed; run again.")
+	case status == exitOutside:
+		return c.fail(op, ErrPermission, cause, "The file is a symbolic link that leads out of the directory its path was checked in; the provider does not write there. Point the link inside that directory, or name the real file.")
 	case status == exitIsDirectory:
 		return c.fail(op, ErrConfig, cause, "The path names a directory; name a file instead.")
 	default:
@@ -275,6 +284,28 @@ func (c *Client) Lock(path string) func() {
 	c.locksMu.Unlock()
 	m.Lock()
 	return m.Unlock
+}
+
+// maxLine bounds one line of our scripts' replies on stdout (a temp
+// file's path, "locked"): a host that sends more without the delimiter
+// (a login shell printing without end, a hostile host) is not read on.
+const maxLine = 8 << 10
+
+var errLineTooLong = fmt.Errorf("the host sent more than %d bytes without ending the line", maxLine)
+
+// readLine reads up to and including delim, at most maxLine bytes.
+func readLine(r *bufio.Reader, delim byte) (string, error) {
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice(delim)
+		if len(line)+len(chunk) > maxLine {
+			return "", errLineTooLong
+		}
+		line = append(line, chunk...)
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return string(line), err
+		}
+	}
 }
 
 // limitedBuffer is a bytes.Buffer that the session's copier may still be

@@ -3,6 +3,8 @@ package sshx
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -21,6 +23,10 @@ type HostKeys struct {
 	// or a SHA256 fingerprint ("SHA256:...").
 	Pinned         string
 	InsecureIgnore bool
+	// AllowSHA1RSA also accepts ssh-rsa host key signatures (RSA with
+	// SHA-1), which OpenSSH refuses by default since 8.8, for hosts whose
+	// sshd signs with nothing newer (OpenSSH before 7.2).
+	AllowSHA1RSA bool
 }
 
 // verifier checks host keys and remembers why it refused one, since the
@@ -39,7 +45,12 @@ func newVerifier(p HostKeys) (*verifier, error) {
 	case p.Pinned != "":
 		pin := strings.TrimSpace(p.Pinned)
 		if strings.HasPrefix(pin, "SHA256:") {
-			v.pinnedFP = pin
+			fp, ok := CanonicalFingerprint(pin)
+			if !ok {
+				return nil, &Error{Op: "parse host_key", Class: ErrConfig, Err: errors.New("not a SHA256 fingerprint: SHA256: and the 43 base64 characters of a SHA-256 digest"), Setting: "host_key",
+					Hint: `Copy the fingerprint as ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub prints it on the host ("SHA256:" and 43 characters), or pin the public key line.`}
+			}
+			v.pinnedFP = fp
 			break
 		}
 		key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(pin))
@@ -62,6 +73,22 @@ func newVerifier(p HostKeys) (*verifier, error) {
 		v.policy.KnownHostsFile = path
 	}
 	return v, nil
+}
+
+// CanonicalFingerprint returns a "SHA256:..." fingerprint as
+// ssh.FingerprintSHA256 writes it (unpadded base64), and false unless it is
+// the base64 of exactly a SHA-256 digest. A single "=" of padding, which
+// some tools print, is the same fingerprint.
+func CanonicalFingerprint(pin string) (string, bool) {
+	b64, ok := strings.CutPrefix(pin, "SHA256:")
+	if !ok {
+		return "", false
+	}
+	raw, err := base64.RawStdEncoding.Strict().DecodeString(strings.TrimSuffix(b64, "="))
+	if err != nil || len(raw) != sha256.Size {
+		return "", false
+	}
+	return "SHA256:" + base64.RawStdEncoding.EncodeToString(raw), true
 }
 
 // callback returns the check for one dial and a pointer that receives the
@@ -106,28 +133,39 @@ func (v *verifier) callback() (ssh.HostKeyCallback, *HostKeyError) {
 	}, refusal
 }
 
-// algorithms lists the host key algorithms known_hosts holds for addr, so the
-// server is asked for a key type we can check (otherwise a host with an RSA
-// entry that offers ECDSA first would look like a mismatch). Nil means any.
+// algorithms lists the host key algorithms to accept from addr: those of
+// the key types known_hosts holds for it, so the server is asked for a key
+// type we can check (otherwise a host with an RSA entry that offers ECDSA
+// first would look like a mismatch), or of the pinned key; else every
+// algorithm x/crypto/ssh counts as secure (ssh.SupportedAlgorithms). Never
+// ssh-rsa (RSA with SHA-1) unless AllowSHA1RSA: OpenSSH's policy since 8.8
+// (DECISIONS.md, Host-side hardening).
 func (v *verifier) algorithms(addr string) []string {
+	secure := func() []string {
+		algos := ssh.SupportedAlgorithms().HostKeys
+		if v.policy.AllowSHA1RSA {
+			algos = append(algos, ssh.KeyAlgoRSA)
+		}
+		return algos
+	}
 	if v.known == nil {
 		if v.pinnedKey != nil {
-			return algorithmsFor(v.pinnedKey.Type())
+			return v.algorithmsFor(v.pinnedKey.Type())
 		}
-		return nil
+		return secure()
 	}
 	// Asking about a throwaway key makes knownhosts list the keys it has.
 	probe, err := ssh.NewPublicKey(probeKey)
 	if err != nil {
-		return nil
+		return secure()
 	}
 	var keyErr *knownhosts.KeyError
 	if err := v.known(addr, &net.TCPAddr{}, probe); !errors.As(err, &keyErr) {
-		return nil
+		return secure()
 	}
 	var algos []string
 	for _, k := range keyErr.Want {
-		algos = append(algos, algorithmsFor(k.Key.Type())...)
+		algos = append(algos, v.algorithmsFor(k.Key.Type())...)
 	}
 	return algos
 }
@@ -135,9 +173,12 @@ func (v *verifier) algorithms(addr string) []string {
 // probeKey is a key no host has.
 var probeKey = ed25519.PublicKey(make([]byte, ed25519.PublicKeySize))
 
-func algorithmsFor(keyType string) []string {
+func (v *verifier) algorithmsFor(keyType string) []string {
 	if keyType == ssh.KeyAlgoRSA {
-		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+		if v.policy.AllowSHA1RSA {
+			return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+		}
+		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256}
 	}
 	return []string{keyType}
 }

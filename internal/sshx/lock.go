@@ -15,8 +15,16 @@ import (
 )
 
 // LockFile is the host lock that every change to a host holds, whichever
-// process or machine makes it.
-const LockFile = "/run/lock/terraform-provider-conntrack.lock"
+// process or machine makes it. It lives in a directory of its own (LockDir)
+// that only the user the lock script runs as (root, or the login user
+// without sudo) may open: /run/lock is world-writable, and flock needs no
+// write access, so a lock file there that other users can open is one any
+// local user could hold (blocking every apply) or read (the runner's host
+// and SSH user).
+const (
+	LockDir  = "/run/lock/terraform-provider-conntrack"
+	LockFile = LockDir + "/lock"
+)
 
 // ErrLocked: the host lock was held by someone else for longer than the wait.
 var ErrLocked = errors.New("host is locked by another run")
@@ -31,11 +39,27 @@ var ErrLocked = errors.New("host is locked by another run")
 // before its stdin closes: it then exits without a record), and says
 // "recorded": the client holds the lock only then, so whoever waits next is
 // told the right holder; a waiter that
-// gives up prints that record and exits 48. $4, when set, is a script the holder runs before it
+// gives up prints that record and exits 48. The lock's directory must be
+// ours (owned by the user the script runs as, a real directory, mode 0700)
+// and so must the lock file (a regular file we own): anything else, made by
+// another user to hold or forge the lock, is refused with its path and owner
+// on stderr and exit 49, never used. $4, when set, is a script the holder runs before it
 // reports the lock taken (with $2 as its $1); its failure, with "held by
 // WHAT" on stderr, ends the attempt as a wait that gave up (exit 48).
 const lockScript = `l=$1
-[ -d "${l%/*}" ] || mkdir -p -- "${l%/*}"
+d=${l%/*}
+umask 077
+notours() {
+	echo "$1 is not ours: $(stat -c 'owner %U (uid %u), mode %a' -- "$1" 2>/dev/null || ls -ld -- "$1")" >&2
+	exit 49
+}
+if [ ! -e "$d" ] && [ ! -L "$d" ]; then
+	[ -d "${d%/*}" ] || (umask 022; mkdir -p -- "${d%/*}")
+	mkdir -m 0700 -- "$d" 2>/dev/null
+fi
+if [ -L "$d" ] || [ ! -d "$d" ] || [ ! -O "$d" ]; then notours "$d"; fi
+case $(ls -ld -- "$d") in drwx------[.\ ]*) ;; *) notours "$d" ;; esac
+if [ -L "$l" ] || { [ -e "$l" ] && { [ ! -f "$l" ] || [ ! -O "$l" ]; }; }; then notours "$l"; fi
 exec 9>>"$l" || exit 1
 exec 8<&0
 if ! flock -n 9; then
@@ -105,9 +129,9 @@ func (c *Client) LockHostWhen(ctx context.Context, wait time.Duration, ready str
 	locked, recorded := make(chan bool, 1), make(chan bool, 1)
 	go func() {
 		out := bufio.NewReader(stdout)
-		line, _ := out.ReadString('\n')
+		line, _ := readLine(out, '\n')
 		locked <- line == "locked\n"
-		line, _ = out.ReadString('\n')
+		line, _ = readLine(out, '\n')
 		recorded <- line == "recorded\n"
 		_, _ = io.Copy(io.Discard, out)
 		exited <- session.Wait()
@@ -173,6 +197,9 @@ func (c *Client) LockHostWhen(ctx context.Context, wait time.Duration, ready str
 		}
 		return nil, c.fail(op, ErrLocked, fmt.Errorf("%s is held by %s, for longer than %s", LockFile, holder, wait),
 			"Another Terraform run (or CI job) is changing this host; wait for it to finish and run again. If no run is active, the holder pid on the host shows what holds the lock.")
+	case errors.As(werr, &exit) && exit.ExitStatus() == exitNotOurs:
+		return nil, c.fail(op, ErrPermission, fmt.Errorf("refused the host lock: %s", strings.TrimSpace(stderr.String())),
+			fmt.Sprintf("The host lock must be a directory %s of mode 0700 owned by the user the provider works as on the host (root, or the login user without sudo), holding a file of its own: another local user may have made it to block or spoof runs. Find out who made it, remove it, and run again.", LockDir))
 	case errors.As(werr, &exit):
 		return nil, c.exitError(op, exit.ExitStatus(), strings.TrimSpace(stderr.String()), true)
 	default:

@@ -174,3 +174,74 @@ func TestLockHostHonoursCancellation(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A local user of a managed host can neither hold the host lock (which
+// would block every apply), nor read who holds it (the runner's host and
+// SSH user), nor pre-create it: a lock that is not ours is refused with an
+// error that names its path and owner.
+func TestLockHostCannotBeHeldOrForgedByAnotherUser(t *testing.T) {
+	t.Parallel()
+	requireHosts(t)
+	ctx := t.Context()
+	h := testhost.New(t, testhost.Options{Users: []testhost.User{{Name: "mallory"}}})
+	mallory := mustGet(t, pool(t, rootOptions(t, h)), sshx.Endpoint{Host: h.Addr, User: "mallory"})
+	root := lockClient(t, h, "job-A")
+
+	// The lock as a run leaves it behind.
+	release, err := root.LockHost(ctx, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
+	try := `if (exec 9<"$1" && flock -n 9) 2>/dev/null; then echo held; fi
+if cat -- "$1" 2>/dev/null | grep -q job-A; then echo read; fi
+true`
+	out, err := mallory.Run(ctx, sshx.Command{Argv: []string{"sh", "-c", try, "sh", sshx.LockFile}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := strings.TrimSpace(string(out)); s != "" {
+		t.Fatalf("an unprivileged user could do this with the host lock %s: %q", sshx.LockFile, s)
+	}
+	// While she tries to hold it, a run still gets it at once.
+	holding := make(chan error, 1)
+	go func() {
+		_, err := mallory.Run(ctx, sshx.Command{Argv: []string{"sh", "-c", `exec 9<"$1" && flock -n 9 && sleep 4`, "sh", sshx.LockFile}})
+		holding <- err
+	}()
+	time.Sleep(500 * time.Millisecond)
+	release, err = root.LockHost(ctx, time.Second)
+	if err != nil {
+		t.Fatalf("an unprivileged user's hold blocked the run: %v", err)
+	}
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-holding; err == nil {
+		t.Fatal("the unprivileged user held the host lock")
+	}
+
+	// On a fresh host she creates the lock first: it is refused, by path
+	// and owner, not used (nor waited on as if another run held it).
+	h2 := testhost.New(t, testhost.Options{Users: []testhost.User{{Name: "mallory"}}})
+	mallory2 := mustGet(t, pool(t, rootOptions(t, h2)), sshx.Endpoint{Host: h2.Addr, User: "mallory"})
+	precreate := `d=${1%/*}; mkdir -p -- "$d" && chmod 0777 "$d" 2>/dev/null; : >> "$1" && chmod 0666 "$1"`
+	if _, err := mallory2.Run(ctx, sshx.Command{Argv: []string{"sh", "-c", precreate, "sh", sshx.LockFile}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = lockClient(t, h2, "job-B").LockHost(ctx, time.Second)
+	if err == nil {
+		t.Fatalf("a lock pre-created by another user was used: %s", hostOut(t, h2, "ls -la "+sshx.LockFile+"; cat "+sshx.LockFile))
+	}
+	if errors.Is(err, sshx.ErrLocked) {
+		t.Fatalf("a pre-created lock is reported as held by a run: %v", err)
+	}
+	t.Logf("refused: %v", err)
+	for _, want := range []string{h2.Addr, "/run/lock/terraform-provider-conntrack", "mallory"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %q does not name %q", err, want)
+		}
+	}
+}

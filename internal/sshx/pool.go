@@ -349,6 +349,11 @@ func (p *Pool) dialOnce(ctx context.Context, e Endpoint, via *Client, auth *auth
 		switch {
 		case refusal.Reason != "":
 			return fail(ErrHostKey, refusal, hostKeyHint(e, refusal))
+		case containsAny(err.Error(), "no common algorithm for host key"):
+			return fail(ErrHostKey, fmt.Errorf("the host offers no host key algorithm this provider accepts: %w", err),
+				"A host that offers only ssh-rsa signs its host key with SHA-1, which OpenSSH refuses by default since 8.8 and so does this provider: "+
+					"upgrade its OpenSSH (7.2 or later signs RSA keys with rsa-sha2-256/512), give it an ed25519 or ECDSA host key, "+
+					"or, knowing the risk, set insecure_allow_ssh_rsa_sha1 = true. Otherwise the host's key types differ from those known_hosts or host_key name for it.")
 		case isAuthError(err):
 			return fail(ErrAuth, errors.New("the server accepted none of the offered credentials"),
 				fmt.Sprintf("Check that user %q may log in to %s with the configured private key, agent or password.", e.User, e.Host))

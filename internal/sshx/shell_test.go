@@ -1,6 +1,8 @@
 package sshx
 
 import (
+	"bufio"
+	"io"
 	"os/exec"
 	"strings"
 	"testing"
@@ -41,4 +43,56 @@ func FuzzQuote(f *testing.F) {
 			t.Fatalf("round trip of %q gave %q", s, out)
 		}
 	})
+}
+
+func TestTopDir(t *testing.T) {
+	for in, want := range map[string]string{
+		"/etc/sysctl.d/99-sysctl.conf": "/etc",
+		"/etc/sysctl.conf":             "/etc",
+		"/x":                           "/",
+		"/":                            "/",
+		"relative/x":                   "/",
+		"//etc/x":                      "/",
+	} {
+		if got := TopDir(in); got != want {
+			t.Errorf("TopDir(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// endless is a host that sends bytes without end; it stops (EOF) after
+// limit bytes only so that an unbounded read fails the test rather than
+// exhausting memory.
+type endless struct{ read, limit int }
+
+func (e *endless) Read(p []byte) (int, error) {
+	if e.read >= e.limit {
+		return 0, io.EOF
+	}
+	n := min(len(p), e.limit-e.read)
+	for i := range p[:n] {
+		p[i] = 'x'
+	}
+	e.read += n
+	return n, nil
+}
+
+// The replies of the lock and write scripts are read a bounded line at a
+// time (lock.go, write.go's tempName): a host that never ends the line is
+// not read on.
+func TestReadLineIsBounded(t *testing.T) {
+	for _, delim := range []byte{'\n', 0} {
+		e := &endless{limit: 64 << 20}
+		line, err := readLine(bufio.NewReader(e), delim)
+		if err == nil || e.read > 2*maxLine || len(line) > maxLine {
+			t.Fatalf("delim %q: read %d bytes of an endless line, returned %d bytes, err %v", delim, e.read, len(line), err)
+		}
+		if _, ok := tempName(bufio.NewReader(&endless{limit: 64 << 20})); ok {
+			t.Fatal("tempName accepted an endless name")
+		}
+	}
+	// A line that ends is returned whole.
+	if line, err := readLine(bufio.NewReader(strings.NewReader("locked\nrest")), '\n'); line != "locked\n" || err != nil {
+		t.Fatalf("%q, %v", line, err)
+	}
 }

@@ -30,6 +30,9 @@ type SSHConfig struct {
 	// HostKeysSet: Options.HostKeys were set explicitly (known_hosts file,
 	// pinned key or insecure), so UserKnownHostsFile is ignored.
 	HostKeysSet bool
+	// KnownHostsSet: Options.HostKeys.KnownHostsFile was set explicitly, so
+	// it verifies the jump hosts rather than their UserKnownHostsFile.
+	KnownHostsSet bool
 
 	cfg    *ssh_config.Config
 	mu     sync.Mutex
@@ -218,8 +221,13 @@ func (p *Pool) resolveRoute(e Endpoint, withJumps bool) (*route, error) {
 			Err:  errors.New("no credentials"),
 			Hint: "Set private_key, private_key_file, password or agent, or an IdentityFile for " + e.Host + " in " + c.Path + "."}
 	}
-	if !c.HostKeysSet && len(s.KnownHostsFile) > 0 {
-		if r.hosts, err = newVerifier(HostKeys{KnownHostsFile: s.KnownHostsFile[0]}); err != nil {
+	switch {
+	case !withJumps:
+		if r.hosts, err = p.jumpVerifier(e.Host, s); err != nil {
+			return nil, err
+		}
+	case !c.HostKeysSet && len(s.KnownHostsFile) > 0:
+		if r.hosts, err = newVerifier(HostKeys{KnownHostsFile: s.KnownHostsFile[0], AllowSHA1RSA: p.opts.HostKeys.AllowSHA1RSA}); err != nil {
 			return nil, fromFile(err, "UserKnownHostsFile of "+e.Host)
 		}
 	}
@@ -244,6 +252,30 @@ func (p *Pool) resolveRoute(e Endpoint, withJumps bool) (*route, error) {
 		r.jumps = append(r.jumps, jr)
 	}
 	return r, nil
+}
+
+// jumpVerifier verifies a ProxyJump hop as the bastion is verified: against
+// a known_hosts file (the provider's known_hosts_file when set explicitly,
+// else the hop's own UserKnownHostsFile, else the provider's default one),
+// never by the targets' pinned host_key or insecure_ignore_host_key (issue
+// #24: the hop used to get the target's check, so insecure mode reached it).
+func (p *Pool) jumpVerifier(alias string, s HostSettings) (*verifier, error) {
+	if !p.opts.SSHConfig.KnownHostsSet && len(s.KnownHostsFile) > 0 {
+		v, err := newVerifier(HostKeys{KnownHostsFile: s.KnownHostsFile[0], AllowSHA1RSA: p.opts.HostKeys.AllowSHA1RSA})
+		if err != nil {
+			return nil, fromFile(err, "UserKnownHostsFile of jump host "+alias)
+		}
+		return v, nil
+	}
+	v, err := newVerifier(HostKeys{KnownHostsFile: p.opts.HostKeys.KnownHostsFile, AllowSHA1RSA: p.opts.HostKeys.AllowSHA1RSA})
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.Op += " (for jump host " + alias + ")"
+		}
+		return nil, err
+	}
+	return v, nil
 }
 
 // parseJump parses one ProxyJump hop: [user@]host[:port] or ssh://[user@]host[:port].

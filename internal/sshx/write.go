@@ -36,7 +36,9 @@ import (
 // group, mode and SELinux label are copied (mode $2 for a new file); with
 // $3 = 1 the old content is kept as $1.conntrack-<time>.bak and only the
 // newest 3 backups are kept; fsync, rename, fsync the directory. A symlink is
-// followed, so the file it points to is replaced and the link kept. The temp
+// followed, so the file it points to is replaced and the link kept, but only
+// inside the directory $9: a target that resolves outside it is refused
+// (exit 50) and nothing is written. The temp
 // file is removed on every failure. SIGPIPE and SIGHUP are ignored, so a
 // client that goes away mid-swap cannot kill the script between its steps.
 // A watchdog ends the wait for the bytes after $8 seconds (command_timeout):
@@ -45,6 +47,7 @@ import (
 const writeFileScript = `set -eu
 trap '' PIPE HUP
 f=$(readlink -f -- "$1") || f=$1
+case $f in "${9%/}"/*) ;; *) echo "$1 resolves to $f, outside $9: refused" >&2; exit 50 ;; esac
 d=$(dirname -- "$f")
 [ -d "$d" ] || { echo "directory $d: No such file" >&2; exit 44; }
 [ ! -d "$f" ] || { echo "$f is a directory" >&2; exit 45; }
@@ -92,6 +95,21 @@ mv -f -- "$t" "$f"
 trap - EXIT
 sync -- "$d" 2>/dev/null || true`
 
+// TopDir is the first directory of an absolute path ("/etc" for
+// "/etc/sysctl.d/x.conf"; "/" for a file in / or a relative path): where a
+// write or a rollback follows the path's symlinks at most.
+func TopDir(path string) string {
+	rest, ok := strings.CutPrefix(path, "/")
+	if !ok {
+		return "/"
+	}
+	top, _, found := strings.Cut(rest, "/")
+	if !found || top == "" {
+		return "/"
+	}
+	return "/" + top
+}
+
 // BackupsKept is how many backups per file the write keeps when backups are on.
 const BackupsKept = 3
 
@@ -103,6 +121,12 @@ type WriteOptions struct {
 	// if the pool allows backups (Options.Backup, the provider's `backup`
 	// setting); the newest BackupsKept per file are kept.
 	Backup bool
+	// Within is the directory the target must stay inside once its
+	// symlinks are followed (the directory its path was validated under);
+	// empty means the path's top directory (/etc for /etc/sysctl.d/x.conf,
+	// so /etc/sysctl.d/99-sysctl.conf -> ../sysctl.conf is followed). A
+	// target that resolves outside it is an ErrPermission, nothing written.
+	Within string
 	// IfUnchanged, when set, is the content the change was computed from
 	// (Absent for a file that did not exist): the write fails with
 	// ErrConflict instead of overwriting someone else's edit made since.
@@ -160,8 +184,12 @@ func (c *Client) WriteFileAtomic(ctx context.Context, path string, data []byte, 
 		via = "sftp"
 	}
 	sum := sha256.Sum256(data)
+	within := opts.Within
+	if within == "" {
+		within = TopDir(path)
+	}
 	argv := c.privileged([]string{"sh", "-c", writeFileScript, "sh", path, fmt.Sprintf("%04o", mode.Perm()), backup, expect,
-		via, strconv.Itoa(len(data)), hex.EncodeToString(sum[:]), strconv.Itoa(int(math.Ceil(c.timeout.Seconds())))})
+		via, strconv.Itoa(len(data)), hex.EncodeToString(sum[:]), strconv.Itoa(int(math.Ceil(c.timeout.Seconds()))), within})
 
 	session, err := c.conn.NewSession()
 	if err != nil {
@@ -275,7 +303,7 @@ func (c *Client) upload(sc *sftp.Client, script *bufio.Reader, stdin io.Writer, 
 // tempName reads the name of the temp file the script made; false when the
 // script stopped (or the connection ended) before it made one.
 func tempName(script *bufio.Reader) (string, bool) {
-	name, err := script.ReadString(0)
+	name, err := readLine(script, 0)
 	return strings.TrimSuffix(name, "\x00"), err == nil
 }
 

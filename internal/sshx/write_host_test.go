@@ -118,3 +118,26 @@ func TestSFTPServerSetting(t *testing.T) {
 		t.Fatalf("wrong sftp_server: %v (setting %q)", err, sshx.SettingOf(err))
 	}
 }
+
+// A write follows a symlink only as far as the directory the path was
+// validated under (the path's top directory, /etc here): a link that
+// resolves elsewhere is refused, naming where it leads, and nothing is
+// written there; a link that stays inside is still followed and kept.
+func TestWriteFileAtomicRefusesALinkOutOfItsDirectory(t *testing.T) {
+	t.Parallel()
+	requireHosts(t)
+	ctx := t.Context()
+	h := testhost.New(t, testhost.Options{})
+	c := mustGet(t, pool(t, rootOptions(t, h)), endpoint(h))
+	// /run/lock is private to the host (a tmpfs of its own).
+	hostOut(t, h, "echo victim > /run/lock/ctt-victim && ln -s /run/lock/ctt-victim /etc/ctt-out.conf && ln -s ../run/lock/ctt-absent /etc/ctt-out-new.conf")
+	for _, f := range []string{"/etc/ctt-out.conf", "/etc/ctt-out-new.conf"} {
+		err := c.WriteFileAtomic(ctx, f, []byte("new\n"), sshx.WriteOptions{})
+		if !errors.Is(err, sshx.ErrPermission) || !strings.Contains(err.Error(), "/run/lock/ctt-") || !strings.Contains(err.Error(), "outside /etc") {
+			t.Fatalf("write through %s: %v", f, err)
+		}
+	}
+	if got := hostOut(t, h, "cat /run/lock/ctt-victim; ls /run/lock/ctt-absent 2>&1 >/dev/null | wc -l; readlink /etc/ctt-out.conf; ls -a /run/lock | grep -c conntrack-tf || true"); got != "victim\n1\n/run/lock/ctt-victim\n0" {
+		t.Fatalf("a write through a link out of /etc changed the host: %q", got)
+	}
+}

@@ -27,7 +27,7 @@ func runWriteScriptFrom(t *testing.T, target string, stdin io.Reader, via string
 	t.Helper()
 	sum := sha256.Sum256(newContent)
 	cmd := exec.Command("sh", "-c", writeFileScript, "sh", target, "0644", backup, "", via,
-		strconv.Itoa(len(newContent)), hex.EncodeToString(sum[:]), timeout)
+		strconv.Itoa(len(newContent)), hex.EncodeToString(sum[:]), timeout, TopDir(target))
 	cmd.Stdin = stdin
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
