@@ -39,8 +39,9 @@ const (
 // (sshx.LockHost) it holds while any change of the host is in flight or a
 // batch waits, and the host's open batch.
 type hostGate struct {
-	key  any
-	refs int // guarded by gates.mu
+	key   any
+	refs  int   // guarded by gates.mu
+	clock Clock // the host's (clockOf)
 
 	mu sync.Mutex
 	// changed is closed and replaced whenever the fields below change.
@@ -108,7 +109,7 @@ func gateOf(h Host) *hostGate {
 	defer gates.mu.Unlock()
 	g := gates.m[key]
 	if g == nil {
-		g = &hostGate{key: key, changed: make(chan struct{})}
+		g = &hostGate{key: key, clock: clockOf(h), changed: make(chan struct{})}
 		gates.m[key] = g
 	}
 	g.refs++
@@ -333,7 +334,7 @@ func (g *hostGate) markStale() {
 // its caller holds (guarded runs under Host.Lock): the next change can run
 // while this one waits for its confirmation.
 func (g *hostGate) join(h Host, m *batchMember) *confirmBatch {
-	now := time.Now()
+	now := g.clock.Now()
 	hard := m.deadline.Add(-m.window / 2)
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -400,7 +401,7 @@ func (g *hostGate) close(h Host, b *confirmBatch) {
 	g.mu.Lock()
 	var quietSince time.Time
 	for {
-		now := time.Now()
+		now := g.clock.Now()
 		if !b.past && !now.Before(b.soft) {
 			b.past = true
 			g.bump()
@@ -425,12 +426,12 @@ func (g *hostGate) close(h Host, b *confirmBatch) {
 		}
 		ch := g.changed
 		g.mu.Unlock()
-		timer := time.NewTimer(time.Until(next))
+		fired, stop := g.clock.NewTimer(next.Sub(now))
 		select {
 		case <-ch:
-		case <-timer.C:
+		case <-fired:
 		}
-		timer.Stop()
+		stop()
 		g.mu.Lock()
 	}
 	g.open = nil
@@ -440,7 +441,7 @@ func (g *hostGate) close(h Host, b *confirmBatch) {
 	g.mu.Unlock()
 
 	if len(members) > 0 {
-		settleBatch(h, members)
+		settleBatch(h, g.clock, members)
 	}
 
 	g.mu.Lock()
@@ -461,7 +462,7 @@ func (g *hostGate) close(h Host, b *confirmBatch) {
 
 // settleBatch settles members, oldest first, over one new login, within
 // half the shortest rollback window of them.
-func settleBatch(h Host, members []*batchMember) {
+func settleBatch(h Host, clock Clock, members []*batchMember) {
 	window := members[0].window
 	dirs := make([]string, len(members))
 	confirm := make([]bool, len(members))
@@ -475,7 +476,7 @@ func settleBatch(h Host, members []*batchMember) {
 	if err != nil {
 		return
 	}
-	loggedIn := time.Now()
+	loggedIn := clock.Now()
 	defer closeFresh()
 	script, args := conntrack.SettleBatchScript(dirs, confirm)
 	out, err := fresh.Script(ctx, opSettle, script, nil, args...)

@@ -29,7 +29,32 @@ type stubHost struct {
 	held      bool
 	fresh     int // DialFresh calls
 	dialErr   error
+	// dialFails makes the next n DialFresh calls fail.
+	dialFails int
 	writeErr  error
+	// logins is every DialFresh call, in order.
+	logins []*login
+	// clock is the host's clock (Clocked; nil: the real one).
+	clock Clock
+	// gated: Lock takes the host's change lock (hostGate) as SSH.Lock
+	// does, so changes of the host can batch their confirmations.
+	gated bool
+}
+
+// login is one DialFresh call: when (on the host's clock), with what
+// context, and what ran over it.
+type login struct {
+	at time.Time
+	// ctx is the login's context; live whether it was not done when the
+	// login was made.
+	ctx  context.Context
+	live bool
+	err  error
+	// ops and args are the scripts run over the new connection, and
+	// liveOps whether each one's context was not done when it ran.
+	ops     []string
+	args    [][]string
+	liveOps []bool
 }
 
 func newStub() *stubHost {
@@ -82,7 +107,21 @@ func (s *stubHost) WriteFile(_ context.Context, path string, data []byte, opts s
 	return nil
 }
 
-func (s *stubHost) Lock(context.Context) (func(), error) {
+func (s *stubHost) Clock() Clock { return s.clock }
+
+func (s *stubHost) Lock(ctx context.Context) (func(), error) {
+	if s.gated {
+		g := gateOf(s)
+		unlock, err := g.lock(ctx, nil)
+		if err != nil {
+			g.release()
+			return nil, err
+		}
+		s.mu.Lock()
+		s.locked++
+		s.mu.Unlock()
+		return func() { unlock(); g.release() }, nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.held {
@@ -93,14 +132,36 @@ func (s *stubHost) Lock(context.Context) (func(), error) {
 	return func() { s.mu.Lock(); s.held = false; s.mu.Unlock() }, nil
 }
 
-func (s *stubHost) DialFresh(context.Context) (Host, func(), error) {
+func (s *stubHost) DialFresh(ctx context.Context) (Host, func(), error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fresh++
-	if s.dialErr != nil {
-		return nil, nil, s.dialErr
+	l := &login{at: clockOf(s).Now(), ctx: ctx, live: ctx.Err() == nil, err: s.dialErr}
+	s.logins = append(s.logins, l)
+	if s.dialFails > 0 {
+		s.dialFails--
+		l.err = sshx.ErrUnreachable
 	}
-	return s, func() {}, nil
+	if l.err != nil {
+		return nil, nil, l.err
+	}
+	return &freshStub{stubHost: s, login: l}, func() {}, nil
+}
+
+// freshStub is a new connection to a stub host: it records what runs
+// over it in its login.
+type freshStub struct {
+	*stubHost
+	login *login
+}
+
+func (f *freshStub) Script(ctx context.Context, op, script string, stdin []byte, args ...string) ([]byte, error) {
+	f.mu.Lock()
+	f.login.ops = append(f.login.ops, op)
+	f.login.args = append(f.login.args, args)
+	f.login.liveOps = append(f.login.liveOps, ctx.Err() == nil)
+	f.mu.Unlock()
+	return f.stubHost.Script(ctx, op, script, stdin, args...)
 }
 
 // sections renders a read script's answer.
@@ -441,12 +502,29 @@ func TestNotrackInterruptedIsRolledBackNow(t *testing.T) {
 		modes = append(modes, args[1])
 		return "rolled-back\nrestored", nil
 	}
+	start := time.Now()
 	res, err := Notrack(ctx, h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4}, nil)
 	if err != nil || res.Guard.Cause != CauseInterrupted || !res.Guard.RolledBack || res.Guard.Confirmed {
 		t.Fatalf("res %+v err %v", res, err)
 	}
 	if strings.Join(modes, ",") != "rollback" {
 		t.Fatalf("settle modes %v, want one rollback", modes)
+	}
+	// The rollback went over one new login, not the shared connection,
+	// and that login and its script had a live context of their own,
+	// bounded (min(window/2, 10 s)), though the apply's was cancelled.
+	if len(h.logins) != 1 {
+		t.Fatalf("%d new logins, want 1 for the rollback", len(h.logins))
+	}
+	l := h.logins[0]
+	if strings.Join(l.ops, ",") != opSettle {
+		t.Fatalf("over the new login ran %v, want the settle alone", l.ops)
+	}
+	if ctx.Err() == nil || !l.live || !l.liveOps[0] {
+		t.Fatalf("apply context done: %v; login context live: %v, settle's: %v: want the login's own context live", ctx.Err() != nil, l.live, l.liveOps[0])
+	}
+	if dl, ok := l.ctx.Deadline(); !ok || dl.Sub(start) > 10*time.Second+time.Since(start) {
+		t.Fatalf("login context deadline %v (set: %v), want at most 10 s ahead", dl.Sub(start), ok)
 	}
 }
 

@@ -65,7 +65,8 @@ const opSettle = "settle a guarded change"
 // report, not the error, which is for a guard that could not be armed
 // (nothing changed).
 func guarded(ctx context.Context, h Host, g conntrack.Guard, write func() error, op, body string, bodyArgs []string) (conntrack.GuardResult, GuardReport, error) {
-	start := time.Now()
+	clock := clockOf(h)
+	start := clock.Now()
 	window := time.Duration(g.Seconds) * time.Second
 	rep := GuardReport{Deadline: start.Add(window)}
 	script, args := conntrack.ArmScript(g)
@@ -153,7 +154,7 @@ func guarded(ctx context.Context, h Host, g conntrack.Guard, write func() error,
 	rep.Pending = true
 	// Wait for the host's own rollback, then learn how it went (unless
 	// the apply is cancelled: the next read reports it then).
-	if waitUntil(ctx, rep.Deadline.Add(2*time.Second)) {
+	if waitUntil(ctx, clock, rep.Deadline.Add(2*time.Second)) {
 		if st, ok, _ = settle(ctx, h, armed.Dir, false); ok && st.RolledBack {
 			rep.Pending, rep.RolledBack, rep.Outcome = false, true, st.Outcome
 		}
@@ -182,10 +183,12 @@ func confirmInBatch(ctx context.Context, h Host, gate *hostGate, m *batchMember)
 	return m.st, m.ok, m.loggedIn, cause
 }
 
-// waitUntil waits until t and reports whether ctx is still live.
-func waitUntil(ctx context.Context, t time.Time) bool {
+// waitUntil waits until t on clock and reports whether ctx is still live.
+func waitUntil(ctx context.Context, clock Clock, t time.Time) bool {
+	fired, stop := clock.NewTimer(t.Sub(clock.Now()))
+	defer stop()
 	select {
-	case <-time.After(time.Until(t)):
+	case <-fired:
 		return ctx.Err() == nil
 	case <-ctx.Done():
 		return false
@@ -200,7 +203,7 @@ func settle(ctx context.Context, h Host, dir string, confirm bool) (st conntrack
 	if err != nil {
 		return st, false, loggedIn
 	}
-	loggedIn = time.Now()
+	loggedIn = clockOf(h).Now()
 	defer closeFresh()
 	script, args := conntrack.SettleScript(dir, confirm)
 	out, err := fresh.Script(ctx, opSettle, script, nil, args...)

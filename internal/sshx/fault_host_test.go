@@ -8,6 +8,8 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,20 +20,51 @@ import (
 )
 
 // sweepPoints are the cut offsets (client-to-server bytes into a write) to
-// try: every 64th byte with CONNTRACK_FAULT_SWEEP=full, else a seeded
-// sample of 20 that always holds the first and the last.
+// try: every 64th byte with CONNTRACK_FAULT_SWEEP=full, else a sample of
+// 20 that always holds the first and the last, drawn from a new seed each
+// run (faultSeed). CONNTRACK_FAULT_POINTS (comma-separated offsets, as
+// logged) cuts at exactly those points instead: the seed replays the same
+// points only when the write measures the same length, which varies by a
+// few bytes between runs.
 func sweepPoints(t *testing.T, total int64) []int64 {
+	t.Helper()
+	if s := os.Getenv("CONNTRACK_FAULT_POINTS"); s != "" {
+		var pts []int64
+		for _, f := range strings.Split(s, ",") {
+			n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+			if err != nil || n < 1 {
+				t.Fatalf("CONNTRACK_FAULT_POINTS: %q is not a byte offset", f)
+			}
+			pts = append(pts, n)
+		}
+		t.Logf("cutting at the %d points of CONNTRACK_FAULT_POINTS (this write is %d bytes)", len(pts), total)
+		return pts
+	}
+	if os.Getenv("CONNTRACK_FAULT_SWEEP") == "full" {
+		return gridPoints(total)
+	}
+	seed := faultSeed(t)
+	pts := samplePoints(seed, total)
+	t.Logf("cut points over %d bytes, seed %d (replay with CONNTRACK_FAULT_SEED=%d, or exactly with CONNTRACK_FAULT_POINTS=%s; CONNTRACK_FAULT_SWEEP=full for all)",
+		total, seed, seed, joinPoints(pts))
+	return pts
+}
+
+// gridPoints is every 64th byte of a write of total bytes, and its last.
+func gridPoints(total int64) []int64 {
 	var all []int64
 	for off := int64(1); off < total; off += 64 {
 		all = append(all, off)
 	}
-	all = append(all, total-1)
-	if os.Getenv("CONNTRACK_FAULT_SWEEP") == "full" || len(all) <= 20 {
+	return append(all, total-1)
+}
+
+// samplePoints is 20 of gridPoints(total) drawn from seed, the first and
+// the last always among them (all of them when there are no more).
+func samplePoints(seed, total int64) []int64 {
+	all := gridPoints(total)
+	if len(all) <= 20 {
 		return all
-	}
-	seed := int64(20261130)
-	if s, err := strconv.ParseInt(os.Getenv("CONNTRACK_FAULT_SEED"), 10, 64); err == nil {
-		seed = s
 	}
 	r := rand.New(rand.NewSource(seed))
 	picked := []int64{all[0], all[len(all)-1]}
@@ -39,8 +72,57 @@ func sweepPoints(t *testing.T, total int64) []int64 {
 		picked = append(picked, all[i+1])
 	}
 	slices.Sort(picked)
-	t.Logf("sampled 20 of %d cut points (seed %d; CONNTRACK_FAULT_SWEEP=full for all)", len(all), seed)
 	return picked
+}
+
+func joinPoints(pts []int64) string {
+	s := make([]string, len(pts))
+	for i, p := range pts {
+		s[i] = strconv.FormatInt(p, 10)
+	}
+	return strings.Join(s, ",")
+}
+
+// runSeed is this test process's seed: new each run.
+var runSeed = sync.OnceValue(func() int64 { return time.Now().UnixNano() % 1e9 })
+
+// faultSeed is CONNTRACK_FAULT_SEED, else this run's own seed.
+func faultSeed(t *testing.T) int64 {
+	t.Helper()
+	if s := os.Getenv("CONNTRACK_FAULT_SEED"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatalf("CONNTRACK_FAULT_SEED: %q is not a number", s)
+		}
+		return n
+	}
+	return runSeed()
+}
+
+// The sample is a function of the seed and the length alone (so a logged
+// seed replays it), holds the first and the last byte, and a new seed
+// draws other points.
+func TestSweepSample(t *testing.T) {
+	const total = 15180
+	a := samplePoints(7, total)
+	if !slices.Equal(a, samplePoints(7, total)) {
+		t.Fatal("the same seed drew other points")
+	}
+	all := gridPoints(total)
+	if len(a) != 20 || a[0] != 1 || a[19] != total-1 || !slices.IsSorted(a) {
+		t.Fatalf("sample %v: want 20 sorted points from 1 to %d", a, total-1)
+	}
+	for _, p := range a {
+		if !slices.Contains(all, p) {
+			t.Fatalf("%d is not a grid point", p)
+		}
+	}
+	if slices.Equal(a, samplePoints(8, total)) {
+		t.Fatal("another seed drew the same points")
+	}
+	if got := samplePoints(7, 600); !slices.Equal(got, gridPoints(600)) {
+		t.Fatalf("a short write: %v, want every grid point", got)
+	}
 }
 
 // A write whose connection is cut at any point leaves the target byte for
