@@ -661,6 +661,7 @@ func FuzzParseFacts(f *testing.F) {
 // open it (root): kernels without f6351c3f1c27 show a stale sysctl after a
 // hashsize write. Without it (any other user), from the sysctl.
 func TestBucketsSource(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		out  string

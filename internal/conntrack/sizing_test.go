@@ -3,6 +3,7 @@ package conntrack
 import "testing"
 
 func TestRecommendedMax(t *testing.T) {
+	t.Parallel()
 	const gib = int64(1) << 30
 	tests := []struct {
 		mem  int64
@@ -27,6 +28,7 @@ func TestRecommendedMax(t *testing.T) {
 }
 
 func TestRecommendedBuckets(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		rule            SizingRule
 		max, want, most int64
@@ -54,6 +56,7 @@ func TestRecommendedBuckets(t *testing.T) {
 }
 
 func TestKernelVersion(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		release      string
 		major, minor int
@@ -81,6 +84,7 @@ func TestKernelVersion(t *testing.T) {
 }
 
 func TestSizingFor(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		release    string
 		chainLimit bool
@@ -113,6 +117,7 @@ func TestSizingFor(t *testing.T) {
 }
 
 func TestLoadFactor(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		max, buckets int64
 		want         float64
@@ -135,6 +140,7 @@ func TestLoadFactor(t *testing.T) {
 }
 
 func TestAdviseBuckets(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name                 string
 		rule                 SizingRule
@@ -171,6 +177,7 @@ func TestAdviseBuckets(t *testing.T) {
 }
 
 func TestResizeStalls(t *testing.T) {
+	t.Parallel()
 	i := func(v int64) *int64 { return &v }
 	tests := []struct {
 		count, running *int64
@@ -191,6 +198,7 @@ func TestResizeStalls(t *testing.T) {
 }
 
 func TestTableMemoryBytes(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ max, buckets, want int64 }{
 		{262144, 32768, 262144*EntryBytes + 32768*8}, // 8 GiB, 64-bit: 80 MiB + 256 KiB
 		{1, 0, EntryBytes},

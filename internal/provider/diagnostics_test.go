@@ -39,6 +39,7 @@ func (hostileServer) ApplyResourceChange(context.Context, *tfprotov6.ApplyResour
 // shown as a visible escape; summary and detail capped, the detail's end
 // (what to do) kept.
 func TestServerCleansHostTextInDiagnostics(t *testing.T) {
+	t.Parallel()
 	s := releasingServer{hostileServer{}}
 	r1, _ := s.ReadDataSource(t.Context(), &tfprotov6.ReadDataSourceRequest{})
 	r2, _ := s.ApplyResourceChange(t.Context(), &tfprotov6.ApplyResourceChangeRequest{})

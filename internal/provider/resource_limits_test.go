@@ -328,6 +328,7 @@ func TestAccLimits_sizingByKernel(t *testing.T) {
 
 // The sizing warnings by rule, worded with the numbers of the case.
 func TestCheckBuckets(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		rule           conntrack.SizingRule
 		buckets, max   int64
@@ -361,6 +362,7 @@ func TestCheckBuckets(t *testing.T) {
 // host, an unchanged count or a namespace (where the plan fails anyway)
 // does not.
 func TestCheckResize(t *testing.T) {
+	t.Parallel()
 	i := func(v int64) *int64 { return &v }
 	yes, no := true, false
 	for _, tc := range []struct {

@@ -103,6 +103,7 @@ func faultSeed(t *testing.T) int64 {
 // seed replays it), holds the first and the last byte, and a new seed
 // draws other points.
 func TestSweepSample(t *testing.T) {
+	t.Parallel()
 	const total = 15180
 	a := samplePoints(7, total)
 	if !slices.Equal(a, samplePoints(7, total)) {

@@ -46,6 +46,7 @@ func FuzzQuote(f *testing.F) {
 }
 
 func TestTopDir(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"/etc/sysctl.d/99-sysctl.conf": "/etc",
 		"/etc/sysctl.conf":             "/etc",
@@ -81,6 +82,7 @@ func (e *endless) Read(p []byte) (int, error) {
 // time (lock.go, write.go's tempName): a host that never ends the line is
 // not read on.
 func TestReadLineIsBounded(t *testing.T) {
+	t.Parallel()
 	for _, delim := range []byte{'\n', 0} {
 		e := &endless{limit: 64 << 20}
 		line, err := readLine(bufio.NewReader(e), delim)
