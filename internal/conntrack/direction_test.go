@@ -273,3 +273,29 @@ func FuzzObserveRule(f *testing.F) {
 		}
 	})
 }
+
+func TestUntrackedAcceptChain(t *testing.T) {
+	fwd := udp53
+	fwd.Direction = DirectionForward
+	filter := "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n-A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT\nCOMMIT\n"
+	if DropsUntracked(filter, FilterChain(udp53.Direction)) || !DropsUntracked(filter, FilterChain(fwd.Direction)) {
+		t.Error("a FORWARD chain that drops untracked packets concerns forward rules only")
+	}
+	out := string(mustEdit(t, []byte(filter), &OwnedRules{Rule: fwd, AcceptUntracked: true}, nil))
+	if !strings.Contains(out, ":FORWARD DROP [0:0]\n-A FORWARD -m conntrack --ctstate UNTRACKED") {
+		t.Errorf("forward's accept rule not first in FORWARD:\n%s", out)
+	}
+	// Back to server: the accept rule moves to INPUT.
+	var got []string
+	for _, c := range LiveChanges(Firewall{LiveFilter: out, LiveRaw: out}, &OwnedRules{Rule: udp53, AcceptUntracked: true}, &OwnedRules{Rule: fwd, AcceptUntracked: true}) {
+		if c.Table == "filter" {
+			got = append(got, c.Op+" "+c.Chain)
+		}
+	}
+	if want := []string{"del FORWARD", "ins INPUT"}; !slices.Equal(got, want) {
+		t.Errorf("forward -> server accept changes %v, want %v", got, want)
+	}
+	if hook := NftFilterHook(DirectionForward); hook != "forward" {
+		t.Errorf("forward hook %q", hook)
+	}
+}

@@ -171,6 +171,18 @@ func (r NftRule) rules() []PortRule {
 	return DirectionRules(direction(r.Direction), r.Chains, r.Protocol != "all" && r.Port != "")
 }
 
+// Hooks are the chains r has rules in, in NftChains order (forward:
+// prerouting only).
+func (r NftRule) Hooks() []string {
+	var out []string
+	for _, c := range NftChains {
+		if len(r.hookRules(c)) > 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // hookRules are the rules of r at hook.
 func (r NftRule) hookRules(hook string) []PortRule {
 	var out []PortRule
@@ -542,15 +554,19 @@ func ImportedNftRule(name string, h NftHost) (NftRule, bool) {
 	return r, found && r.Validate() == nil
 }
 
-// DropsUntrackedNft names the input base chains of the running ruleset
-// that would drop untracked packets: a filter chain hooked at input that
+// NftFilterHook is the filter hook the packets a direction untracks
+// reach: forward for a forward rule, input for the others (FilterChain).
+func NftFilterHook(direction string) string { return strings.ToLower(FilterChain(direction)) }
+
+// DropsUntrackedNft names the base chains at hook of the running ruleset
+// that would drop untracked packets: a filter chain hooked there that
 // accepts by connection state (ct state established...) and drops by
 // default (policy drop, or a final drop or reject with no match), in a
 // table where no rule mentions the untracked state.
-func DropsUntrackedNft(rs NftRuleset) []string {
+func DropsUntrackedNft(rs NftRuleset, hook string) []string {
 	var out []string
 	for _, c := range rs.Chains {
-		if c.Hook != "input" || c.Type != "filter" {
+		if c.Hook != hook || c.Type != "filter" {
 			continue
 		}
 		byState, dropAll := false, c.Policy == "drop"

@@ -70,7 +70,7 @@ func equalRule(a, b NftRule) bool {
 }
 
 func TestDropsUntrackedNft(t *testing.T) {
-	got := DropsUntrackedNft(fixtureRuleset(t))
+	got := DropsUntrackedNft(fixtureRuleset(t), "input")
 	// inet filter: policy drop, state vmap, no untracked; ip legacyish:
 	// final reject. The firewalld-like table accepts untracked in its zone chain.
 	want := []string{"inet filter input", "ip legacyish INPUT"}

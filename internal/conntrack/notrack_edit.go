@@ -8,8 +8,9 @@ import (
 )
 
 // OwnedRules is what one conntrack_notrack_rule owns on a host: its raw
-// rule in each chain and, with AcceptUntracked, the filter rule that
-// accepts state UNTRACKED first in INPUT.
+// rules and, with AcceptUntracked, the filter rule that accepts state
+// UNTRACKED first in the chain its packets reach (FilterChain: INPUT, or
+// FORWARD for a forward rule).
 type OwnedRules struct {
 	Rule            NotrackRule
 	AcceptUntracked bool
@@ -44,7 +45,7 @@ func EditRules(content []byte, plan, prior *OwnedRules) ([]byte, error) {
 			}
 		}
 		if plan.AcceptUntracked {
-			if err := f.InsertRule("filter", "INPUT", UntrackedAccept(plan.Rule)); err != nil {
+			if err := f.InsertRule("filter", FilterChain(plan.Rule.Direction), UntrackedAccept(plan.Rule)); err != nil {
 				return content, err
 			}
 		}
@@ -68,7 +69,7 @@ func LiveChanges(fw Firewall, plan, prior *OwnedRules) []Change {
 			want = append(want, &wanted{table: "raw", chain: cr.Chain, args: cr.Args})
 		}
 		if plan.AcceptUntracked {
-			want = append(want, &wanted{table: "filter", chain: "INPUT", args: UntrackedAccept(plan.Rule)})
+			want = append(want, &wanted{table: "filter", chain: FilterChain(plan.Rule.Direction), args: UntrackedAccept(plan.Rule)})
 		}
 	}
 	// Adds go in table and chain order, a chain's rules in their order.
@@ -191,14 +192,25 @@ func ObserveRule(rule NotrackRule, fw Firewall) Presence {
 	return p
 }
 
-// DropsUntracked reports the classic trap: INPUT drops by default (policy
-// or a final catch-all DROP/REJECT) and no rule accepts UNTRACKED.
-func DropsUntracked(filter string) bool {
+// FilterChain is the filter table's chain that the packets a direction
+// untracks reach: FORWARD for a forward rule (the flow passes through the
+// host), INPUT for the others (the host is an end of the flow).
+func FilterChain(direction string) string {
+	if direction == DirectionForward {
+		return "FORWARD"
+	}
+	return "INPUT"
+}
+
+// DropsUntracked reports the classic trap: the filter chain drops by
+// default (policy or a final catch-all DROP/REJECT) and no rule accepts
+// UNTRACKED.
+func DropsUntracked(filter, chain string) bool {
 	f := iptables.Parse([]byte(filter))
-	policy, _ := f.Policy("filter", "INPUT")
+	policy, _ := f.Policy("filter", chain)
 	drops := policy == "DROP"
 	for _, rule := range f.Rules("filter") {
-		if rule.Chain != "INPUT" {
+		if rule.Chain != chain {
 			continue
 		}
 		joined := strings.Join(rule.Args, " ")

@@ -174,7 +174,7 @@ func TestDropsUntracked(t *testing.T) {
 		"*filter\n:INPUT DROP [0:0]\n-A INPUT -m conntrack --ctstate UNTRACKED -j ACCEPT\nCOMMIT\n":   false,
 		"": false,
 	} {
-		if got := DropsUntracked(filter); got != want {
+		if got := DropsUntracked(filter, "INPUT"); got != want {
 			t.Errorf("DropsUntracked(%q) = %v, want %v", filter, got, want)
 		}
 	}
