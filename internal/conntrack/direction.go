@@ -91,8 +91,12 @@ func ValidateDirection(direction string, chains []string) error {
 		return fmt.Errorf("%s is not one of %s", quoteShort(direction), strings.Join(NotrackDirections, ", "))
 	}
 	if len(chains) > 0 && len(DirectionRules(direction, chains, true)) == 0 {
+		hooks := strings.Join(DirectionHooks(direction), ", ")
+		if chains[0] == strings.ToUpper(chains[0]) {
+			hooks = strings.ToUpper(hooks) // iptables' chain names
+		}
 		return fmt.Errorf("direction %q puts its rules in %s only, and chains declares %s: add %s to chains",
-			direction, strings.Join(DirectionHooks(direction), ", "), strings.Join(chains, ", "), strings.Join(DirectionHooks(direction), ", "))
+			direction, hooks, strings.Join(chains, ", "), hooks)
 	}
 	return nil
 }
