@@ -1,7 +1,11 @@
 package provider
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -422,4 +426,77 @@ func TestAccNotrackDirection_lockoutIsRolledBack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A state written before direction existed (the attribute absent, as the
+// framework reads it: null) plans no change with the default, and the
+// refresh reads the direction back from the host: server.
+func TestAccNotrackDirection_stateWithoutDirection(t *testing.T) {
+	t.Parallel()
+	h := testhost.New(t, testhost.Options{})
+	hostValue(t, h, "mkdir -p /etc/iptables")
+	writeHostFile(t, h, "/etc/nftables.conf", debianNftConf(t))
+	config := notrackConfig(t, h, directionBody("", "")) + fmt.Sprintf(`
+resource "conntrack_nft_notrack_rule" "r" {
+  host = %q
+  name = "web"
+  %s
+}`, h.Addr, directionBody("", ""))
+	c := newTerraformCLI(t, config)
+	c.run("apply", "-auto-approve", "-input=false", "-no-color")
+	statePath := filepath.Join(c.dir, "terraform.tfstate")
+	// editState runs edit on each instance's attributes, and writes the
+	// state back when write is set.
+	editState := func(write bool, edit func(attrs map[string]any) error) {
+		t.Helper()
+		b, err := os.ReadFile(statePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raw map[string]any
+		if err := json.Unmarshal(b, &raw); err != nil {
+			t.Fatal(err)
+		}
+		resources, _ := raw["resources"].([]any)
+		if len(resources) != 2 {
+			t.Fatalf("%d resources in the state, want 2", len(resources))
+		}
+		for _, r := range resources {
+			for _, inst := range r.(map[string]any)["instances"].([]any) {
+				if err := edit(inst.(map[string]any)["attributes"].(map[string]any)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if !write {
+			return
+		}
+		out, err := json.MarshalIndent(raw, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(statePath, out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	editState(true, func(attrs map[string]any) error {
+		if attrs["direction"] != "server" {
+			return fmt.Errorf("direction %v after the apply, want server", attrs["direction"])
+		}
+		delete(attrs, "direction")
+		return nil
+	})
+	plan := exec.Command(os.Getenv("TF_ACC_TERRAFORM_PATH"), "plan", "-detailed-exitcode", "-input=false", "-no-color")
+	plan.Dir, plan.Env = c.dir, c.env
+	if out, err := plan.CombinedOutput(); err != nil {
+		t.Fatalf("plan over a state without direction: %v (exit 2: changes)\n%s", err, out)
+	}
+	c.run("apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color")
+	editState(false, func(attrs map[string]any) error {
+		if attrs["direction"] != "server" {
+			return fmt.Errorf("direction %v read back, want server", attrs["direction"])
+		}
+		return nil
+	})
+	c.run("destroy", "-auto-approve", "-input=false", "-no-color")
 }
