@@ -120,7 +120,7 @@ func (r *nftNotrackResource) Schema(_ context.Context, _ resource.SchemaRequest,
 		MarkdownDescription: "Marks traffic untracked on nftables (remedy 3 for `nf_conntrack: table full, dropping packet` on hosts " +
 			"that run nftables or firewalld): packets that match never enter the conntrack table. The rule is a table of its own, " +
 			"`inet " + conntrack.NftTablePrefix + "<name>` (IPv4 and IPv6), with a base chain per hook (`prerouting`, `output`) at the raw " +
-			"priority (-300) holding one `notrack` rule. No other tool's table is touched: firewalld's `inet firewalld` and a " +
+			"priority (-300) holding the `notrack` rules of `direction`. No other tool's table is touched: firewalld's `inet firewalld` and a " +
 			"distribution's `inet filter` stay as they are, and `firewall-cmd --reload` leaves this table alone. The table is persisted " +
 			"in a file of its own that replaces the table whole when loaded, included by the host's nftables configuration (the " +
 			"`include` line is added when missing; every other byte stays), so an `nftables` service restart loads it again. It is " +
@@ -175,7 +175,7 @@ func (r *nftNotrackResource) Schema(_ context.Context, _ resource.SchemaRequest,
 			"table": schema.StringAttribute{Computed: true, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 				MarkdownDescription: "The rule's table as nft names it: `inet " + conntrack.NftTablePrefix + "<name>`."},
 			"states": schema.MapAttribute{Computed: true, ElementType: types.StringType,
-				MarkdownDescription: "Where the rule of each of `chains` is on the host: " + notrackStatesDoc + " (the running table, " +
+				MarkdownDescription: "Where the rules of each of `chains` that `direction` puts rules in are on the host: " + notrackStatesDoc + " (the running table, " +
 					"the rules file with its include line). A rule lost or changed on one side shows as a change of its chain here, e.g. " +
 					"`~ \"prerouting\" = \"persisted only\" -> \"" + notrackInPlace + "\"`; `chains` stays as declared."},
 		},

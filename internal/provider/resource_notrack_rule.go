@@ -213,7 +213,7 @@ func (r *notrackResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 			"rule_id": schema.StringAttribute{Computed: true, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 				MarkdownDescription: "The owner tag's ID: a hash of what the rule matches."},
 			"states": schema.MapAttribute{Computed: true, ElementType: types.StringType,
-				MarkdownDescription: "Where the rule of each of `chains` is on the host: " + notrackStatesDoc + " (the running raw table, " +
+				MarkdownDescription: "Where the rules of each of `chains` that `direction` puts rules in are on the host: " + notrackStatesDoc + " (the running raw table, " +
 					"the rules file). A rule lost on one side shows as a change of its chain here, e.g. `~ \"PREROUTING\" = \"persisted only\" " +
 					"-> \"" + notrackInPlace + "\"`; `chains` stays as declared."},
 		},
