@@ -156,7 +156,7 @@ func expectDirection(addr, direction string, chains ...string) []statecheck.Stat
 
 func expectUpdate(addr string) resource.ConfigPlanChecks {
 	return resource.ConfigPlanChecks{
-		PreApply:              []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
+		PreApply:             []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
 		PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
 	}
 }
