@@ -15,7 +15,8 @@ import (
 
 // NOTRACK on nftables (conntrack_nft_notrack_rule): each rule is a table
 // of its own, inet conntrack_tf_NAME, with a base chain per hook
-// (prerouting, output) at the raw priority (-300) holding one notrack rule.
+// (prerouting, output) at the raw priority (-300) holding the notrack rules
+// of the rule's direction (one or two per chain: see DirectionRules).
 // The table is persisted in a file of its own that replaces the table
 // whole when loaded ("table X" + "delete table X" + the table), so the
 // file can be loaded by `nft -f` at any time, after a `flush ruleset` or
@@ -54,6 +55,7 @@ type NftRule struct {
 	Source      string // "" or an IPv4 or IPv6 address or CIDR
 	Destination string // "" or an address or CIDR of the source's family
 	Chains      []string
+	Direction   string // one of NotrackDirections; "" is server
 }
 
 // Table is the rule's table, without its family (inet).
@@ -118,6 +120,8 @@ func (r NftRule) Validate() error {
 	}
 	if len(r.Chains) == 0 {
 		errs = append(errs, errors.New("chains: at least one"))
+	} else if err := ValidateDirection(direction(r.Direction), r.Chains); err != nil {
+		errs = append(errs, fmt.Errorf("direction: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -161,11 +165,40 @@ func nftAddr(s string) (family, addr string) {
 // nftPort is a port or range as nft writes it (1000-2000).
 func nftPort(p string) string { return strings.Replace(p, ":", "-", 1) }
 
-// matches are the rule's matches in one chain, in the order written and
-// listed, as "left == right" words (see nftExprWords). In output the port
-// is the source port (a local service's replies), as in
-// conntrack_notrack_rule.
-func (r NftRule) matches(chain string) []string {
+// rules are the rule's rules (DirectionRules of its direction at its
+// chains), in the order written.
+func (r NftRule) rules() []PortRule {
+	return DirectionRules(direction(r.Direction), r.Chains, r.Protocol != "all" && r.Port != "")
+}
+
+// Hooks are the chains r has rules in, in NftChains order (forward:
+// prerouting only).
+func (r NftRule) Hooks() []string {
+	var out []string
+	for _, c := range NftChains {
+		if len(r.hookRules(c)) > 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// hookRules are the rules of r at hook.
+func (r NftRule) hookRules(hook string) []PortRule {
+	var out []PortRule
+	for _, pr := range r.rules() {
+		if pr.Hook == hook {
+			out = append(out, pr)
+		}
+	}
+	return out
+}
+
+// matches are one rule's matches, in the order written and listed, as
+// "left == right" words (see nftExprWords). The port is the destination
+// or the source port as the direction has it there (the server direction:
+// destination in prerouting, source in output, as in conntrack_notrack_rule).
+func (r NftRule) matches(pr PortRule) []string {
 	var m []string
 	if r.Source != "" {
 		f, a := nftAddr(r.Source)
@@ -177,9 +210,9 @@ func (r NftRule) matches(chain string) []string {
 	}
 	switch {
 	case r.Protocol != "all" && r.Port != "":
-		dir := "dport"
-		if chain == "output" {
-			dir = "sport"
+		dir := "sport"
+		if pr.Dport {
+			dir = "dport"
 		}
 		m = append(m, r.Protocol+" "+dir+" == "+nftPort(r.Port))
 	case r.Protocol != "all":
@@ -188,17 +221,19 @@ func (r NftRule) matches(chain string) []string {
 	return append(m, "notrack")
 }
 
-// statement is the rule in one chain in nft syntax.
-func (r NftRule) statement(chain string) string {
+// statement is one rule in nft syntax.
+func (r NftRule) statement(pr PortRule) string {
 	var w []string
-	for _, m := range r.matches(chain) {
+	for _, m := range r.matches(pr) {
 		w = append(w, strings.Replace(m, " == ", " ", 1))
 	}
 	return strings.Join(w, " ") + ` comment "` + r.Comment() + `"`
 }
 
 // Comment is the rule's nft comment: the tag and what the rule matches
-// ("-" for nothing), at most 128 bytes (nft's limit) for any valid rule.
+// ("-" for nothing), then the direction unless it is server (so a server
+// rule's comment is what it was before directions), at most 128 bytes
+// (nft's limit) for any valid rule.
 func (r NftRule) Comment() string {
 	dash := func(s string) string {
 		if s == "" {
@@ -206,15 +241,25 @@ func (r NftRule) Comment() string {
 		}
 		return s
 	}
-	return strings.Join([]string{nftTag, r.Protocol, dash(r.Port), dash(r.Source), dash(r.Destination)}, " ")
+	f := []string{nftTag, r.Protocol, dash(r.Port), dash(r.Source), dash(r.Destination)}
+	if d := direction(r.Direction); d != DirectionServer {
+		f = append(f, d)
+	}
+	return strings.Join(f, " ")
 }
 
 // NftRuleFromComment is the rule a comment of ours describes, without
 // name and chains.
 func NftRuleFromComment(c string) (NftRule, bool) {
 	f := strings.Fields(c)
-	if len(f) != 5 || f[0] != nftTag {
+	if len(f) < 5 || len(f) > 6 || f[0] != nftTag {
 		return NftRule{}, false
+	}
+	d := DirectionServer
+	if len(f) == 6 {
+		if d = f[5]; d == DirectionServer || !slices.Contains(NotrackDirections, d) {
+			return NftRule{}, false // a server rule's comment names no direction
+		}
 	}
 	und := func(s string) string {
 		if s == "-" {
@@ -222,7 +267,7 @@ func NftRuleFromComment(c string) (NftRule, bool) {
 		}
 		return s
 	}
-	return NftRule{Protocol: f[1], Port: und(f[2]), Source: und(f[3]), Destination: und(f[4])}, true
+	return NftRule{Protocol: f[1], Port: und(f[2]), Source: und(f[3]), Destination: und(f[4]), Direction: d}, true
 }
 
 // File is the rules file's content: it replaces the table whole.
@@ -231,14 +276,21 @@ func (r NftRule) File() []byte {
 	fmt.Fprintf(&b, "#!/usr/sbin/nft -f\n%s\n", NftFileHeader(r.Name))
 	b.WriteString("# Written by Terraform: edits are overwritten. Loading this file replaces the table whole.\n")
 	fmt.Fprintf(&b, "table %s\ndelete table %s\ntable %s {\n", r.FamilyTable(), r.FamilyTable(), r.FamilyTable())
-	for i, c := range NftChains {
-		if !slices.Contains(r.Chains, c) {
+	first := true
+	for _, c := range NftChains {
+		rules := r.hookRules(c)
+		if len(rules) == 0 {
 			continue
 		}
-		if i > 0 && slices.Contains(r.Chains, NftChains[0]) {
+		if !first {
 			b.WriteString("\n")
 		}
-		fmt.Fprintf(&b, "\tchain %s {\n\t\ttype filter hook %s priority %d; policy accept;\n\t\t%s\n\t}\n", c, c, NftPriority, r.statement(c))
+		first = false
+		fmt.Fprintf(&b, "\tchain %s {\n\t\ttype filter hook %s priority %d; policy accept;\n", c, c, NftPriority)
+		for _, pr := range rules {
+			fmt.Fprintf(&b, "\t\t%s\n", r.statement(pr))
+		}
+		b.WriteString("\t}\n")
 	}
 	b.WriteString("}\n")
 	return []byte(b.String())
@@ -259,7 +311,7 @@ func NftRuleFromFile(content []byte) (NftRule, bool) {
 	found := false
 	for _, m := range fileComment.FindAllStringSubmatch(string(content), -1) {
 		got, ok := NftRuleFromComment(m[2])
-		if !ok || (found && (got.Protocol != r.Protocol || got.Port != r.Port || got.Source != r.Source || got.Destination != r.Destination)) {
+		if !ok || (found && (got.Protocol != r.Protocol || got.Port != r.Port || got.Source != r.Source || got.Destination != r.Destination || got.Direction != r.Direction)) {
 			return NftRule{}, false
 		}
 		got.Chains = append(r.Chains, m[1])
@@ -459,14 +511,19 @@ func ObserveNft(r NftRule, h NftHost) NftObserved {
 		if c.Name == "" {
 			continue
 		}
-		ok := slices.Contains(r.Chains, c.Name) && c.Type == "filter" && c.Hook == c.Name && c.Prio == NftPriority &&
-			c.Policy == "accept" && len(c.Rules) == 1 && slices.Equal(c.Rules[0].Words, r.matches(c.Name)) &&
-			c.Rules[0].Comment == r.Comment()
+		want := r.hookRules(c.Name)
+		ok := len(want) > 0 && c.Type == "filter" && c.Hook == c.Name && c.Prio == NftPriority &&
+			c.Policy == "accept" && len(c.Rules) == len(want)
+		for i, pr := range want {
+			ok = ok && slices.Equal(c.Rules[i].Words, r.matches(pr)) && c.Rules[i].Comment == r.Comment()
+		}
 		o.Live[c.Name] = ok
 		exact = exact && ok
 	}
-	for _, c := range r.Chains {
-		exact = exact && o.Live[c]
+	for _, c := range DirectionHooks(direction(r.Direction)) {
+		if slices.Contains(r.Chains, c) {
+			exact = exact && o.Live[c]
+		}
 	}
 	o.LiveExact = exact
 	o.File = h.Rules.Exists && string(h.Rules.Content) == string(r.File())
@@ -482,7 +539,10 @@ func ImportedNftRule(name string, h NftHost) (NftRule, bool) {
 	for _, c := range h.Ruleset.Table("inet", NftTablePrefix+name) {
 		for _, lr := range c.Rules {
 			if got, ok := NftRuleFromComment(lr.Comment); ok && slices.Contains(NftChains, c.Name) {
-				got.Chains = append(r.Chains, c.Name)
+				got.Chains = r.Chains
+				if !slices.Contains(got.Chains, c.Name) {
+					got.Chains = append(got.Chains, c.Name)
+				}
 				r, found = got, true
 			}
 		}
@@ -492,18 +552,28 @@ func ImportedNftRule(name string, h NftHost) (NftRule, bool) {
 	}
 	r.Name = name
 	slices.Sort(r.Chains)
+	// A direction's rules at every hook it uses are its rules at both
+	// (forward uses prerouting only): read back as the default chains.
+	if hooks := DirectionHooks(direction(r.Direction)); found && len(r.Chains) == len(hooks) && len(hooks) < len(NftChains) {
+		r.Chains = slices.Clone(NftChains)
+		slices.Sort(r.Chains)
+	}
 	return r, found && r.Validate() == nil
 }
 
-// DropsUntrackedNft names the input base chains of the running ruleset
-// that would drop untracked packets: a filter chain hooked at input that
+// NftFilterHook is the filter hook the packets a direction untracks
+// reach: forward for a forward rule, input for the others (FilterChain).
+func NftFilterHook(direction string) string { return strings.ToLower(FilterChain(direction)) }
+
+// DropsUntrackedNft names the base chains at hook of the running ruleset
+// that would drop untracked packets: a filter chain hooked there that
 // accepts by connection state (ct state established...) and drops by
 // default (policy drop, or a final drop or reject with no match), in a
 // table where no rule mentions the untracked state.
-func DropsUntrackedNft(rs NftRuleset) []string {
+func DropsUntrackedNft(rs NftRuleset, hook string) []string {
 	var out []string
 	for _, c := range rs.Chains {
-		if c.Hook != "input" || c.Type != "filter" {
+		if c.Hook != hook || c.Type != "filter" {
 			continue
 		}
 		byState, dropAll := false, c.Policy == "drop"

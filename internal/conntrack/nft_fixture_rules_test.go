@@ -8,4 +8,8 @@ var nftFixtureRules = []NftRule{
 	{Name: "c", Protocol: "all", Source: "fd00::/8", Destination: "fd00::1/128", Chains: []string{"output", "prerouting"}},
 	{Name: "d", Protocol: "tcp", Destination: "192.168.7.9/16", Chains: []string{"output"}},
 	{Name: "e", Protocol: "udp", Port: "53", Source: "2001:db8:0:0:0:0:0:1", Chains: []string{"prerouting"}},
+	{Name: "f", Protocol: "udp", Port: "53", Destination: "10.9.0.0/16", Chains: []string{"output", "prerouting"}, Direction: DirectionForward},
+	{Name: "g", Protocol: "tcp", Port: "3128", Chains: []string{"output", "prerouting"}, Direction: DirectionClient},
+	{Name: "h", Protocol: "udp", Port: "1000:2000", Source: "fd00::/8", Chains: []string{"output", "prerouting"}, Direction: DirectionBoth},
+	{Name: "i", Protocol: "tcp", Chains: []string{"output", "prerouting"}, Direction: DirectionForward},
 }

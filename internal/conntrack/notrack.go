@@ -18,8 +18,11 @@ type NotrackRule struct {
 	Source      string // "" or a CIDR
 	Destination string // "" or a CIDR
 	Chains      []string
-	Target      string // CT (-j CT --notrack) or NOTRACK
-	Comment     string
+	// Direction is one of NotrackDirections ("" is server): which chains
+	// match the port as destination and which as source (see Rules).
+	Direction string
+	Target    string // CT (-j CT --notrack) or NOTRACK
+	Comment   string
 }
 
 // Chains a notrack rule may go in (the raw table's built-in chains).
@@ -34,8 +37,9 @@ var NotrackProtocols = []string{"tcp", "udp", "all"}
 // TagPrefix starts the comment of every rule this provider owns.
 const TagPrefix = "conntrack-tf:"
 
-// ID identifies the rule by what it matches (not by chains, target or
-// comment, which can change in place): the tag on its iptables rules.
+// ID identifies the rule by what it matches (not by chains, direction,
+// target or comment, which can change in place): the tag on its iptables
+// rules.
 func (r NotrackRule) ID() string {
 	sum := sha256.Sum256([]byte(fmt.Sprintf("%d|%s|%s|%s|%s", r.IPVersion, r.Protocol, r.Port, r.Source, r.Destination)))
 	return fmt.Sprintf("%x", sum[:6])
@@ -59,11 +63,29 @@ func IDOfTag(comment string) (string, bool) {
 	return id, id != ""
 }
 
-// Args is the rule for one chain as iptables arguments, in the order
-// iptables-save prints them. PREROUTING matches the port as destination
-// (traffic to a local service), OUTPUT as source (its replies), as in the
-// usual server recipe.
-func (r NotrackRule) Args(chain string) []string {
+// ChainRule is one iptables rule of a NotrackRule: its chain and
+// arguments.
+type ChainRule struct {
+	Chain string
+	PortRule
+	Args []string
+}
+
+// Rules are the iptables rules of r: per rule of its direction at its
+// chains (DirectionRules), in that order. The server direction is the
+// usual server recipe: PREROUTING matches the port as destination (traffic
+// to a local service), OUTPUT as source (its replies).
+func (r NotrackRule) Rules() []ChainRule {
+	var out []ChainRule
+	for _, pr := range DirectionRules(direction(r.Direction), r.Chains, r.Protocol != "all" && r.Port != "") {
+		out = append(out, ChainRule{Chain: strings.ToUpper(pr.Hook), PortRule: pr, Args: r.args(pr)})
+	}
+	return out
+}
+
+// args is one rule as iptables arguments, in the order iptables-save
+// prints them.
+func (r NotrackRule) args(pr PortRule) []string {
 	var a []string
 	if r.Source != "" {
 		a = append(a, "-s", r.Source)
@@ -74,9 +96,9 @@ func (r NotrackRule) Args(chain string) []string {
 	if r.Protocol != "all" {
 		a = append(a, "-p", r.Protocol)
 		if r.Port != "" {
-			dir := "--dport"
-			if chain == "OUTPUT" {
-				dir = "--sport"
+			dir := "--sport"
+			if pr.Dport {
+				dir = "--dport"
 			}
 			a = append(a, "-m", r.Protocol, dir, r.Port)
 		}
@@ -95,6 +117,7 @@ type ParsedRule struct {
 	Chain       string
 	Protocol    string
 	Port        string
+	Dport       bool // the port is the destination port
 	Source      string
 	Destination string
 	Notrack     bool
@@ -119,8 +142,10 @@ func ParseRuleArgs(chain string, args []string) ParsedRule {
 			p.Destination = canonicalCIDR(next())
 		case "-p", "--protocol":
 			p.Protocol = next()
-		case "--dport", "--destination-port", "--sport", "--source-port":
-			p.Port = next()
+		case "--dport", "--destination-port":
+			p.Port, p.Dport = next(), true
+		case "--sport", "--source-port":
+			p.Port, p.Dport = next(), false
 		case "--comment":
 			p.Tag = next()
 		case "-j", "--jump":
@@ -135,10 +160,10 @@ func ParseRuleArgs(chain string, args []string) ParsedRule {
 	return p
 }
 
-// Matches reports whether an iptables rule is this rule's rule for chain.
-func (r NotrackRule) Matches(p ParsedRule, chain string) bool {
-	return p.Chain == chain && p.Notrack && p.Tag == r.Tag() &&
-		p.Protocol == r.Protocol && p.Port == r.Port &&
+// Matches reports whether an iptables rule is this rule's rule cr.
+func (r NotrackRule) Matches(p ParsedRule, cr ChainRule) bool {
+	return p.Chain == cr.Chain && p.Notrack && p.Tag == r.Tag() &&
+		p.Protocol == r.Protocol && p.Port == r.Port && (r.Port == "" || p.Dport == cr.Dport) &&
 		p.Source == canonicalCIDR(r.Source) && p.Destination == canonicalCIDR(r.Destination)
 }
 

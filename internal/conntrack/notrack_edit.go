@@ -1,7 +1,6 @@
 package conntrack
 
 import (
-	"maps"
 	"slices"
 	"strings"
 
@@ -9,8 +8,9 @@ import (
 )
 
 // OwnedRules is what one conntrack_notrack_rule owns on a host: its raw
-// rule in each chain and, with AcceptUntracked, the filter rule that
-// accepts state UNTRACKED first in INPUT.
+// rules and, with AcceptUntracked, the filter rule that accepts state
+// UNTRACKED first in the chain its packets reach (FilterChain: INPUT, or
+// FORWARD for a forward rule).
 type OwnedRules struct {
 	Rule            NotrackRule
 	AcceptUntracked bool
@@ -39,13 +39,13 @@ func EditRules(content []byte, plan, prior *OwnedRules) ([]byte, error) {
 		f.DeleteRules("filter", owned)
 	}
 	if plan != nil {
-		for _, chain := range plan.Rule.Chains {
-			if err := f.AddRule("raw", chain, plan.Rule.Args(chain)); err != nil {
+		for _, cr := range plan.Rule.Rules() {
+			if err := f.AddRule("raw", cr.Chain, cr.Args); err != nil {
 				return content, err
 			}
 		}
 		if plan.AcceptUntracked {
-			if err := f.InsertRule("filter", "INPUT", UntrackedAccept(plan.Rule)); err != nil {
+			if err := f.InsertRule("filter", FilterChain(plan.Rule.Direction), UntrackedAccept(plan.Rule)); err != nil {
 				return content, err
 			}
 		}
@@ -58,22 +58,28 @@ func EditRules(content []byte, plan, prior *OwnedRules) ([]byte, error) {
 // the exact arguments read from the host), add what is missing.
 func LiveChanges(fw Firewall, plan, prior *OwnedRules) []Change {
 	var changes []Change
-	want := map[string][]string{} // "table chain" -> args
+	type wanted struct {
+		table, chain string
+		args         []string
+		present      bool
+	}
+	var want []*wanted
 	if plan != nil {
-		for _, chain := range plan.Rule.Chains {
-			want["raw "+chain] = plan.Rule.Args(chain)
+		for _, cr := range plan.Rule.Rules() {
+			want = append(want, &wanted{table: "raw", chain: cr.Chain, args: cr.Args})
 		}
 		if plan.AcceptUntracked {
-			want["filter INPUT"] = UntrackedAccept(plan.Rule)
+			want = append(want, &wanted{table: "filter", chain: FilterChain(plan.Rule.Direction), args: UntrackedAccept(plan.Rule)})
 		}
 	}
+	// Adds go in table and chain order, a chain's rules in their order.
+	slices.SortStableFunc(want, func(a, b *wanted) int { return strings.Compare(a.table+" "+a.chain, b.table+" "+b.chain) })
 	ids := map[string]bool{}
 	for _, o := range []*OwnedRules{prior, plan} {
 		if o != nil {
 			ids[o.Rule.ID()] = true
 		}
 	}
-	present := map[string]bool{}
 	for _, table := range []string{"raw", "filter"} {
 		live := fw.LiveRaw
 		if table == "filter" {
@@ -84,24 +90,25 @@ func LiveChanges(fw Firewall, plan, prior *OwnedRules) []Change {
 			if !ok || !ids[id] {
 				continue
 			}
-			key := table + " " + ir.Chain
-			if w, ok := want[key]; ok && (slices.Equal(w, ir.Args) || sameNotrack(w, ir)) {
-				present[key] = true
+			i := slices.IndexFunc(want, func(w *wanted) bool {
+				return !w.present && w.table == table && w.chain == ir.Chain && (slices.Equal(w.args, ir.Args) || sameNotrack(w.args, ir))
+			})
+			if i >= 0 {
+				want[i].present = true
 				continue
 			}
 			changes = append(changes, Change{Op: "del", Table: table, Chain: ir.Chain, Args: ir.Args})
 		}
 	}
-	for _, key := range slices.Sorted(maps.Keys(want)) {
-		if present[key] {
+	for _, w := range want {
+		if w.present {
 			continue
 		}
-		table, chain, _ := strings.Cut(key, " ")
 		op := "add"
-		if table == "filter" {
+		if w.table == "filter" {
 			op = "ins" // before any DROP or REJECT
 		}
-		changes = append(changes, Change{Op: op, Table: table, Chain: chain, Args: want[key]})
+		changes = append(changes, Change{Op: op, Table: w.table, Chain: w.chain, Args: w.args})
 	}
 	return changes
 }
@@ -113,19 +120,34 @@ func sameNotrack(want []string, ir iptables.Rule) bool {
 	return ParseRuleArgs(ir.Chain, want) == ParseRuleArgs(ir.Chain, ir.Args)
 }
 
-// Presence says where each chain's rule of a NotrackRule exists.
+// Presence says where each chain's rules of a NotrackRule exist.
 type Presence struct {
+	// Live and File hold the chains all of whose rules (NotrackRule.Rules)
+	// run, and are in the rules file.
 	Live, File map[string]bool
-	Comment    string // the comment found on the host (after the tag)
-	Target     string
+	// Any: some rule of the NotrackRule runs or is in the file.
+	Any     bool
+	Comment string // the comment found on the host (after the tag)
+	Target  string
+	// Direction is the direction whose rules are the ones found (running,
+	// else in the file) at the chains they are in, whatever the rule
+	// declares: what an import reads back. "" when no direction's are.
+	Direction string
 }
+
+// portRules are every rule a direction can make.
+var portRules = []PortRule{{"prerouting", true}, {"prerouting", false}, {"output", true}, {"output", false}}
 
 // ObserveRule finds rule's tagged rules in the running raw table and in
 // the rules file.
 func ObserveRule(rule NotrackRule, fw Firewall) Presence {
 	p := Presence{Live: map[string]bool{}, File: map[string]bool{}, Comment: rule.Comment, Target: rule.Target}
 	id := rule.ID()
-	scan := func(rules []iptables.Rule, into map[string]bool) {
+	want := rule.Rules()
+	hasPort := rule.Protocol != "all" && rule.Port != ""
+	scan := func(rules []iptables.Rule, into map[string]bool) []PortRule {
+		var found []PortRule
+		have := map[int]bool{}
 		for _, ir := range rules {
 			parsed := ParseRuleArgs(ir.Chain, ir.Args)
 			got, ok := IDOfTag(parsed.Tag)
@@ -134,28 +156,61 @@ func ObserveRule(rule NotrackRule, fw Firewall) Presence {
 			}
 			probe := rule
 			probe.Comment = strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(parsed.Tag, TagPrefix), id))
-			if probe.Matches(parsed, ir.Chain) {
-				into[ir.Chain] = true
-				p.Comment = probe.Comment
+			for _, pr := range portRules {
+				cr := ChainRule{Chain: strings.ToUpper(pr.Hook), PortRule: pr}
+				if (hasPort || pr.Dport) && probe.Matches(parsed, cr) && !slices.Contains(found, pr) {
+					found = append(found, pr)
+				}
+			}
+			for i, cr := range want {
+				if probe.Matches(parsed, cr) {
+					have[i] = true
+					p.Any = true
+					p.Comment = probe.Comment
+				}
 			}
 		}
+		for _, cr := range want {
+			into[cr.Chain] = true
+		}
+		for i, cr := range want {
+			if !have[i] {
+				delete(into, cr.Chain)
+			}
+		}
+		return found
 	}
 	// The running rule's comment wins: after a rollback (or a cut between
 	// the file write and the live change) the file holds the new comment and
 	// the running table the old one, and the plan must show that.
-	scan(iptables.Parse(fw.Rules.Content).Rules("raw"), p.File)
-	scan(iptables.Parse([]byte(fw.LiveRaw)).Rules("raw"), p.Live)
+	inFile := scan(iptables.Parse(fw.Rules.Content).Rules("raw"), p.File)
+	live := scan(iptables.Parse([]byte(fw.LiveRaw)).Rules("raw"), p.Live)
+	if len(live) == 0 {
+		live = inFile
+	}
+	p.Direction = DirectionOf(live, rule.Chains, hasPort)
 	return p
 }
 
-// DropsUntracked reports the classic trap: INPUT drops by default (policy
-// or a final catch-all DROP/REJECT) and no rule accepts UNTRACKED.
-func DropsUntracked(filter string) bool {
+// FilterChain is the filter table's chain that the packets a direction
+// untracks reach: FORWARD for a forward rule (the flow passes through the
+// host), INPUT for the others (the host is an end of the flow).
+func FilterChain(direction string) string {
+	if direction == DirectionForward {
+		return "FORWARD"
+	}
+	return "INPUT"
+}
+
+// DropsUntracked reports the classic trap: the filter chain drops by
+// default (policy or a final catch-all DROP/REJECT) and no rule accepts
+// UNTRACKED.
+func DropsUntracked(filter, chain string) bool {
 	f := iptables.Parse([]byte(filter))
-	policy, _ := f.Policy("filter", "INPUT")
+	policy, _ := f.Policy("filter", chain)
 	drops := policy == "DROP"
 	for _, rule := range f.Rules("filter") {
-		if rule.Chain != "INPUT" {
+		if rule.Chain != chain {
 			continue
 		}
 		joined := strings.Join(rule.Args, " ")

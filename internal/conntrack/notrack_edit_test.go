@@ -22,14 +22,22 @@ func save(rules ...string) string {
 	return b.String()
 }
 
+// ruleLine is the iptables-save lines of r's rules in chain.
 func ruleLine(r NotrackRule, chain string) string {
-	args := r.Args(chain)
-	for i, a := range args {
-		if strings.Contains(a, " ") {
-			args[i] = `"` + a + `"`
+	var lines []string
+	for _, cr := range r.Rules() {
+		if cr.Chain != chain {
+			continue
 		}
+		args := slices.Clone(cr.Args)
+		for i, a := range args {
+			if strings.Contains(a, " ") {
+				args[i] = `"` + a + `"`
+			}
+		}
+		lines = append(lines, "-A "+chain+" "+strings.Join(args, " "))
 	}
-	return "-A " + chain + " " + strings.Join(args, " ")
+	return strings.Join(lines, "\n")
 }
 
 // mustEdit is EditRules for rules that are valid by construction.
@@ -170,7 +178,7 @@ func TestDropsUntracked(t *testing.T) {
 		"*filter\n:INPUT DROP [0:0]\n-A INPUT -m conntrack --ctstate UNTRACKED -j ACCEPT\nCOMMIT\n":   false,
 		"": false,
 	} {
-		if got := DropsUntracked(filter); got != want {
+		if got := DropsUntracked(filter, "INPUT"); got != want {
 			t.Errorf("DropsUntracked(%q) = %v, want %v", filter, got, want)
 		}
 	}

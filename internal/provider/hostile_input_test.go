@@ -302,7 +302,7 @@ func TestAccHostileInput(t *testing.T) {
 
 	good := map[string]string{
 		"host": h.Addr, "user": "root", "port": "80", "protocol": "tcp", "source": "10.0.0.1", "destination": "10.0.0.2",
-		"chains": "OUTPUT", "target": "CT", "comment": "ok", "rules_file": "/etc/iptables/rules.v4",
+		"chains": "OUTPUT", "direction": "server", "target": "CT", "comment": "ok", "rules_file": "/etc/iptables/rules.v4",
 		"conntrack_iptables_config.file": "/etc/sysconfig/iptables-config", "conntrack_module_blacklist.file": "/etc/modprobe.d/x.conf",
 		"conntrack_iptables_config.modules": "nf_conntrack", "conntrack_module_blacklist.modules": "nf_conntrack",
 		"sysctl_load_list": ".nf_conntrack", "sysctl_file": "/etc/sysctl.d/x.conf", "modprobe_file": "/etc/modprobe.d/x.conf",

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/setdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -52,6 +53,7 @@ type nftNotrackModel struct {
 	Source          types.String `tfsdk:"source"`
 	Destination     types.String `tfsdk:"destination"`
 	Chains          types.Set    `tfsdk:"chains"`
+	Direction       types.String `tfsdk:"direction"`
 	RulesFile       types.String `tfsdk:"rules_file"`
 	ConfigFile      types.String `tfsdk:"config_file"`
 	RollbackTimeout types.Int64  `tfsdk:"rollback_timeout"`
@@ -70,8 +72,11 @@ func (m *nftNotrackModel) rule(ctx context.Context) conntrack.NftRule {
 	}
 	slices.Sort(chains)
 	return conntrack.NftRule{Name: m.Name.ValueString(), Protocol: m.Protocol.ValueString(), Port: m.Port.ValueString(),
-		Source: m.Source.ValueString(), Destination: m.Destination.ValueString(), Chains: chains}
+		Source: m.Source.ValueString(), Destination: m.Destination.ValueString(), Chains: chains, Direction: m.Direction.ValueString()}
 }
+
+// ruleHooks are the chains r has rules in (forward: prerouting only).
+func ruleHooks(r conntrack.NftRule) []string { return r.Hooks() }
 
 func (m *nftNotrackModel) paths() converge.NftPaths {
 	known := func(v types.String) string {
@@ -86,7 +91,7 @@ func (m *nftNotrackModel) paths() converge.NftPaths {
 // wantStates is states as an apply leaves it.
 func (m *nftNotrackModel) wantStates(ctx context.Context) types.Map {
 	elems := map[string]attr.Value{}
-	for _, chain := range m.rule(ctx).Chains {
+	for _, chain := range ruleHooks(m.rule(ctx)) {
 		elems[chain] = types.StringValue(notrackInPlace)
 	}
 	return types.MapValueMust(types.StringType, elems)
@@ -115,7 +120,7 @@ func (r *nftNotrackResource) Schema(_ context.Context, _ resource.SchemaRequest,
 		MarkdownDescription: "Marks traffic untracked on nftables (remedy 3 for `nf_conntrack: table full, dropping packet` on hosts " +
 			"that run nftables or firewalld): packets that match never enter the conntrack table. The rule is a table of its own, " +
 			"`inet " + conntrack.NftTablePrefix + "<name>` (IPv4 and IPv6), with a base chain per hook (`prerouting`, `output`) at the raw " +
-			"priority (-300) holding one `notrack` rule. No other tool's table is touched: firewalld's `inet firewalld` and a " +
+			"priority (-300) holding the `notrack` rules of `direction`. No other tool's table is touched: firewalld's `inet firewalld` and a " +
 			"distribution's `inet filter` stay as they are, and `firewall-cmd --reload` leaves this table alone. The table is persisted " +
 			"in a file of its own that replaces the table whole when loaded, included by the host's nftables configuration (the " +
 			"`include` line is added when missing; every other byte stays), so an `nftables` service restart loads it again. It is " +
@@ -137,8 +142,9 @@ func (r *nftNotrackResource) Schema(_ context.Context, _ resource.SchemaRequest,
 				Validators:          []validator.String{stringvalidator.OneOf(conntrack.NotrackProtocols...)},
 				MarkdownDescription: "Protocol to match: " + enumDoc(conntrack.NotrackProtocols) + "."},
 			"port": schema.StringAttribute{Optional: true, Validators: []validator.String{portValidator{}},
-				MarkdownDescription: "Port (`80`) or range (`1000:2000`), only with `tcp` or `udp`. In `prerouting` it is the destination " +
-					"port (traffic to a local service), in `output` the source port (the service's replies)."},
+				MarkdownDescription: "Port (`80`) or range (`1000:2000`), only with `tcp` or `udp`: the service's port. `direction` says " +
+					"at which hook it is the destination port and at which the source port (by default, `server`: the destination port " +
+					"in `prerouting`, traffic to a local service, and the source port in `output`, the service's replies)."},
 			"source": schema.StringAttribute{Optional: true, Validators: []validator.String{nftAddrValidator},
 				MarkdownDescription: "Source address or CIDR to match, IPv4 or IPv6 (of the same family as `destination`)."},
 			"destination": schema.StringAttribute{Optional: true, Validators: []validator.String{nftAddrValidator},
@@ -148,7 +154,10 @@ func (r *nftNotrackResource) Schema(_ context.Context, _ resource.SchemaRequest,
 				Validators: []validator.Set{setvalidator.SizeAtLeast(1),
 					setvalidator.ValueStringsAre(stringvalidator.OneOf(conntrack.NftChains...))},
 				MarkdownDescription: "Hooks to add the rule at, some of " + enumDoc(conntrack.NftChains) + ". Defaults to both: " +
-					"`prerouting` for packets arriving, `output` for packets the host sends."},
+					"`prerouting` for packets arriving (and forwarded), `output` for packets the host sends."},
+			"direction": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(conntrack.DirectionServer),
+				Validators:          []validator.String{stringvalidator.OneOf(conntrack.NotrackDirections...)},
+				MarkdownDescription: directionDoc(false) + " A direction other than `server` is named at the end of the rules' comment."},
 			"rules_file": schema.StringAttribute{Optional: true, Computed: true, PlanModifiers: replace,
 				Validators: []validator.String{pathValidator(nftFileRule)},
 				MarkdownDescription: "File the table persists in. Defaults by the host's layout: `/etc/nftables.d/conntrack-tf-<name>.nft` " +
@@ -167,7 +176,7 @@ func (r *nftNotrackResource) Schema(_ context.Context, _ resource.SchemaRequest,
 			"table": schema.StringAttribute{Computed: true, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 				MarkdownDescription: "The rule's table as nft names it: `inet " + conntrack.NftTablePrefix + "<name>`."},
 			"states": schema.MapAttribute{Computed: true, ElementType: types.StringType,
-				MarkdownDescription: "Where the rule of each of `chains` is on the host: " + notrackStatesDoc + " (the running table, " +
+				MarkdownDescription: "Where the rules of each of `chains` that `direction` puts rules in are on the host: " + notrackStatesDoc + " (the running table, " +
 					"the rules file with its include line). A rule lost or changed on one side shows as a change of its chain here, e.g. " +
 					"`~ \"prerouting\" = \"persisted only\" -> \"" + notrackInPlace + "\"`; `chains` stays as declared."},
 		},
@@ -181,7 +190,7 @@ func (r *nftNotrackResource) ConfigValidators(context.Context) []resource.Config
 type nftConfigValidator struct{}
 
 func (nftConfigValidator) Description(context.Context) string {
-	return "port only with tcp or udp; source and destination of one family"
+	return "port only with tcp or udp; source and destination of one family; a direction with a rule in chains"
 }
 func (v nftConfigValidator) MarkdownDescription(ctx context.Context) string {
 	return v.Description(ctx)
@@ -196,6 +205,7 @@ func (nftConfigValidator) ValidateResource(ctx context.Context, req resource.Val
 		resp.Diagnostics.AddAttributeError(path.Root("port"), "port needs a protocol",
 			`A port can only be matched with protocol "tcp" or "udp", not "all".`)
 	}
+	validateDirection(ctx, m.Direction, m.Chains, &resp.Diagnostics)
 	if m.Source.IsNull() || m.Source.IsUnknown() || m.Destination.IsNull() || m.Destination.IsUnknown() {
 		return
 	}
@@ -264,6 +274,15 @@ func (r *nftNotrackResource) Read(ctx context.Context, req resource.ReadRequest,
 			chains = append(chains, types.StringValue(c))
 		}
 		m.Chains = types.SetValueMust(types.StringType, chains)
+		m.Direction = types.StringValue(got.Direction)
+	}
+	if m.Direction.IsNull() {
+		// A state written before direction existed: the direction the
+		// host's table names, else server (what every rule was then).
+		m.Direction = types.StringValue(conntrack.DirectionServer)
+		if got, ok := conntrack.ImportedNftRule(m.Name.ValueString(), *h); ok {
+			m.Direction = types.StringValue(got.Direction)
+		}
 	}
 	rule := m.rule(ctx)
 	o := conntrack.ObserveNft(rule, *h)
@@ -275,7 +294,7 @@ func (r *nftNotrackResource) Read(ctx context.Context, req resource.ReadRequest,
 	}
 	persisted := o.File && o.Included
 	states := map[string]attr.Value{}
-	for _, chain := range rule.Chains {
+	for _, chain := range ruleHooks(rule) {
 		states[chain] = types.StringValue(notrackNeither)
 		switch {
 		case o.Live[chain] && persisted:
@@ -314,7 +333,7 @@ func (r *nftNotrackResource) ModifyPlan(ctx context.Context, req resource.Modify
 	rule := plan.rule(ctx)
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"), types.StringValue(plan.Host.ValueString()+","+rule.Name))...)
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("table"), types.StringValue(rule.FamilyTable()))...)
-	if !plan.Chains.IsUnknown() {
+	if !plan.Chains.IsUnknown() && !plan.Direction.IsUnknown() {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("states"), plan.wantStates(ctx))...)
 	}
 	if !req.State.Raw.IsNull() && !plan.RulesFile.IsUnknown() && !plan.ConfigFile.IsUnknown() {
@@ -337,7 +356,7 @@ func (r *nftNotrackResource) ModifyPlan(ctx context.Context, req resource.Modify
 	if plan.ConfigFile.IsUnknown() {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("config_file"), types.StringValue(h.Config.Path))...)
 	}
-	if drops := conntrack.DropsUntrackedNft(h.Ruleset); len(drops) > 0 {
+	if drops := conntrack.DropsUntrackedNft(h.Ruleset, conntrack.NftFilterHook(rule.Direction)); len(drops) > 0 {
 		resp.Diagnostics.AddWarning(fmt.Sprintf("Untracked packets will be dropped on %s", host),
 			fmt.Sprintf("The filter chain %s accepts by connection state (ct state established,related) and drops or rejects the rest, "+
 				"and nothing in its table accepts ct state untracked: the packets this rule marks untracked match neither new nor "+
@@ -453,7 +472,7 @@ func (r *nftNotrackResource) ImportState(ctx context.Context, req resource.Impor
 		ID: types.StringValue(req.ID), Host: types.StringValue(host), Name: types.StringValue(name),
 		SSHPort: types.Int64Null(), User: types.StringNull(),
 		Protocol: types.StringNull(), Port: types.StringNull(), Source: types.StringNull(), Destination: types.StringNull(),
-		Chains: types.SetNull(types.StringType), RulesFile: types.StringNull(), ConfigFile: types.StringNull(),
+		Chains: types.SetNull(types.StringType), Direction: types.StringNull(), RulesFile: types.StringNull(), ConfigFile: types.StringNull(),
 		RollbackTimeout: types.Int64Value(30), Table: types.StringNull(), States: types.MapNull(types.StringType),
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)

@@ -55,6 +55,7 @@ type notrackModel struct {
 	Source                types.String `tfsdk:"source"`
 	Destination           types.String `tfsdk:"destination"`
 	Chains                types.Set    `tfsdk:"chains"`
+	Direction             types.String `tfsdk:"direction"`
 	IPVersion             types.Int64  `tfsdk:"ip_version"`
 	Target                types.String `tfsdk:"target"`
 	Comment               types.String `tfsdk:"comment"`
@@ -76,14 +77,26 @@ const (
 	notrackStatesDoc = "`" + notrackInPlace + "`, `" + notrackFileOnly + "`, `" + notrackLiveOnly + "` or `" + notrackNeither + "`"
 )
 
-// wantStates is states as the apply leaves it: every chain's rule live and
-// persisted.
+// wantStates is states as the apply leaves it: every chain's rules live
+// and persisted.
 func (m *notrackModel) wantStates(ctx context.Context) types.Map {
 	elems := map[string]attr.Value{}
-	for _, chain := range m.rule(ctx).Chains {
+	for _, chain := range ruleChains(m.rule(ctx)) {
 		elems[chain] = types.StringValue(notrackInPlace)
 	}
 	return types.MapValueMust(types.StringType, elems)
+}
+
+// ruleChains are the chains r has rules in: its chains, less those its
+// direction puts no rule in (forward: OUTPUT).
+func ruleChains(r conntrack.NotrackRule) []string {
+	var out []string
+	for _, cr := range r.Rules() {
+		if !slices.Contains(out, cr.Chain) {
+			out = append(out, cr.Chain)
+		}
+	}
+	return out
 }
 
 func (m *notrackModel) connection() connectionModel {
@@ -99,8 +112,35 @@ func (m *notrackModel) rule(ctx context.Context) conntrack.NotrackRule {
 	return conntrack.NotrackRule{
 		IPVersion: int(m.IPVersion.ValueInt64()), Protocol: m.Protocol.ValueString(), Port: m.Port.ValueString(),
 		Source: m.Source.ValueString(), Destination: m.Destination.ValueString(),
-		Chains: chains, Target: m.Target.ValueString(), Comment: m.Comment.ValueString(),
+		Chains: chains, Direction: m.Direction.ValueString(), Target: m.Target.ValueString(), Comment: m.Comment.ValueString(),
 	}
+}
+
+// directionDoc documents the direction attribute of both NOTRACK
+// resources from the rule builder's own table; upper names iptables'
+// chains, lower nft's hooks.
+func directionDoc(upper bool) string {
+	what := map[string]string{
+		conntrack.DirectionServer:  "the host serves `port` (the usual server recipe, and the default)",
+		conntrack.DirectionClient:  "the host connects to `port` elsewhere (a proxy, a recursive resolver, a scraper)",
+		conntrack.DirectionForward: "the host forwards traffic to `port` between others (a router, a NAT gateway, a Kubernetes node); these rules also match traffic to the host itself",
+		conntrack.DirectionBoth:    "`server` and `client` together",
+	}
+	reach := "the filter table's INPUT chain (FORWARD for `forward`), which must accept them (see `ensure_untracked_accept`)"
+	if !upper {
+		reach = "the filter chains at the `input` hook (`forward` for `forward`), which must accept them"
+	}
+	var b strings.Builder
+	b.WriteString("Which packets of a flow to `port` are untracked, so that neither the request nor the reply creates a conntrack entry " +
+		"(untracking one direction only fills the table with one-sided entries). One of " + enumDoc(conntrack.NotrackDirections) + ":")
+	for _, d := range conntrack.NotrackDirections {
+		fmt.Fprintf(&b, "\n  - `%s`: %s. Rules: %s.", d, what[d], conntrack.DirectionDoc(d, upper))
+	}
+	b.WriteString("\n\n  A rule is added only where `chains` allows (a direction with no rule left is an error at plan time). Without a port " +
+		"the rules of a chain are one rule, so `server`, `client` and `both` make the same rules. `source` and `destination` are " +
+		"matched as written in every rule: they are not swapped for the replies. Untracked packets reach " + reach + ". " +
+		"Changing `direction` updates the rules in place. Defaults to `server`.")
+	return b.String()
 }
 
 func (r *notrackResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -129,8 +169,9 @@ func (r *notrackResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 				Validators:          []validator.String{stringvalidator.OneOf(conntrack.NotrackProtocols...)},
 				MarkdownDescription: "Protocol to match: " + enumDoc(conntrack.NotrackProtocols) + "."},
 			"port": schema.StringAttribute{Optional: true, PlanModifiers: replace, Validators: []validator.String{portValidator{}},
-				MarkdownDescription: "Port (`80`) or range (`1000:2000`), only with `tcp` or `udp`. In PREROUTING it is the destination " +
-					"port (traffic to a local service), in OUTPUT the source port (the service's replies)."},
+				MarkdownDescription: "Port (`80`) or range (`1000:2000`), only with `tcp` or `udp`: the service's port. `direction` says " +
+					"in which chain it is the destination port and in which the source port (by default, `server`: the destination port " +
+					"in PREROUTING, traffic to a local service, and the source port in OUTPUT, the service's replies)."},
 			"source": schema.StringAttribute{Optional: true, PlanModifiers: replace,
 				MarkdownDescription: "Source address or CIDR to match, of `ip_version`."},
 			"destination": schema.StringAttribute{Optional: true, PlanModifiers: replace,
@@ -140,7 +181,10 @@ func (r *notrackResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 				Validators: []validator.Set{setvalidator.SizeAtLeast(1),
 					setvalidator.ValueStringsAre(stringvalidator.OneOf(conntrack.NotrackChains...))},
 				MarkdownDescription: "Raw-table chains to add the rule to, some of " + enumDoc(conntrack.NotrackChains) + ". Defaults to both: " +
-					"PREROUTING for packets arriving, OUTPUT for packets the host sends."},
+					"PREROUTING for packets arriving (and forwarded), OUTPUT for packets the host sends."},
+			"direction": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(conntrack.DirectionServer),
+				Validators:          []validator.String{stringvalidator.OneOf(conntrack.NotrackDirections...)},
+				MarkdownDescription: directionDoc(true)},
 			"ip_version": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(4),
 				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
 				Validators:          []validator.Int64{int64validator.OneOf(4, 6)},
@@ -162,13 +206,14 @@ func (r *notrackResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 				MarkdownDescription: "Seconds after which the host restores its previous ruleset unless a new SSH login after the change " +
 					"succeeded. Defaults to `30`."},
 			"ensure_untracked_accept": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
-				MarkdownDescription: "Also insert `-m conntrack --ctstate UNTRACKED -j ACCEPT` first in the filter table's INPUT chain. " +
+				MarkdownDescription: "Also insert `-m conntrack --ctstate UNTRACKED -j ACCEPT` first in the filter table's INPUT chain (FORWARD with " +
+					"`direction = \"forward\"`, where the untracked packets pass). " +
 					"Untracked packets match neither NEW nor ESTABLISHED, so a firewall that drops by default and accepts by state drops " +
 					"them: the classic trap of this remedy. The plan warns when the host looks like that. Defaults to `false`."},
 			"rule_id": schema.StringAttribute{Computed: true, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 				MarkdownDescription: "The owner tag's ID: a hash of what the rule matches."},
 			"states": schema.MapAttribute{Computed: true, ElementType: types.StringType,
-				MarkdownDescription: "Where the rule of each of `chains` is on the host: " + notrackStatesDoc + " (the running raw table, " +
+				MarkdownDescription: "Where the rules of each of `chains` that `direction` puts rules in are on the host: " + notrackStatesDoc + " (the running raw table, " +
 					"the rules file). A rule lost on one side shows as a change of its chain here, e.g. `~ \"PREROUTING\" = \"persisted only\" " +
 					"-> \"" + notrackInPlace + "\"`; `chains` stays as declared."},
 		},
@@ -182,7 +227,7 @@ func (r *notrackResource) ConfigValidators(context.Context) []resource.ConfigVal
 type notrackConfigValidator struct{}
 
 func (notrackConfigValidator) Description(context.Context) string {
-	return "port only with tcp or udp; addresses of ip_version"
+	return "port only with tcp or udp; addresses of ip_version; a direction with a rule in chains"
 }
 func (v notrackConfigValidator) MarkdownDescription(ctx context.Context) string {
 	return v.Description(ctx)
@@ -208,6 +253,23 @@ func (notrackConfigValidator) ValidateResource(ctx context.Context, req resource
 		if err := conntrack.ValidateCIDR(v.ValueString(), int(version)); err != nil {
 			resp.Diagnostics.AddAttributeError(path.Root(name), "Invalid "+name, err.Error()+".")
 		}
+	}
+	validateDirection(ctx, m.Direction, m.Chains, &resp.Diagnostics)
+}
+
+// validateDirection reports, at direction, a direction that puts no rule
+// in the declared chains (forward with chains = ["OUTPUT"]).
+func validateDirection(ctx context.Context, direction types.String, chains types.Set, diags *diag.Diagnostics) {
+	if direction.IsNull() || direction.IsUnknown() || chains.IsNull() || chains.IsUnknown() {
+		return
+	}
+	var list []string
+	diags.Append(chains.ElementsAs(ctx, &list, false)...)
+	if !slices.Contains(conntrack.NotrackDirections, direction.ValueString()) || len(list) == 0 {
+		return // the attribute validators say why
+	}
+	if err := conntrack.ValidateDirection(direction.ValueString(), list); err != nil {
+		diags.AddAttributeError(path.Root("direction"), "direction puts no rule in chains", err.Error()+".")
 	}
 }
 
@@ -273,7 +335,19 @@ func (r *notrackResource) Read(ctx context.Context, req resource.ReadRequest, re
 	r.data.guardWarnings(&resp.Diagnostics, m.Host.ValueString(), fw.Guard)
 	rule := m.rule(ctx)
 	p := conntrack.ObserveRule(rule, *fw)
-	if len(p.Live) == 0 && len(p.File) == 0 {
+	if m.Direction.IsNull() {
+		// An import, or a state written before direction existed: the
+		// direction is the one whose rules the host holds (server, what every
+		// rule was before, when none's are).
+		d := p.Direction
+		if d == "" {
+			d = conntrack.DirectionServer
+		}
+		m.Direction = types.StringValue(d)
+		rule = m.rule(ctx)
+		p = conntrack.ObserveRule(rule, *fw)
+	}
+	if !p.Any {
 		resp.Diagnostics.AddWarning(fmt.Sprintf("NOTRACK rule %s is gone from %s", rule.ID(), m.Host.ValueString()),
 			fmt.Sprintf("Neither the running raw table nor %s has it; the plan adds it again.", fw.Rules.Path))
 		resp.State.RemoveResource(ctx)
@@ -282,7 +356,7 @@ func (r *notrackResource) Read(ctx context.Context, req resource.ReadRequest, re
 	// chains stays as declared; states says where each chain's rule is, so
 	// a rule missing on either side plans a change of its chain.
 	states := map[string]attr.Value{}
-	for _, chain := range rule.Chains {
+	for _, chain := range ruleChains(rule) {
 		states[chain] = types.StringValue(notrackNeither)
 		switch {
 		case p.Live[chain] && p.File[chain]:
@@ -326,7 +400,7 @@ func (r *notrackResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	plan.ID = types.StringValue(importID(plan.Host.ValueString(), rule))
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("rule_id"), plan.RuleID)...)
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"), plan.ID)...)
-	if !plan.Chains.IsUnknown() {
+	if !plan.Chains.IsUnknown() && !plan.Direction.IsUnknown() {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("states"), plan.wantStates(ctx))...)
 	}
 	if !plan.RulesFile.IsUnknown() && !plan.EnsureUntrackedAccept.IsUnknown() && !req.State.Raw.IsNull() {
@@ -340,11 +414,11 @@ func (r *notrackResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	if plan.RulesFile.IsUnknown() {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("rules_file"), types.StringValue(fw.Rules.Path))...)
 	}
-	if !plan.EnsureUntrackedAccept.ValueBool() && conntrack.DropsUntracked(fw.LiveFilter) {
+	if chain := conntrack.FilterChain(rule.Direction); !plan.EnsureUntrackedAccept.ValueBool() && conntrack.DropsUntracked(fw.LiveFilter, chain) {
 		resp.Diagnostics.AddWarning(fmt.Sprintf("Untracked packets will be dropped on %s", plan.Host.ValueString()),
-			"The filter table's INPUT chain drops or rejects by default and nothing accepts state UNTRACKED, so the packets this rule "+
+			fmt.Sprintf("The filter table's %s chain drops or rejects by default and nothing accepts state UNTRACKED, so the packets this rule "+
 				"marks untracked match neither NEW nor ESTABLISHED and are dropped. Set ensure_untracked_accept = true, or accept them yourself "+
-				"(-m conntrack --ctstate UNTRACKED -j ACCEPT).")
+				"(-m conntrack --ctstate UNTRACKED -j ACCEPT in %s).", chain, chain))
 	}
 }
 
@@ -468,6 +542,7 @@ func (r *notrackResource) ImportState(ctx context.Context, req resource.ImportSt
 		ID: types.StringValue(req.ID), Host: types.StringValue(parts[0]), IPVersion: types.Int64Value(int64(version)),
 		Protocol: types.StringValue(parts[2]), Port: str(parts[3]), Source: str(parts[4]), Destination: str(parts[5]),
 		Chains:          types.SetValueMust(types.StringType, []attr.Value{types.StringValue("OUTPUT"), types.StringValue("PREROUTING")}),
+		Direction:       types.StringNull(), // read from the host's rules
 		Target:          types.StringValue("CT"),
 		RulesFile:       types.StringNull(),
 		RollbackTimeout: types.Int64Value(30), EnsureUntrackedAccept: types.BoolValue(false),

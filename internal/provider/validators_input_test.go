@@ -297,8 +297,8 @@ func FuzzNotrackAddresses(f *testing.F) {
 		}
 		rule := conntrack.NotrackRule{IPVersion: version, Protocol: "udp", Port: "53", Source: s, Destination: s, Chains: []string{"OUTPUT", "PREROUTING"}, Target: "CT"}
 		f := iptables.Parse([]byte("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"))
-		for _, chain := range rule.Chains {
-			if err := f.AddRule("raw", chain, rule.Args(chain)); err != nil {
+		for _, cr := range rule.Rules() {
+			if err := f.AddRule("raw", cr.Chain, cr.Args); err != nil {
 				t.Fatalf("an accepted address %q makes a rule AddRule refuses: %v", s, err)
 			}
 		}

@@ -134,6 +134,7 @@ func reap(idx int) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	removeGuardRecords(ns)
+	removeLeaves(ctx, idx)
 	_ = ip(ctx, "netns", "del", ns)
 	_ = ip(ctx, "link", "del", vethName(idx))
 	if err := os.RemoveAll(filepath.Join(BaseDir, strconv.Itoa(idx))); err != nil {

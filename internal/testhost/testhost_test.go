@@ -3,6 +3,7 @@ package testhost
 import (
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -63,5 +64,54 @@ func TestHostNetworkHostSharesInitialNamespace(t *testing.T) {
 	}
 	if alive(h.SSHDPID) {
 		t.Fatalf("sshd %d survived Close", h.SSHDPID)
+	}
+}
+
+// A host with two leaves routes between them once ip_forward is on in its
+// namespace, and only then: the machine's own setting is not involved.
+func TestLeavesRouteThroughHost(t *testing.T) {
+	t.Parallel()
+	h := New(t, Options{})
+	ctx := t.Context()
+	a, err := h.AddLeaf(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := h.AddLeaf(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Namespace == b.Namespace || a.Addr == b.Addr {
+		t.Fatalf("two leaves share %s %s", a.Namespace, a.Addr)
+	}
+	out, err := b.Exec(ctx, UDPEchoScript(7001))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := strconv.Atoi(strings.TrimSpace(out)); err != nil {
+		t.Fatalf("echo server PID %q", out)
+	}
+	if _, err := h.Exec(ctx, "sysctl -qw net.ipv4.ip_forward=0"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := a.Exec(ctx, strings.Replace(UDPAskScript(41001, b.Addr, 7001), "1 .. 50", "1 .. 5", 1)); err == nil {
+		t.Fatalf("a reached b with forwarding off: %s", out)
+	}
+	if _, err := h.Exec(ctx, "sysctl -qw net.ipv4.ip_forward=1"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := a.Exec(ctx, UDPAskScript(41002, b.Addr, 7001)); err != nil || out != "re:ask" {
+		t.Fatalf("a to b through the host: %q %v", out, err)
+	}
+	// The host reaches its leaves itself.
+	if out, err := h.Exec(ctx, UDPAskScript(41003, b.Addr, 7001)); err != nil || out != "re:ask" {
+		t.Fatalf("host to b: %q %v", out, err)
+	}
+	ns := a.Namespace
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/run/netns/" + ns); !os.IsNotExist(err) {
+		t.Errorf("leaf %s outlived its host: %v", ns, err)
 	}
 }

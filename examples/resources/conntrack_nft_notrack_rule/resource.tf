@@ -26,3 +26,16 @@ resource "conntrack_nft_notrack_rule" "memcached" {
   chains           = ["prerouting"]
   rollback_timeout = 60
 }
+
+# A recursive resolver asks authoritative servers on port 53: it is their
+# client, so output matches the destination port and prerouting the source
+# port of the answers.
+resource "conntrack_nft_notrack_rule" "dns_upstream" {
+  for_each = var.nft_hosts
+  host     = each.value
+
+  name      = "dns_upstream"
+  protocol  = "udp"
+  port      = "53"
+  direction = "client"
+}

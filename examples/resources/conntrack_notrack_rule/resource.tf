@@ -31,3 +31,18 @@ resource "conntrack_notrack_rule" "memcached" {
   target           = "CT"
   rollback_timeout = 60
 }
+
+# A router or NAT gateway that forwards DNS between its LAN and the
+# resolvers upstream: queries and answers both pass PREROUTING, so both
+# rules go there (--dport 53 and --sport 53). The forwarded packets reach
+# the filter table's FORWARD chain untracked: accept them there.
+resource "conntrack_notrack_rule" "forwarded_dns" {
+  for_each = var.hosts
+  host     = each.value
+
+  protocol                = "udp"
+  port                    = "53"
+  direction               = "forward"
+  comment                 = "forwarded dns"
+  ensure_untracked_accept = true
+}
