@@ -8,6 +8,7 @@ import (
 )
 
 func TestDirectionRules(t *testing.T) {
+	t.Parallel()
 	both := []string{"OUTPUT", "PREROUTING"}
 	pre, out := "prerouting", "output"
 	for _, tc := range []struct {
@@ -59,6 +60,7 @@ func TestDirectionRules(t *testing.T) {
 }
 
 func TestValidateDirection(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		direction string
 		chains    []string
@@ -81,6 +83,7 @@ func TestValidateDirection(t *testing.T) {
 // The server lines are the ones this provider wrote before directions
 // existed: an existing rule must read back unchanged.
 func TestNotrackRuleShapes(t *testing.T) {
+	t.Parallel()
 	tag := "-m comment --comment conntrack-tf:" + udp53.ID() + " -j CT --notrack"
 	dport, sport := "-p udp -m udp --dport 53 "+tag, "-p udp -m udp --sport 53 "+tag
 	for _, tc := range []struct {
@@ -109,6 +112,7 @@ func TestNotrackRuleShapes(t *testing.T) {
 }
 
 func TestObserveRuleDirections(t *testing.T) {
+	t.Parallel()
 	with := func(d string) NotrackRule { r := udp53; r.Direction = d; return r }
 	all := func(r NotrackRule) string { return ruleLine(r, "PREROUTING") + "\n" + ruleLine(r, "OUTPUT") }
 	for _, d := range NotrackDirections {
@@ -161,6 +165,7 @@ func TestObserveRuleDirections(t *testing.T) {
 }
 
 func TestLiveChangesDirection(t *testing.T) {
+	t.Parallel()
 	fwd := udp53
 	fwd.Direction = DirectionForward
 	running := Firewall{LiveRaw: save(ruleLine(udp53, "PREROUTING"), ruleLine(udp53, "OUTPUT"))}
@@ -184,6 +189,7 @@ func TestLiveChangesDirection(t *testing.T) {
 }
 
 func TestNftDirectionFile(t *testing.T) {
+	t.Parallel()
 	r := NftRule{Name: "dns", Protocol: "udp", Port: "53", Chains: []string{"output", "prerouting"}, Direction: DirectionClient}
 	want := `#!/usr/sbin/nft -f
 # NOTRACK rules of conntrack_nft_notrack_rule "dns" (terraform-provider-conntrack).
@@ -231,6 +237,7 @@ table inet conntrack_tf_dns {
 }
 
 func TestNftObserveDirection(t *testing.T) {
+	t.Parallel()
 	rs := fixtureRuleset(t)
 	for _, r := range nftFixtureRules {
 		if r.Direction == "" {
@@ -275,6 +282,7 @@ func FuzzObserveRule(f *testing.F) {
 }
 
 func TestUntrackedAcceptChain(t *testing.T) {
+	t.Parallel()
 	fwd := udp53
 	fwd.Direction = DirectionForward
 	filter := "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n-A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT\nCOMMIT\n"
