@@ -11,7 +11,10 @@
 #              scheduler happens to pick them among a hundred others.
 #   namespace  everything else, tests that own their hosts side by side
 #              ($CONNTRACK_TEST_PARALLEL at once per package, default 8:
-#              they mostly wait on guard windows, timers and the hosts).
+#              they mostly wait on guard windows, timers and the hosts), at
+#              a lower CPU priority (nice 5) than the guests: a guest
+#              starved of CPU misses its boot timeout or a command's, while
+#              a namespace test only waits a little longer.
 # Each tier prints every test's result as it ends (prefixed with the tier)
 # and, when it fails, the output of its failed tests; the whole verbose log
 # stays in $CONNTRACK_TEST_LOGS (default a new directory under /tmp). The
@@ -39,10 +42,11 @@ failedOutput() {
 	' "$1"
 }
 
+# tier NAME NICENESS GO-TEST-ARGS... runs one tier.
 tier() {
-	local name=$1 log=$logs/$1.log start=$SECONDS status=0
-	shift
-	go test -v -count=1 -timeout 60m "$@" >"$log" 2>&1 &
+	local name=$1 niceness=$2 log=$logs/$1.log start=$SECONDS status=0
+	shift 2
+	nice -n "$niceness" go test -v -count=1 -timeout 60m "$@" >"$log" 2>&1 &
 	local pid=$!
 	tail -n +1 -F --pid="$pid" "$log" 2>/dev/null |
 		grep --line-buffered -E '^(--- (PASS|FAIL|SKIP)|ok |FAIL|panic:)' | sed -u "s/^/[$name] /" &
@@ -56,10 +60,10 @@ tier() {
 	return "$status"
 }
 
-tier kernel -parallel "$guests" -run "$kernel" ./internal/provider/ ./internal/testhost/ &
+tier kernel 0 -parallel "$guests" -run "$kernel" ./internal/provider/ ./internal/testhost/ &
 kernel_pid=$!
 namespace_status=0
-tier namespace -parallel "$parallel" -skip "$kernel" ./... || namespace_status=$?
+tier namespace 5 -parallel "$parallel" -skip "$kernel" ./... || namespace_status=$?
 kernel_status=0
 wait "$kernel_pid" || kernel_status=$?
 if ((namespace_status || kernel_status)); then

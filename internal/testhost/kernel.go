@@ -48,7 +48,7 @@ type KernelOptions struct {
 	// made boot slower here, 22.6 s against 18.8 s, and parallel guests
 	// compete for the machine's cores anyway).
 	CPUs int
-	// BootTimeout bounds the wait for sshd (default 3 minutes: software
+	// BootTimeout bounds the wait for sshd (default 6 minutes: software
 	// emulation on a busy machine is slow).
 	BootTimeout time.Duration
 	// Systemd boots the image's systemd (with udev, modules-load.d and
@@ -98,7 +98,7 @@ func StartKernel(ctx context.Context, opts KernelOptions) (*KernelHost, error) {
 		opts.CPUs = 1
 	}
 	if opts.BootTimeout == 0 {
-		opts.BootTimeout = 3 * time.Minute
+		opts.BootTimeout = 6 * time.Minute
 	}
 	if err := checkKernelImage(opts.ImageDir); err != nil {
 		return nil, err
