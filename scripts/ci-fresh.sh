@@ -6,7 +6,8 @@
 # machine itself: Debian packages already installed stay installed.
 #
 # Usage: scripts/ci-fresh.sh [SCRATCH]   (as root; SCRATCH defaults to a new
-# directory under /var/tmp, removed at the end unless KEEP=1)
+# directory under /var/tmp; at the end only its logs stay, unless KEEP=1
+# keeps the clone and the caches too)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 scratch=${1:-$(mktemp -d /var/tmp/ctt-fresh.XXXXXX)}
@@ -17,8 +18,9 @@ cleanup() {
 	if [[ ${KEEP:-0} != 1 ]]; then
 		# The module cache is read-only by design.
 		chmod -R u+w "$scratch" 2>/dev/null
-		rm -rf --one-file-system "$scratch"
+		rm -rf --one-file-system "$scratch"/{repo,go-build,go-mod,kernel-host}
 	fi
+	echo "ci-fresh: logs in $scratch"
 	exit "$status"
 }
 trap cleanup EXIT
@@ -27,6 +29,7 @@ git clone -q "$src" "$scratch/repo"
 export GOCACHE=$scratch/go-build GOMODCACHE=$scratch/go-mod \
 	CONNTRACK_KERNEL_HOST_DIR=$scratch/kernel-host
 unset TF_CLI_CONFIG_FILE TF_ACC_TERRAFORM_PATH
+export CONNTRACK_TEST_LOGS=$scratch/tests
 # Nothing built in this work tree may stand in for what the clone builds.
 PATH=$(tr ':' '\n' <<<"$PATH" | grep -vxF "$src/bin" | paste -sd:)
 cd "$scratch/repo"

@@ -166,13 +166,6 @@ func ParseLimits(out string, p LimitsPaths) (Limits, error) {
 	return l, nil
 }
 
-func (n Naming) prefix() string {
-	if n == NamingLegacy {
-		return "ip"
-	}
-	return "nf"
-}
-
 func parseFile(body, path string) (File, error) {
 	f := File{Path: path}
 	head, rest, _ := strings.Cut(body, "\n")

@@ -164,8 +164,8 @@ func (hd *holder) has() bool {
 
 // join completes hd's change as guarded does: a member with this rollback
 // window (its deadline counted from now) joins the open batch, gives up
-// the lock, and waits for its settlement. It returns the member's dir.
-func (r *batchRig) join(hd *holder, window time.Duration) string {
+// the lock, and waits for its settlement.
+func (r *batchRig) join(hd *holder, window time.Duration) {
 	r.t.Helper()
 	if !hd.has() {
 		r.t.Fatal("join: the change does not hold the lock")
@@ -181,7 +181,6 @@ func (r *batchRig) join(hd *holder, window time.Duration) string {
 		hd.unlock()
 	}()
 	synctest.Wait()
-	return m.dir
 }
 
 // release ends hd's change without a guarded change to confirm.

@@ -115,10 +115,10 @@ const cutNote = "\n[... %d bytes not shown ...]\n"
 // terminal as it is: unsafeRune (validators_input.go) but newline and tab,
 // and a real U+FFFD is fine; an invalid byte is not.
 func unprintable(r rune, size int) bool {
-	switch {
-	case r == '\n' || r == '\t':
+	switch r {
+	case '\n', '\t':
 		return false
-	case r == utf8.RuneError:
+	case utf8.RuneError:
 		return size == 1
 	}
 	return unsafeRune(r)

@@ -462,8 +462,15 @@ resource "conntrack_nft_notrack_rule" "r" {
 			t.Fatalf("%d resources in the state, want 2", len(resources))
 		}
 		for _, r := range resources {
-			for _, inst := range r.(map[string]any)["instances"].([]any) {
-				if err := edit(inst.(map[string]any)["attributes"].(map[string]any)); err != nil {
+			res, _ := r.(map[string]any)
+			instances, _ := res["instances"].([]any)
+			for _, inst := range instances {
+				in, _ := inst.(map[string]any)
+				attrs, ok := in["attributes"].(map[string]any)
+				if !ok {
+					t.Fatalf("state instance without attributes: %v", inst)
+				}
+				if err := edit(attrs); err != nil {
 					t.Fatal(err)
 				}
 			}
