@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
 )
 
 // A leaf is a network namespace linked to one host only, as a machine on a
@@ -88,19 +86,7 @@ func removeLeaves(ctx context.Context, idx int) {
 // removeLeaf kills what runs in the leaf (programs a test started there)
 // and removes its namespace, which removes its link.
 func removeLeaf(ctx context.Context, ns string) error {
-	for i := 0; i < 100; i++ {
-		out, _ := exec.CommandContext(ctx, "ip", "netns", "pids", ns).Output()
-		pids := strings.Fields(string(out))
-		if len(pids) == 0 {
-			break
-		}
-		for _, p := range pids {
-			if pid, err := strconv.Atoi(p); err == nil {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	killAllIn(ctx, ns, 100)
 	return ip(ctx, "netns", "del", ns)
 }
 

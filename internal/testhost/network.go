@@ -120,19 +120,7 @@ func reap(idx int) error {
 			time.Sleep(5 * time.Millisecond) // until its parent has reaped it
 		}
 	}
-	for i := 0; i < 200; i++ {
-		out, _ := exec.CommandContext(ctx, "ip", "netns", "pids", ns).Output()
-		pids := strings.Fields(string(out))
-		if len(pids) == 0 {
-			break
-		}
-		for _, p := range pids {
-			if pid, err := strconv.Atoi(p); err == nil {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	killAllIn(ctx, ns, 200)
 	removeGuardRecords(ns)
 	removeLeaves(ctx, idx)
 	_ = ip(ctx, "netns", "del", ns)
@@ -269,5 +257,24 @@ func removeGuardRecords(ns string) {
 		for _, r := range recs {
 			_ = os.RemoveAll(r)
 		}
+	}
+}
+
+// killAllIn kills every process in network namespace ns, again and again
+// (a dying process may have forked), up to tries rounds 10 ms apart, until
+// none is left.
+func killAllIn(ctx context.Context, ns string, tries int) {
+	for range tries {
+		out, _ := exec.CommandContext(ctx, "ip", "netns", "pids", ns).Output()
+		pids := strings.Fields(string(out))
+		if len(pids) == 0 {
+			return
+		}
+		for _, p := range pids {
+			if pid, err := strconv.Atoi(p); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
