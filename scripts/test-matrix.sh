@@ -31,7 +31,7 @@ run() {
 	echo "test-matrix: $name ($("$cli" version | head -1)) at $cli"
 	local start=$SECONDS status=0
 	env TF_ACC=1 TF_ACC_TERRAFORM_PATH="$cli" CONNTRACK_SKIP_KERNEL_TESTS=1 "$@" \
-		go test -count=1 -p 1 -timeout 40m -v -skip "$cli_independent" ./internal/provider/ >"$log" 2>&1 || status=$?
+		go test -count=1 -p 1 -parallel "${CONNTRACK_TEST_PARALLEL:-8}" -timeout 40m -v -skip "$cli_independent" ./internal/provider/ >"$log" 2>&1 || status=$?
 	grep -E '^(--- FAIL|FAIL|ok|panic)' "$log" || true
 	if ((status)); then
 		grep -B2 -A30 -E '^\s*--- FAIL' "$log" | head -200
