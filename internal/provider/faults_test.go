@@ -338,9 +338,9 @@ func newFaultRig(t *testing.T, fc faultCase, newCLI func(config string) *terrafo
 	r.converge(0)
 	r.want[0] = r.files()
 	r.cli.configure(r.config(1))
-	mark, start := r.proxy.Sent(), time.Now()
-	r.converge(1)
-	total, took := r.proxy.Sent()-mark, time.Since(start)
+	start := time.Now()
+	total := r.converge(1)
+	took := time.Since(start)
 	r.want[1] = r.files()
 	for i, f := range fc.files {
 		if r.want[0][i] == r.want[1][i] {
@@ -349,9 +349,7 @@ func newFaultRig(t *testing.T, fc faultCase, newCLI func(config string) *terrafo
 	}
 	// And back: the faults toggle both ways, so the range is the shorter.
 	r.cli.configure(r.config(0))
-	mark = r.proxy.Sent()
-	r.converge(0)
-	total = min(total, r.proxy.Sent()-mark)
+	total = min(total, r.converge(0))
 	r.cur = 0
 	return r, total, took
 }
@@ -405,12 +403,16 @@ func (r *faultRig) tfCmd(during func(*exec.Cmd), args ...string) (int, string) {
 }
 
 // converge applies configuration i cleanly and checks that the host holds
-// it and the next plan is empty.
-func (r *faultRig) converge(i int) {
+// it and the next plan is empty. It returns the client bytes the apply
+// alone sent: the range a fault sweep's cut points are drawn from (the
+// plan after it would put points where no apply reaches).
+func (r *faultRig) converge(i int) int64 {
 	r.t.Helper()
+	mark := r.proxy.Sent()
 	if code, out := r.tf("apply", "-auto-approve", "-input=false", "-no-color"); code != 0 {
 		r.t.Fatalf("clean apply of configuration %d: exit %d\n%s", i, code, out)
 	}
+	sent := r.proxy.Sent() - mark
 	if code, out := r.tf("plan", "-detailed-exitcode", "-input=false", "-no-color"); code != 0 {
 		r.t.Fatalf("plan after a clean apply of configuration %d: exit %d, want 0 (no changes)\n%s", i, code, out)
 	}
@@ -421,6 +423,7 @@ func (r *faultRig) converge(i int) {
 	if r.fc.live(r.t, r.h, 1-i) == nil {
 		r.t.Fatalf("after a clean apply of configuration %d the live check passes for configuration %d too", i, 1-i)
 	}
+	return sent
 }
 
 // poll runs script on the host until it prints "0" or timeout passes and
