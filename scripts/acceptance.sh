@@ -50,8 +50,11 @@ tier() {
 	local pid=$!
 	tail -n +1 -F --pid="$pid" "$log" 2>/dev/null |
 		grep --line-buffered -E '^(--- (PASS|FAIL|SKIP)|ok |FAIL|panic:)' | sed -u "s/^/[$name] /" &
+	local printer=$!
 	wait "$pid" || status=$?
-	wait
+	# Only this tier's printer: a bare wait would also wait for the other
+	# tier, which runs in the background of the same shell.
+	wait "$printer" || true
 	if ((status)); then
 		echo "[$name] output of the failed tests:"
 		failedOutput "$log" | sed "s/^/[$name] /"

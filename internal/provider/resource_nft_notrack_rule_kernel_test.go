@@ -31,8 +31,13 @@ func TestAccNftNotrack_kernelFirewalldAndNftablesRestart(t *testing.T) {
 	conf := run("cat /etc/nftables.conf")
 	loaded := func() bool { return run(`grep -c "^nf_tables " /proc/modules || true`) != "0" }
 	atBoot := loaded()
+	// firewalld answers on D-Bus only once it has set up its tables: under
+	// emulation beside another guest that took longer than firewall-cmd's
+	// 25 s D-Bus timeout ("Did not receive a reply"), so the test waits
+	// for the daemon to say it runs, up to 3 minutes.
+	const firewalldRunning = `for i in $(seq 90); do firewall-cmd --state 2>/dev/null && exit 0; sleep 2; done; firewall-cmd --state`
 	startFirewalld := func() {
-		run("systemctl start firewalld && firewall-cmd --state")
+		run("systemctl start firewalld && " + firewalldRunning)
 	}
 	if backend := run("grep -E '^FirewallBackend=' /etc/firewalld/firewalld.conf || echo FirewallBackend=nftables"); !strings.HasSuffix(backend, "nftables") {
 		t.Fatalf("firewalld backend: %s", backend)
@@ -102,9 +107,9 @@ resource "conntrack_nft_notrack_rule" "r" {
 			},
 			{
 				PreConfig: func() {
-					run("firewall-cmd --reload")
+					run("firewall-cmd --reload && " + firewalldRunning)
 					ours("after firewall-cmd --reload")
-					run("systemctl restart firewalld && firewall-cmd --state")
+					run("systemctl restart firewalld && " + firewalldRunning)
 					ours("after systemctl restart firewalld")
 					// firewalld.service conflicts with nftables.service: a host
 					// runs one of them. The nftables host's case: its service
