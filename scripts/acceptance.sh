@@ -15,7 +15,9 @@
 #              a lower CPU priority (nice 5) than the guests: a guest
 #              starved of CPU misses its boot timeout or a command's, while
 #              a namespace test only waits a little longer.
-# Each tier prints every test's result as it ends (prefixed with the tier)
+# Each tier prints every test's result (prefixed with the tier; go test
+# prints a package's lines when the package ends, unless it is the only one
+# running)
 # and, when it fails, the output of its failed tests; the whole verbose log
 # stays in $CONNTRACK_TEST_LOGS (default a new directory under /tmp). The
 # script fails if either tier fails, after both have finished.
