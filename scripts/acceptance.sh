@@ -65,6 +65,17 @@ tier() {
 	return "$status"
 }
 
+# failedNames prints the tests and packages a tier's log says failed, and
+# the seeds that replay them, on one line: CI shows only the end of the
+# output, so the script ends with them.
+failedNames() {
+	local log=$logs/$1.log
+	{
+		grep -E '^(\s*--- FAIL: |FAIL\s|panic: )' "$log" | sed -E 's/^\s*--- FAIL: ([^ ]+).*/\1/; s/^FAIL\s+([^ \t]+).*/package \1/' | sort -u
+		failedOutput "$log" | grep -oE 'CONNTRACK_[A-Z_]*SEED=[0-9]+' | sort -u
+	} | paste -sd ' '
+}
+
 tier kernel 0 -parallel "$guests" -run "$kernel" ./internal/provider/ ./internal/testhost/ &
 kernel_pid=$!
 namespace_status=0
@@ -72,6 +83,8 @@ tier namespace 5 -parallel "$parallel" -skip "$kernel" ./... || namespace_status
 kernel_status=0
 wait "$kernel_pid" || kernel_status=$?
 if ((namespace_status || kernel_status)); then
+	((namespace_status)) && echo "acceptance: namespace tier failed: $(failedNames namespace)" >&2
+	((kernel_status)) && echo "acceptance: kernel tier failed: $(failedNames kernel)" >&2
 	echo "acceptance: failed (namespace tier: exit $namespace_status, kernel tier: exit $kernel_status)" >&2
 	exit 1
 fi

@@ -67,14 +67,19 @@ type Limits struct {
 	Sysctl      File
 	Modprobe    File
 	ModulesLoad File
-	// Boot lists conntrack assignments of every boot-time sysctl file, in
-	// the order they are applied at boot.
+	// Boot lists the conntrack assignments the host applies at boot, in
+	// the order it applies them.
 	Boot []BootSetting
+	// BootFiles are the sysctl files present in the boot directories (and
+	// /etc/sysctl.conf), read or not.
+	BootFiles []string
 	// BootLinks maps the boot files that are symlinks to the file really
-	// read (/etc/sysctl.d/99-sysctl.conf -> /etc/sysctl.conf), whether or
-	// not that file sets anything yet.
+	// read (/etc/sysctl.d/99-sysctl.conf -> /etc/sysctl.conf, a mask ->
+	// /dev/null), whether or not that file sets anything yet.
 	BootLinks map[string]string
-	Systemd   bool
+	// Systemd: PID 1 is systemd, so systemd-sysctl applies the files at
+	// boot; otherwise the init scripts' `sysctl --system` does.
+	Systemd bool
 	// Guard are the rolled-back limits changes recorded since the last
 	// read.
 	Guard []GuardOutcome
@@ -93,8 +98,8 @@ s running
 grep -H "" /proc/sys/net/netfilter/nf_conntrack_* /proc/sys/net/ipv4/netfilter/ip_conntrack_*
 s boot
 grep -H -E "conntrack" ` + bootFiles + `
-s boot_links
-for p in ` + bootFiles + `; do if [ -L "$p" ]; then printf "%s\t%s\n" "$p" "$(readlink -f "$p")"; fi; done
+s boot_files
+for p in ` + bootFiles + `; do if [ -L "$p" ]; then printf "%s\t%s\n" "$p" "$(readlink -f "$p")"; elif [ -e "$p" ]; then echo "$p"; fi; done
 s systemd; if [ -d /run/systemd/system ]; then echo yes; fi
 gk=limits
 ` + guardOutcomes
@@ -141,15 +146,17 @@ func ParseLimits(out string, p LimitsPaths) (Limits, error) {
 			l.Running[short] = strings.TrimSpace(value)
 		}
 	}
-	// grep says "path:line"; links (99-sysctl.conf -> ../sysctl.conf) come
-	// with their target, the file that is really read.
+	// Every boot file, links with their target, the file that is really read.
 	linkTarget := map[string]string{}
-	for _, row := range sec.lines("boot_links") {
-		if link, target, ok := strings.Cut(row, "\t"); ok {
-			linkTarget[link] = target
+	for _, row := range sec.lines("boot_files") {
+		file, target, isLink := strings.Cut(row, "\t")
+		l.BootFiles = append(l.BootFiles, file)
+		if isLink {
+			linkTarget[file] = target
 		}
 	}
 	l.BootLinks = linkTarget
+	// grep says "path:line" (through a link: the link's path).
 	var rows []string
 	for _, row := range sec.lines("boot") {
 		file, line, ok := strings.Cut(row, ":")
@@ -162,7 +169,7 @@ func ParseLimits(out string, p LimitsPaths) (Limits, error) {
 		}
 		rows = append(rows, file+"\t"+target+"\t"+line)
 	}
-	l.Boot = bootOrder(rows)
+	l.Boot = bootOrder(rows, l.BootFiles, linkTarget, l.Systemd)
 	return l, nil
 }
 
@@ -184,60 +191,80 @@ func parseFile(body, path string) (File, error) {
 	return f, nil
 }
 
-// bootOrder turns "file<TAB>realpath<TAB>line" rows into assignments in the
-// order systemd-sysctl applies them: files by name across all directories,
-// a name in a higher-precedence directory masking the others, and
-// /etc/sysctl.conf last unless a sysctl.d link (99-sysctl.conf) places it.
-func bootOrder(rows []string) []BootSetting {
+// bootOrder turns "file<TAB>realpath<TAB>line" rows into the assignments
+// the host applies at boot, in order. Both readers, systemd-sysctl
+// (sysctl.d(5)) and procps's `sysctl --system` that SysV init scripts run,
+// take each file name from the highest-precedence directory that has it (a
+// /dev/null link there masks the name) and apply the names sorted across
+// directories. `sysctl --system` then reads /etc/sysctl.conf last;
+// systemd-sysctl has not read it since v207, except through a sysctl.d
+// link to it (Debian 12's and RHEL's 99-sysctl.conf; Debian 13 ships none).
+// files are every boot file present, links their targets.
+func bootOrder(rows, files []string, links map[string]string, systemd bool) []BootSetting {
 	var out []BootSetting
-	winner := map[string]string{} // file name -> path that is read
 	for _, row := range rows {
 		parts := strings.SplitN(row, "\t", 3)
 		if len(parts) != 3 {
 			continue
 		}
 		key, value, ok := parseAssignment(parts[2])
-		if !ok {
+		if !ok || !applied(parts[0], files, links, systemd) {
 			continue
 		}
-		s := BootSetting{File: parts[0], RealPath: parts[1], Key: key, Value: value, order: bootName(parts[0])}
-		if w, seen := winner[s.order]; seen && w != s.File && dirRank(path.Dir(w)) <= dirRank(path.Dir(s.File)) {
-			continue // masked by the same name in a higher-precedence directory
-		}
-		winner[s.order] = s.File
-		out = append(out, s)
-	}
-	// A masked file listed before its masker is dropped now.
-	kept := out[:0]
-	for _, s := range out {
-		if winner[s.order] == s.File {
-			kept = append(kept, s)
-		}
-	}
-	out = kept
-	// /etc/sysctl.conf read through a sysctl.d link runs at the link's place.
-	for _, s := range out {
-		if s.File != etcSysctlConf && s.RealPath == etcSysctlConf {
-			kept := out[:0]
-			for _, t := range out {
-				if t.File != etcSysctlConf {
-					kept = append(kept, t)
-				}
-			}
-			out = kept
-			break
-		}
+		out = append(out, BootSetting{File: parts[0], RealPath: parts[1], Key: key, Value: value, order: bootName(parts[0])})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].order < out[j].order })
 	return out
 }
 
-const etcSysctlConf = "/etc/sysctl.conf"
+// applied reports whether the boot reader applies file: /etc/sysctl.conf
+// only under `sysctl --system`, a sysctl.d file when no same-named file of
+// a higher-precedence directory (present in files) masks it and it is not
+// itself a /dev/null mask.
+func applied(file string, files []string, links map[string]string, systemd bool) bool {
+	if file == EtcSysctlConf {
+		return !systemd
+	}
+	if links[file] == "/dev/null" {
+		return false
+	}
+	for _, f := range files {
+		if f != EtcSysctlConf && path.Base(f) == path.Base(file) && dirRank(path.Dir(f)) < dirRank(path.Dir(file)) {
+			return false
+		}
+	}
+	return true
+}
+
+// ReadAtBoot reports whether the host applies file at boot, as it is now or
+// once written, and if not, why not.
+func (l Limits) ReadAtBoot(file string) (bool, string) {
+	if file == EtcSysctlConf && l.Systemd {
+		for link, target := range l.BootLinks {
+			if target == EtcSysctlConf && applied(link, l.BootFiles, l.BootLinks, true) {
+				return true, ""
+			}
+		}
+		return false, "systemd-sysctl reads only the sysctl.d directories, and no link there points to " + EtcSysctlConf +
+			" (Debian 13 and Ubuntu 24.10 ship none)"
+	}
+	if applied(file, l.BootFiles, l.BootLinks, l.Systemd) {
+		return true, ""
+	}
+	if l.BootLinks[file] == "/dev/null" {
+		return false, file + " is a link to /dev/null, which masks the name"
+	}
+	return false, "a file of the same name in a directory read before it masks it"
+}
+
+// EtcSysctlConf is the classic sysctl file, which systemd-sysctl reads only
+// through a sysctl.d link.
+const EtcSysctlConf = "/etc/sysctl.conf"
 
 // bootName is a file's place in the boot order: its name, with
 // /etc/sysctl.conf after every sysctl.d name.
 func bootName(file string) string {
-	if file == etcSysctlConf {
+	if file == EtcSysctlConf {
 		return "\xff"
 	}
 	return path.Base(file)
@@ -271,22 +298,20 @@ func parseAssignment(line string) (key, value string, ok bool) {
 // to something other than value: at boot they would win.
 func (l Limits) LaterOverrides(ownFile, key, value string) []string {
 	own := bootName(ownFile)
-	// ownFile read through a link runs at the link's place, even while it
-	// sets nothing yet (a create's plan).
-	for link, target := range l.BootLinks {
-		if target == ownFile && link != ownFile {
-			own = bootName(link)
+	// Under systemd-sysctl, ownFile read through a link runs at the link's
+	// place, even while it sets nothing yet (a create's plan); `sysctl
+	// --system` reads /etc/sysctl.conf again last.
+	if l.Systemd {
+		for link, target := range l.BootLinks {
+			if target == ownFile && link != ownFile {
+				own = bootName(link)
+			}
 		}
 	}
+	var files, real []string
 	for _, s := range l.Boot {
-		if s.RealPath == ownFile && s.File != ownFile {
-			own = s.order
-		}
-	}
-	var files []string
-	for _, s := range l.Boot {
-		if s.order > own && s.RealPath != ownFile && s.Key == key && s.Value != value && !slices.Contains(files, s.File) {
-			files = append(files, s.File)
+		if s.order > own && s.RealPath != ownFile && s.Key == key && s.Value != value && !slices.Contains(real, s.RealPath) {
+			files, real = append(files, s.File), append(real, s.RealPath)
 		}
 	}
 	return files

@@ -9,9 +9,30 @@ import (
 	"testing"
 )
 
-func TestBootOrderAndLaterOverrides(t *testing.T) {
-	t.Parallel()
-	rows := []string{
+// bootFixture is a host's boot files: rows as ParseLimits builds them, the
+// files present and their links.
+type bootFixture struct {
+	rows  []string
+	files []string
+	links map[string]string
+}
+
+func (f bootFixture) limits(systemd bool) Limits {
+	return Limits{Boot: bootOrder(f.rows, f.files, f.links, systemd), BootFiles: f.files, BootLinks: f.links, Systemd: systemd}
+}
+
+func bootLines(l Limits) []string {
+	var got []string
+	for _, s := range l.Boot {
+		got = append(got, s.File+" "+s.Key+"="+s.Value)
+	}
+	return got
+}
+
+// A Debian 12 / RHEL shape: a 99-sysctl.conf link to /etc/sysctl.conf,
+// vendor files, a same-named file in /run masked by /etc's.
+var linkedHost = bootFixture{
+	rows: []string{
 		"/etc/sysctl.d/10-low.conf\t/etc/sysctl.d/10-low.conf\tnet.netfilter.nf_conntrack_max = 1000",
 		"/etc/sysctl.d/99-sysctl.conf\t/etc/sysctl.conf\tnet.netfilter.nf_conntrack_max=2000",
 		"/etc/sysctl.d/zz-late.conf\t/etc/sysctl.d/zz-late.conf\tnet/netfilter/nf_conntrack_max = 3000",
@@ -19,41 +40,120 @@ func TestBootOrderAndLaterOverrides(t *testing.T) {
 		"/run/sysctl.d/zz-late.conf\t/run/sysctl.d/zz-late.conf\tnet.netfilter.nf_conntrack_max = 4000",
 		"/usr/lib/sysctl.d/50-vendor.conf\t/usr/lib/sysctl.d/50-vendor.conf\t-net.netfilter.nf_conntrack_udp_timeout = 60",
 		"/etc/sysctl.conf\t/etc/sysctl.conf\tnet.netfilter.nf_conntrack_max=2000",
-	}
-	var got []string
-	for _, s := range bootOrder(rows) {
-		got = append(got, s.File+" "+s.Key+"="+s.Value)
-	}
+	},
+	files: []string{"/etc/sysctl.d/10-low.conf", "/etc/sysctl.d/99-sysctl.conf", "/etc/sysctl.d/zz-late.conf",
+		"/run/sysctl.d/zz-late.conf", "/usr/lib/sysctl.d/50-vendor.conf", "/etc/sysctl.conf"},
+	links: map[string]string{"/etc/sysctl.d/99-sysctl.conf": "/etc/sysctl.conf"},
+}
+
+func TestBootOrderUnderSystemdSysctl(t *testing.T) {
+	t.Parallel()
+	l := linkedHost.limits(true)
 	want := []string{
 		"/etc/sysctl.d/10-low.conf net.netfilter.nf_conntrack_max=1000",
 		"/usr/lib/sysctl.d/50-vendor.conf net.netfilter.nf_conntrack_udp_timeout=60",
 		"/etc/sysctl.d/99-sysctl.conf net.netfilter.nf_conntrack_max=2000",
 		"/etc/sysctl.d/zz-late.conf net.netfilter.nf_conntrack_max=3000",
 	}
-	if !reflect.DeepEqual(got, want) {
+	if got := bootLines(l); !reflect.DeepEqual(got, want) {
 		t.Fatalf("boot order:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	boot := Limits{Boot: bootOrder(rows)}
 	key := "net.netfilter.nf_conntrack_max"
-	if o := boot.LaterOverrides("/etc/sysctl.conf", key, "2000"); !reflect.DeepEqual(o, []string{"/etc/sysctl.d/zz-late.conf"}) {
-		t.Fatalf("sysctl.conf overrides: %v", o)
+	if o := l.LaterOverrides("/etc/sysctl.conf", key, "2000"); !reflect.DeepEqual(o, []string{"/etc/sysctl.d/zz-late.conf"}) {
+		t.Fatalf("sysctl.conf runs at its link's place: %v", o)
 	}
-	if o := boot.LaterOverrides("/etc/sysctl.d/zz-late.conf", key, "3000"); len(o) != 0 {
+	if o := l.LaterOverrides("/etc/sysctl.d/zz-late.conf", key, "3000"); len(o) != 0 {
 		t.Fatalf("the last file has no overrides: %v", o)
 	}
-	if o := boot.LaterOverrides("/etc/sysctl.d/05-mine.conf", key, "3000"); !reflect.DeepEqual(o, []string{"/etc/sysctl.d/10-low.conf", "/etc/sysctl.d/99-sysctl.conf"}) {
+	if o := l.LaterOverrides("/etc/sysctl.d/05-mine.conf", key, "3000"); !reflect.DeepEqual(o, []string{"/etc/sysctl.d/10-low.conf", "/etc/sysctl.d/99-sysctl.conf"}) {
 		t.Fatalf("an early file is overridden by every later different value: %v", o)
 	}
-	// Without a sysctl.d link, /etc/sysctl.conf is read last.
-	noLink := Limits{Boot: bootOrder([]string{rows[0], rows[6]})}
-	if o := noLink.LaterOverrides("/etc/sysctl.d/10-low.conf", key, "1000"); !reflect.DeepEqual(o, []string{"/etc/sysctl.conf"}) {
-		t.Fatalf("unlinked sysctl.conf: %v", o)
+	for _, f := range []string{"/etc/sysctl.conf", "/etc/sysctl.d/90-conntrack.conf", "/etc/sysctl.d/zz-late.conf"} {
+		if ok, why := l.ReadAtBoot(f); !ok {
+			t.Fatalf("%s is read at boot: %s", f, why)
+		}
+	}
+	if ok, _ := l.ReadAtBoot("/run/sysctl.d/zz-late.conf"); ok {
+		t.Fatal("/etc/sysctl.d/zz-late.conf masks /run's")
 	}
 	// Linked, but sysctl.conf sets nothing yet: it still runs at the link's
 	// place, before zz-late.conf.
-	linkedEmpty := Limits{Boot: bootOrder([]string{rows[0], rows[2]}), BootLinks: map[string]string{"/etc/sysctl.d/99-sysctl.conf": "/etc/sysctl.conf"}}
-	if o := linkedEmpty.LaterOverrides("/etc/sysctl.conf", key, "2000"); !reflect.DeepEqual(o, []string{"/etc/sysctl.d/zz-late.conf"}) {
+	empty := bootFixture{rows: []string{linkedHost.rows[0], linkedHost.rows[2]}, files: linkedHost.files, links: linkedHost.links}.limits(true)
+	if o := empty.LaterOverrides("/etc/sysctl.conf", key, "2000"); !reflect.DeepEqual(o, []string{"/etc/sysctl.d/zz-late.conf"}) {
 		t.Fatalf("linked sysctl.conf without a conntrack line: %v", o)
+	}
+}
+
+// Debian 13 / Ubuntu 24.10: no link, so systemd-sysctl never reads
+// /etc/sysctl.conf, even when an old one is there.
+func TestBootWithoutTheSysctlConfLink(t *testing.T) {
+	t.Parallel()
+	host := bootFixture{rows: []string{linkedHost.rows[0], linkedHost.rows[6]}, files: []string{"/etc/sysctl.d/10-low.conf", "/etc/sysctl.conf"}}
+	l := host.limits(true)
+	if got := bootLines(l); !reflect.DeepEqual(got, []string{"/etc/sysctl.d/10-low.conf net.netfilter.nf_conntrack_max=1000"}) {
+		t.Fatalf("systemd-sysctl applies only sysctl.d: %v", got)
+	}
+	if ok, why := l.ReadAtBoot("/etc/sysctl.conf"); ok || !strings.Contains(why, "no link there points to /etc/sysctl.conf") {
+		t.Fatalf("sysctl.conf without a link: %v %q", ok, why)
+	}
+	if o := l.LaterOverrides("/etc/sysctl.d/10-low.conf", "net.netfilter.nf_conntrack_max", "1000"); len(o) != 0 {
+		t.Fatalf("a file that is not read overrides nothing: %v", o)
+	}
+	// A link that is itself masked does not count.
+	masked := bootFixture{files: []string{"/etc/sysctl.d/99-sysctl.conf", "/usr/lib/sysctl.d/99-sysctl.conf"},
+		links: map[string]string{"/etc/sysctl.d/99-sysctl.conf": "/dev/null", "/usr/lib/sysctl.d/99-sysctl.conf": "/etc/sysctl.conf"}}.limits(true)
+	if ok, _ := masked.ReadAtBoot("/etc/sysctl.conf"); ok {
+		t.Fatal("the link to sysctl.conf is masked by /etc's /dev/null link")
+	}
+	// Under `sysctl --system` (SysV init) sysctl.conf is read last.
+	sysv := host.limits(false)
+	want := []string{"/etc/sysctl.d/10-low.conf net.netfilter.nf_conntrack_max=1000", "/etc/sysctl.conf net.netfilter.nf_conntrack_max=2000"}
+	if got := bootLines(sysv); !reflect.DeepEqual(got, want) {
+		t.Fatalf("sysctl --system: %v", got)
+	}
+	if ok, _ := sysv.ReadAtBoot("/etc/sysctl.conf"); !ok {
+		t.Fatal("sysctl --system reads /etc/sysctl.conf")
+	}
+	if o := sysv.LaterOverrides("/etc/sysctl.d/10-low.conf", "net.netfilter.nf_conntrack_max", "1000"); !reflect.DeepEqual(o, []string{"/etc/sysctl.conf"}) {
+		t.Fatalf("sysctl.conf is read last: %v", o)
+	}
+}
+
+// Under sysctl --system a linked sysctl.conf runs twice, at the link and
+// last, and is reported once.
+func TestBootSysVLinkedSysctlConfIsLast(t *testing.T) {
+	t.Parallel()
+	l := linkedHost.limits(false)
+	if o := l.LaterOverrides("/etc/sysctl.conf", "net.netfilter.nf_conntrack_max", "2000"); len(o) != 0 {
+		t.Fatalf("nothing runs after sysctl.conf: %v", o)
+	}
+	if o := l.LaterOverrides("/etc/sysctl.d/zz-late.conf", "net.netfilter.nf_conntrack_max", "3000"); !reflect.DeepEqual(o, []string{"/etc/sysctl.conf"}) {
+		t.Fatalf("sysctl.conf, once: %v", o)
+	}
+}
+
+// A /dev/null link masks a vendor file; so does a same-named file that
+// sets nothing about conntrack.
+func TestBootMasks(t *testing.T) {
+	t.Parallel()
+	host := bootFixture{
+		rows: []string{
+			"/usr/lib/sysctl.d/50-vendor.conf\t/usr/lib/sysctl.d/50-vendor.conf\tnet.netfilter.nf_conntrack_max = 10",
+			"/usr/lib/sysctl.d/60-other.conf\t/usr/lib/sysctl.d/60-other.conf\tnet.netfilter.nf_conntrack_max = 20",
+			"/usr/lib/sysctl.d/70-kept.conf\t/usr/lib/sysctl.d/70-kept.conf\tnet.netfilter.nf_conntrack_max = 30",
+		},
+		files: []string{"/etc/sysctl.d/50-vendor.conf", "/run/sysctl.d/60-other.conf",
+			"/usr/lib/sysctl.d/50-vendor.conf", "/usr/lib/sysctl.d/60-other.conf", "/usr/lib/sysctl.d/70-kept.conf"},
+		links: map[string]string{"/etc/sysctl.d/50-vendor.conf": "/dev/null"},
+	}
+	for _, systemd := range []bool{true, false} {
+		l := host.limits(systemd)
+		if got := bootLines(l); !reflect.DeepEqual(got, []string{"/usr/lib/sysctl.d/70-kept.conf net.netfilter.nf_conntrack_max=30"}) {
+			t.Fatalf("systemd %t: %v", systemd, got)
+		}
+		if ok, why := l.ReadAtBoot("/etc/sysctl.d/50-vendor.conf"); ok || !strings.Contains(why, "/dev/null") {
+			t.Fatalf("a mask is not read: %v %q", ok, why)
+		}
 	}
 }
 

@@ -39,7 +39,7 @@ func TestAccConcurrentRuns_oneHost(t *testing.T) {
 	}
 	h := testhost.New(t, testhost.Options{})
 	foreign := "# fleet defaults\nkernel.sysrq = 0\nvm.swappiness=10\n"
-	writeHostFile(t, h, "/etc/sysctl.conf", foreign)
+	writeHostFile(t, h, defaultSysctlFile, foreign)
 	hostValue(t, h, "mkdir -p /etc/iptables")
 	rules := realRules(t)
 	writeHostFile(t, h, "/etc/iptables/rules.v4", rules)
@@ -99,7 +99,7 @@ resource "conntrack_notrack_rule" "r" {
 				t.Fatalf("round %d: state %s failed:\n%s", round, states[i].name, e)
 			}
 		}
-		sysctl := hostFile(t, h, "/etc/sysctl.conf")
+		sysctl := hostFile(t, h, defaultSysctlFile)
 		file := hostFile(t, h, "/etc/iptables/rules.v4")
 		raw := liveRaw(t, h)
 		if !strings.HasPrefix(sysctl, foreign) {
@@ -128,7 +128,7 @@ resource "conntrack_notrack_rule" "r" {
 		}
 		if got := ownedSysctlLines(strings.TrimPrefix(sysctl, foreign)); !maps.Equal(got, wantLines) {
 			lost++
-			t.Errorf("round %d: owned lines of /etc/sysctl.conf %v, want %v:\n%s", round, got, wantLines, sysctl)
+			t.Errorf("round %d: owned lines of %s %v, want %v:\n%s", round, defaultSysctlFile, got, wantLines, sysctl)
 		}
 		slices.Sort(wantRules)
 		for _, where := range []struct{ name, text string }{{"running raw table", raw}, {"rules file", file}} {
@@ -165,8 +165,8 @@ resource "conntrack_notrack_rule" "r" {
 	if after := ownedFiles(t, h); after != before {
 		t.Errorf("after destroy the files differ from before the runs:\n%s\nbefore:\n%s", after, before)
 	}
-	if got := hostFile(t, h, "/etc/sysctl.conf"); got != foreign {
-		t.Errorf("after destroy /etc/sysctl.conf is %q", got)
+	if got := hostFile(t, h, defaultSysctlFile); got != foreign {
+		t.Errorf("after destroy %s is %q", defaultSysctlFile, got)
 	}
 	if got := hostFile(t, h, "/etc/iptables/rules.v4"); got != rules {
 		t.Errorf("after destroy /etc/iptables/rules.v4 is %q", got)

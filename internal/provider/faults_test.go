@@ -101,7 +101,7 @@ func faultCases() []faultCase {
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeHostFile(t, h, "/etc/sysctl.conf", string(b))
+		writeHostFile(t, h, defaultSysctlFile, string(b))
 	}
 	return []faultCase{{
 		name:  "limits",
@@ -115,7 +115,7 @@ resource "conntrack_limits" "r" {
   tcp_timeout_close_wait  = %d
 }`, addr, port, 4000+i, 70+i)
 		},
-		files: []string{"/etc/sysctl.conf"},
+		files: []string{defaultSysctlFile},
 		live: func(t *testing.T, h *testhost.Host, i int) error {
 			for key, want := range map[string]int64{"tcp_timeout_established": int64(4000 + i), "tcp_timeout_close_wait": int64(70 + i)} {
 				if got := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_"+key); got != want {

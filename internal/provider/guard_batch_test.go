@@ -41,7 +41,7 @@ resource "conntrack_limits" "l" {
 func batchHost(t *testing.T, h *testhost.Host) {
 	t.Helper()
 	hostValue(t, h, "mkdir -p /etc/iptables && printf '# before\\n' > /etc/iptables/rules.v4")
-	writeHostFile(t, h, "/etc/sysctl.conf", guardLimitsSysctl)
+	writeHostFile(t, h, defaultSysctlFile, guardLimitsSysctl)
 	if v := hostInt(t, h, "cat "+guardLimitsKey); v <= 1234 {
 		t.Fatalf("the host runs %s = %d: not a lowering", guardLimitsKey, v)
 	}
@@ -160,7 +160,7 @@ func TestAccGuard_failedChangeBesideAConfirmedOne(t *testing.T) {
 	if got := hostValue(t, h, "cat "+guardLimitsKey); got != guardLimitsLowered {
 		t.Fatalf("%s = %s, want the confirmed %s", guardLimitsKey, got, guardLimitsLowered)
 	}
-	if file := hostFile(t, h, "/etc/sysctl.conf"); !strings.Contains(file, "= "+guardLimitsLowered) {
+	if file := hostFile(t, h, defaultSysctlFile); !strings.Contains(file, "= "+guardLimitsLowered) {
 		t.Fatalf("sysctl.conf lost the confirmed limit:\n%s", file)
 	}
 	raw := liveRaw(t, h)

@@ -27,7 +27,7 @@ func killMidLimitsGuard(t *testing.T) (*testhost.Host, *terraformCLI, string, ti
 	cliConfig, binary := buildProvider(t)
 	h := testhost.New(t, testhost.Options{})
 	proxy := testhost.NewFaultProxy(t, h)
-	writeHostFile(t, h, "/etc/sysctl.conf", guardLimitsSysctl)
+	writeHostFile(t, h, defaultSysctlFile, guardLimitsSysctl)
 	before := hostValue(t, h, "cat "+guardLimitsKey)
 	if before == guardLimitsLowered {
 		t.Fatalf("the host already runs %s = %s", guardLimitsKey, guardLimitsLowered)
@@ -51,7 +51,7 @@ resource "conntrack_limits" "r" {
 	}
 	waitFor(t, 120*time.Second, "the guarded change applies", func() bool {
 		return guardFiles(t, h) != "" && hostValue(t, h, "cat "+guardLimitsKey) == guardLimitsLowered &&
-			strings.Contains(hostFile(t, h, "/etc/sysctl.conf"), "= "+guardLimitsLowered)
+			strings.Contains(hostFile(t, h, defaultSysctlFile), "= "+guardLimitsLowered)
 	})
 	if !killProvider(t, binary) {
 		t.Fatal("no provider process to kill")
@@ -70,7 +70,7 @@ func TestAccGuard_killedProviderLimitsLowering(t *testing.T) {
 	t.Parallel()
 	h, c, before, _ := killMidLimitsGuard(t)
 	took := waitFor(t, 40*time.Second, "the host writes the value and the file back", func() bool {
-		return hostValue(t, h, "cat "+guardLimitsKey) == before && hostFile(t, h, "/etc/sysctl.conf") == guardLimitsSysctl
+		return hostValue(t, h, "cat "+guardLimitsKey) == before && hostFile(t, h, defaultSysctlFile) == guardLimitsSysctl
 	})
 	t.Logf("running value and sysctl.conf back %s after the kill (window 30 s)", took.Round(100*time.Millisecond))
 	warned := rollbackWarnings(c.diagnostics("plan"))
@@ -98,7 +98,7 @@ func TestAccGuard_laterApplyWaitsForAPendingGuard(t *testing.T) {
 	if got := hostValue(t, h, "cat "+guardLimitsKey); got != guardLimitsLowered {
 		t.Fatalf("running %s = %s after the apply, want %s (undone by the killed apply's guard?)", guardLimitsKey, got, guardLimitsLowered)
 	}
-	if got := hostFile(t, h, "/etc/sysctl.conf"); !strings.Contains(got, "= "+guardLimitsLowered) || !strings.HasPrefix(got, guardLimitsSysctl) {
+	if got := hostFile(t, h, defaultSysctlFile); !strings.Contains(got, "= "+guardLimitsLowered) || !strings.HasPrefix(got, guardLimitsSysctl) {
 		t.Fatalf("sysctl.conf after the apply:\n%s", got)
 	}
 }

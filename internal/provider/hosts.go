@@ -170,7 +170,7 @@ func fileScopes(paths ...string) []string {
 			continue
 		}
 		scopes = append(scopes, scopeFile(p))
-		if p == defaultSysctlFile || strings.HasPrefix(p, "/etc/sysctl.d/") {
+		if p == conntrack.EtcSysctlConf || strings.HasPrefix(p, "/etc/sysctl.d/") {
 			scopes = append(scopes, scopeBoot)
 		}
 	}

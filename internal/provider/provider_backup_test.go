@@ -16,7 +16,7 @@ import (
 func TestAccProvider_backupSetting(t *testing.T) {
 	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
-	writeHostFile(t, h, "/etc/sysctl.conf", foreignSysctl)
+	writeHostFile(t, h, defaultSysctlFile, foreignSysctl)
 	config := func(backup string, timeout int) string {
 		return providerBlock(t, []*testhost.Host{h}, backup) + fmt.Sprintf(`
 resource "conntrack_limits" "h" {
@@ -26,9 +26,9 @@ resource "conntrack_limits" "h" {
 	}
 	backups := func(least, most int) resource.TestCheckFunc {
 		return func(*terraform.State) error {
-			n, _ := strconv.Atoi(hostValue(t, h, "ls /etc/sysctl.conf.conntrack-*.bak 2>/dev/null | wc -l"))
+			n, _ := strconv.Atoi(hostValue(t, h, "ls "+defaultSysctlFile+".conntrack-*.bak 2>/dev/null | wc -l"))
 			if n < least || n > most {
-				return fmt.Errorf("%d backups of /etc/sysctl.conf, want %d..%d", n, least, most)
+				return fmt.Errorf("%d backups of "+defaultSysctlFile+", want %d..%d", n, least, most)
 			}
 			return nil
 		}

@@ -39,7 +39,9 @@ var (
 )
 
 const (
-	defaultSysctlFile      = "/etc/sysctl.conf"
+	// A drop-in of our own: every systemd host reads /etc/sysctl.d at boot,
+	// and since Debian 13 not /etc/sysctl.conf (DECISIONS.md).
+	defaultSysctlFile      = "/etc/sysctl.d/90-conntrack.conf"
 	defaultModprobeFile    = "/etc/modprobe.d/iptables.conf"
 	defaultModulesLoadFile = "/etc/modules-load.d/conntrack.conf"
 	maxSysctlInt           = 1<<31 - 1
@@ -106,9 +108,12 @@ func (r *limitsResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 				"Settings with an attribute of their own (`max`, `tcp_timeout_*`) and `buckets` are not allowed here. Keys not listed are unmanaged."},
 		"sysctl_file": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultSysctlFile),
 			Validators: []validator.String{pathValidator(sysctlFileRule)},
-			MarkdownDescription: "File the sysctls persist in: `/etc/sysctl.conf` or a file under `/etc/sysctl.d/` ending in `.conf`. " +
+			MarkdownDescription: "File the sysctls persist in: a file under `/etc/sysctl.d/` ending in `.conf`, or `/etc/sysctl.conf`. " +
 				"Only the managed keys change; duplicates of a managed key are removed so the declared value is the one applied; every other " +
-				"byte stays. A warning names any file read later at boot that sets a managed key to another value. Defaults to `" + defaultSysctlFile + "`."},
+				"byte stays. The plan fails when the host does not read the file at boot: systemd-sysctl reads `/etc/sysctl.conf` only through " +
+				"a link in `/etc/sysctl.d` (Debian 12 and RHEL ship `99-sysctl.conf`; Debian 13 and Ubuntu 24.10 ship none), and a same-named " +
+				"file or a `/dev/null` link can mask a sysctl.d name. A warning names any file read later at boot that sets a managed key to " +
+				"another value. Defaults to `" + defaultSysctlFile + "`."},
 		"modprobe_file": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultModprobeFile),
 			Validators:          []validator.String{pathValidator(modprobeFileRule)},
 			MarkdownDescription: "File under `/etc/modprobe.d/` that persists `buckets` as `options nf_conntrack hashsize=N`. Defaults to `" + defaultModprobeFile + "`."},
@@ -247,6 +252,13 @@ func (r *limitsResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 		return
 	}
 	r.data.guardWarnings(&resp.Diagnostics, host, l.Guard)
+	if file := plan.paths().SysctlFile; !plan.SysctlFile.IsUnknown() {
+		if ok, why := l.ReadAtBoot(file); !ok {
+			resp.Diagnostics.AddAttributeError(path.Root("sysctl_file"), fmt.Sprintf("%s is not read at boot on %s", file, host),
+				fmt.Sprintf("The values would be lost at the next reboot: %s. Persist them in a file under /etc/sysctl.d/ instead, such as the default %s.", why, defaultSysctlFile))
+			return
+		}
+	}
 	live := plan.ApplyLive.ValueBool()
 	if !l.Facts.HasConntrack() && live {
 		resp.Diagnostics.AddError(fmt.Sprintf("Connection tracking is not active on %s", host),

@@ -63,13 +63,17 @@ func TestAccLimits_kernelModuleReload(t *testing.T) {
 	})
 }
 
-// load_module_at_boot across a real reboot of a systemd guest:
+// load_module_at_boot and the default sysctl_file across a real reboot of
+// a systemd guest shaped like Debian 13: no /etc/sysctl.d/99-sysctl.conf
+// link, and an old /etc/sysctl.conf. /etc/sysctl.conf is refused at plan
+// (systemd-sysctl would not read it: the reboot proves that too);
 // systemd-modules-load loads nf_conntrack from /etc/modules-load.d (with the
 // hashsize of `options nf_conntrack hashsize=`), systemd-sysctl runs after it
-// and sets the persisted max, so after the reboot the host has the declared
-// values and the plan is empty. The contrast: with load_module_at_boot =
-// false and the same sysctl.conf and options line, nothing loads the module
-// at boot, so none of it applies, and the plan says conntrack is not active.
+// and sets the max persisted in the default drop-in, so after the reboot the
+// host has the declared values and the plan is empty. With the link back,
+// /etc/sysctl.conf is accepted. The contrast: with load_module_at_boot =
+// false and the same files, nothing loads the module at boot, so none of it
+// applies, and the plan says conntrack is not active.
 func TestAccLimits_kernelLoadModuleAtBoot(t *testing.T) {
 	t.Parallel()
 	h, run, kh := kernelHost(t, testhost.KernelOptions{Systemd: true})
@@ -83,11 +87,17 @@ func TestAccLimits_kernelLoadModuleAtBoot(t *testing.T) {
 		t.Fatal("nf_conntrack is loaded at boot before anything asked for it")
 	}
 	run("modprobe nf_conntrack") // apply_live needs the module: the sysctls exist only then
-	config := func(loadAtBoot bool) string {
+	// Debian 13's shape; the old file sets a value nothing declares.
+	const link, oldValue = "/etc/sysctl.d/99-sysctl.conf", "77"
+	run("rm " + link + " && echo 'net.netfilter.nf_conntrack_udp_timeout = " + oldValue + "' >> /etc/sysctl.conf")
+	configIn := func(loadAtBoot bool, extra string) string {
 		return kernelConfig(h, kh, "conntrack_limits", "h", fmt.Sprintf(`max                 = %d
   buckets             = %d
-  load_module_at_boot = %t`, wantMax, wantBuckets, loadAtBoot))
+  load_module_at_boot = %t
+  %s`, wantMax, wantBuckets, loadAtBoot, extra))
 	}
+	config := func(loadAtBoot bool) string { return configIn(loadAtBoot, "") }
+	inSysctlConf := configIn(true, `sysctl_file = "/etc/sysctl.conf"`)
 	expect := func(file string, want int64) error {
 		if got, _ := strconv.ParseInt(run("cat "+file), 10, 64); got != want {
 			return fmt.Errorf("%s = %d, want %d", file, got, want)
@@ -109,15 +119,22 @@ func TestAccLimits_kernelLoadModuleAtBoot(t *testing.T) {
 			if listed() {
 				return fmt.Errorf("destroy left nf_conntrack in %s", loadFile)
 			}
-			if got := run("grep -hE 'nf_conntrack_max|hashsize' /etc/sysctl.conf /etc/modprobe.d/iptables.conf 2>/dev/null || true"); got != "" {
+			if got := run("grep -hE 'nf_conntrack_max|hashsize' /etc/sysctl.conf " + defaultSysctlFile + " /etc/modprobe.d/iptables.conf 2>/dev/null || true"); got != "" {
 				return fmt.Errorf("destroy left lines behind: %s", got)
 			}
 			return nil
 		},
 		Steps: []resource.TestStep{
 			{
+				Config:      inSysctlConf,
+				ExpectError: errorLike("/etc/sysctl.conf is not read at boot on "+h.Addr, "no link there points to /etc/sysctl.conf"),
+			},
+			{
 				Config: config(true),
 				Check: func(*terraform.State) error {
+					if got := run("grep -c nf_conntrack_max " + defaultSysctlFile + " || true"); got != "1" {
+						return fmt.Errorf("%s does not set the max:\n%s", defaultSysctlFile, run("cat "+defaultSysctlFile+" 2>&1"))
+					}
 					if !listed() {
 						return fmt.Errorf("%s does not list nf_conntrack:\n%s", loadFile, run("cat "+loadFile+" 2>&1 || true"))
 					}
@@ -135,11 +152,22 @@ func TestAccLimits_kernelLoadModuleAtBoot(t *testing.T) {
 					if err := errors.Join(expect(hashFile, wantBuckets), expect(maxFile, wantMax)); err != nil {
 						t.Fatalf("after the reboot: %v", err)
 					}
+					if got := run("cat /proc/sys/net/netfilter/nf_conntrack_udp_timeout"); got == oldValue {
+						t.Fatalf("systemd-sysctl applied /etc/sysctl.conf without a link: the refusal above would be wrong")
+					}
 				},
 				Config: config(true),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectEmptyPlan(),
 				}},
+			},
+			{
+				// Through a link, systemd-sysctl reads /etc/sysctl.conf: accepted
+				// (the plan moves the lines there).
+				PreConfig:          func() { run("ln -s ../sysctl.conf " + link) },
+				Config:             inSysctlConf,
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
 			},
 			{
 				// The contrast: the module is no longer listed ...
@@ -159,8 +187,8 @@ func TestAccLimits_kernelLoadModuleAtBoot(t *testing.T) {
 					if loaded() {
 						t.Fatalf("nf_conntrack is loaded after a reboot without it in %s:\n%s", loadFile, run("lsmod"))
 					}
-					if got := run("grep -c nf_conntrack_max /etc/sysctl.conf || true"); got != "1" {
-						t.Fatalf("sysctl.conf should still set the max (that is the point of the contrast):\n%s", run("cat /etc/sysctl.conf"))
+					if got := run("grep -c nf_conntrack_max " + defaultSysctlFile + " || true"); got != "1" {
+						t.Fatalf("%s should still set the max (that is the point of the contrast):\n%s", defaultSysctlFile, run("cat "+defaultSysctlFile))
 					}
 				},
 				Config:      config(false),

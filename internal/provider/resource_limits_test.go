@@ -54,9 +54,9 @@ resource "conntrack_limits" "h" {
 func TestAccLimits_timeoutsLifecycleAndDrift(t *testing.T) {
 	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
-	writeHostFile(t, h, "/etc/sysctl.conf", foreignSysctl)
+	writeHostFile(t, h, defaultSysctlFile, foreignSysctl)
 	writeHostFile(t, h, "/etc/modprobe.d/iptables.conf", foreignModprobe)
-	hostValue(t, h, "chmod 0640 /etc/sysctl.conf && chown root:adm /etc/sysctl.conf")
+	hostValue(t, h, "chmod 0640 "+defaultSysctlFile+" && chown root:adm "+defaultSysctlFile)
 	runningMax := hostInt(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_max")
 	est := "net.netfilter.nf_conntrack_tcp_timeout_established"
 	config := limitsConfig(t, h, `
@@ -66,7 +66,7 @@ func TestAccLimits_timeoutsLifecycleAndDrift(t *testing.T) {
 		ProtoV6ProviderFactories: protoV6ProviderFactories,
 		CheckDestroy: resource.ComposeTestCheckFunc(
 			// Destroy removes the owned lines and keeps the rest and the running values.
-			expectFile(h, "/etc/sysctl.conf", "# fleet defaults, managed by hand\nkernel.sysrq = 0\n; vendor comment\nnet.ipv4.ip_forward = 1\nvm.swappiness=10\n"),
+			expectFile(h, defaultSysctlFile, "# fleet defaults, managed by hand\nkernel.sysrq = 0\n; vendor comment\nnet.ipv4.ip_forward = 1\nvm.swappiness=10\n"),
 			expectFile(h, "/etc/modprobe.d/iptables.conf", foreignModprobe),
 			expectProc(h, est, 1800),
 		),
@@ -83,11 +83,11 @@ func TestAccLimits_timeoutsLifecycleAndDrift(t *testing.T) {
 				Check: resource.ComposeTestCheckFunc(
 					expectProc(h, est, 3600),
 					expectProc(h, "net.netfilter.nf_conntrack_udp_timeout", 45),
-					expectFile(h, "/etc/sysctl.conf", convergedSysctl),
+					expectFile(h, defaultSysctlFile, convergedSysctl),
 					// Nothing owned there: not rewritten at all.
 					expectFile(h, "/etc/modprobe.d/iptables.conf", foreignModprobe),
 					func(*terraform.State) error {
-						if got := hostValue(t, h, "stat -c '%a %U %G' /etc/sysctl.conf"); got != "640 root adm" {
+						if got := hostValue(t, h, "stat -c '%a %U %G' "+defaultSysctlFile); got != "640 root adm" {
 							return fmt.Errorf("mode/owner not kept: %s", got)
 						}
 						return nil
@@ -113,25 +113,25 @@ func TestAccLimits_timeoutsLifecycleAndDrift(t *testing.T) {
 			},
 			{
 				// Drift in the file: someone edits the managed line.
-				PreConfig: func() { hostValue(t, h, "sed -i 's/_established=3600/_established=99/' /etc/sysctl.conf") },
+				PreConfig: func() { hostValue(t, h, "sed -i 's/_established=3600/_established=99/' "+defaultSysctlFile) },
 				Config:    config,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(limitsAddr, plancheck.ResourceActionUpdate),
 				}},
-				Check: expectFile(h, "/etc/sysctl.conf", convergedSysctl),
+				Check: expectFile(h, defaultSysctlFile, convergedSysctl),
 			},
 			{
 				// Drift: the file is deleted.
-				PreConfig: func() { hostValue(t, h, "rm /etc/sysctl.conf") },
+				PreConfig: func() { hostValue(t, h, "rm "+defaultSysctlFile) },
 				Config:    config,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(limitsAddr, plancheck.ResourceActionUpdate),
 				}},
-				Check: expectFile(h, "/etc/sysctl.conf", "net.netfilter.nf_conntrack_tcp_timeout_established = 3600\nnet.netfilter.nf_conntrack_udp_timeout = 45\n"),
+				Check: expectFile(h, defaultSysctlFile, "net.netfilter.nf_conntrack_tcp_timeout_established = 3600\nnet.netfilter.nf_conntrack_udp_timeout = 45\n"),
 			},
 			{
 				// Update: a new value, and udp_timeout released (its line goes, its running value stays).
-				PreConfig: func() { writeHostFile(t, h, "/etc/sysctl.conf", convergedSysctl) },
+				PreConfig: func() { writeHostFile(t, h, defaultSysctlFile, convergedSysctl) },
 				Config:    limitsConfig(t, h, `tcp_timeout_established = 1800`),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(limitsAddr, plancheck.ResourceActionUpdate),
@@ -139,7 +139,7 @@ func TestAccLimits_timeoutsLifecycleAndDrift(t *testing.T) {
 				Check: resource.ComposeTestCheckFunc(
 					expectProc(h, est, 1800),
 					expectProc(h, "net.netfilter.nf_conntrack_udp_timeout", 45),
-					expectFile(h, "/etc/sysctl.conf", strings.Replace(strings.Replace(convergedSysctl, "=3600", "=1800", 1), "net.netfilter.nf_conntrack_udp_timeout = 45\n", "", 1)),
+					expectFile(h, defaultSysctlFile, strings.Replace(strings.Replace(convergedSysctl, "=3600", "=1800", 1), "net.netfilter.nf_conntrack_udp_timeout = 45\n", "", 1)),
 				),
 			},
 		},
@@ -169,12 +169,8 @@ func TestAccLimits_globalSettingsInNamespace(t *testing.T) {
 				Check: resource.ComposeTestCheckFunc(
 					expectProc(h, "net.netfilter.nf_conntrack_max", runningMax),
 					expectFile(h, "/etc/modprobe.d/iptables.conf", foreignModprobe+"options nf_conntrack hashsize=37500\r\n"),
-					func(*terraform.State) error {
-						if !strings.HasSuffix(hostFile(t, h, "/etc/sysctl.conf"), "\nnet.netfilter.nf_conntrack_max = 300000\n") {
-							return fmt.Errorf("max not persisted")
-						}
-						return nil
-					},
+					// A new drop-in of its own.
+					expectFile(h, defaultSysctlFile, "net.netfilter.nf_conntrack_max = 300000\n"),
 				),
 			},
 			{
@@ -190,11 +186,33 @@ func TestAccLimits_globalSettingsInNamespace(t *testing.T) {
 	})
 }
 
+// A sysctl_file the host would not read at boot is refused at plan: here a
+// /dev/null link masks the default drop-in's name, as an admin masks a
+// vendor file. Nothing is written, the mask stays.
+func TestAccLimits_sysctlFileMaskedAtBoot(t *testing.T) {
+	t.Parallel()
+	h := testhost.New(t, testhost.Options{})
+	hostValue(t, h, "ln -s /dev/null "+defaultSysctlFile)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config:      limitsConfig(t, h, "tcp_timeout_established = 3600"),
+			ExpectError: errorLike(defaultSysctlFile+" is not read at boot on "+h.Addr, "is a link to /dev/null", "Persist them in a file under /etc/sysctl.d/"),
+		}},
+	})
+	if got := hostValue(t, h, "readlink "+defaultSysctlFile); got != "/dev/null" {
+		t.Fatalf("the mask changed: %q", got)
+	}
+	if got := hostValue(t, h, "cat /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established"); got == "3600" {
+		t.Fatal("the refused plan set the value")
+	}
+}
+
 // Bad input fails at plan time, pointing at the attribute; nothing is written.
 func TestAccLimits_badInput(t *testing.T) {
 	t.Parallel()
 	h := testhost.New(t, testhost.Options{})
-	writeHostFile(t, h, "/etc/sysctl.conf", foreignSysctl)
+	writeHostFile(t, h, defaultSysctlFile, foreignSysctl)
 	cases := map[string]struct{ body, want string }{
 		"zero max":          {"max = 0", "value must be between 1"},
 		"zero buckets":      {"buckets = 0\n apply_live = false", "value must be between 1"},
@@ -218,7 +236,7 @@ func TestAccLimits_badInput(t *testing.T) {
 			})
 		})
 	}
-	if got := hostFile(t, h, "/etc/sysctl.conf"); got != foreignSysctl {
+	if got := hostFile(t, h, defaultSysctlFile); got != foreignSysctl {
 		t.Fatalf("bad input changed the file:\n%q", got)
 	}
 	// Two resources on one host would fight over the same keys.
@@ -248,7 +266,7 @@ func TestAccLimits_withoutConntrack(t *testing.T) {
 			{
 				Config: limitsConfig(t, h, "tcp_timeout_established = 600\n  apply_live = false"),
 				Check: func(*terraform.State) error {
-					if !strings.Contains(hostFile(t, h, "/etc/sysctl.conf"), "net.netfilter.nf_conntrack_tcp_timeout_established = 600\n") {
+					if !strings.Contains(hostFile(t, h, defaultSysctlFile), "net.netfilter.nf_conntrack_tcp_timeout_established = 600\n") {
 						return fmt.Errorf("not persisted")
 					}
 					return nil
@@ -273,7 +291,7 @@ func TestAccLimits_driftWarnings(t *testing.T) {
 	h := testhost.New(t, testhost.Options{})
 	diags := driftDiagnostics(t, limitsConfig(t, h, "tcp_timeout_established = 3600\n  tcp_timeout_time_wait = 30"), func() {
 		hostValue(t, h, `echo 432000 > /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established
-sed -i 's/^net.netfilter.nf_conntrack_tcp_timeout_time_wait = 30$/net.netfilter.nf_conntrack_tcp_timeout_time_wait = 60/' /etc/sysctl.conf`)
+sed -i 's/^net.netfilter.nf_conntrack_tcp_timeout_time_wait = 30$/net.netfilter.nf_conntrack_tcp_timeout_time_wait = 60/' `+defaultSysctlFile)
 	})
 	expectWarning(t, diags, "net.netfilter.nf_conntrack_tcp_timeout_established drifted on "+h.Addr+" (running value)",
 		"The running kernel has net.netfilter.nf_conntrack_tcp_timeout_established = 432000; the declared value is 3600")

@@ -43,7 +43,7 @@ func TestAccLimits_configurationTransitions(t *testing.T) {
 			{
 				Config: limitsConfig(t, h, "max = 1048576\n  apply_live = false\n  tcp_timeout_established = 3600"),
 				Check: func(*terraform.State) error {
-					if c := hostFile(t, h, "/etc/sysctl.conf"); !strings.Contains(c, "net.netfilter.nf_conntrack_max = 1048576\n") {
+					if c := hostFile(t, h, defaultSysctlFile); !strings.Contains(c, "net.netfilter.nf_conntrack_max = 1048576\n") {
 						return fmt.Errorf("max not persisted:\n%s", c)
 					}
 					return nil
@@ -59,7 +59,7 @@ func TestAccLimits_configurationTransitions(t *testing.T) {
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(limitsAddr, tfjsonpath.New("max"), knownvalue.Int64Exact(runningMax)),
 				},
-				Check: expectNoLine(t, h, "/etc/sysctl.conf", "nf_conntrack_max"),
+				Check: expectNoLine(t, h, defaultSysctlFile, "nf_conntrack_max"),
 			},
 			{
 				// apply_live back to its default: the persisted value goes live.
@@ -82,7 +82,7 @@ func TestAccLimits_configurationTransitions(t *testing.T) {
 					statecheck.ExpectKnownValue(limitsAddr, tfjsonpath.New("tcp_timeout_established"), knownvalue.Int64Exact(3600)),
 				},
 				Check: resource.ComposeTestCheckFunc(
-					expectNoLine(t, h, "/etc/sysctl.conf", "established"),
+					expectNoLine(t, h, defaultSysctlFile, "established"),
 					expectProc(h, est, 3600),
 					expectProc(h, "net.netfilter.nf_conntrack_tcp_timeout_time_wait", 30),
 				),
@@ -94,7 +94,7 @@ func TestAccLimits_configurationTransitions(t *testing.T) {
 					plancheck.ExpectUnknownValue(limitsAddr, tfjsonpath.New("tcp_timeout_time_wait")),
 				}},
 				Check: resource.ComposeTestCheckFunc(
-					expectNoLine(t, h, "/etc/sysctl.conf", "time_wait"),
+					expectNoLine(t, h, defaultSysctlFile, "time_wait"),
 					expectProc(h, "net.netfilter.nf_conntrack_tcp_timeout_time_wait", 30),
 				),
 			},
@@ -112,8 +112,8 @@ func TestAccLimits_releaseWarning(t *testing.T) {
 	cli.configure(limitsConfig(t, h, "tcp_timeout_time_wait = 30"))
 	diags := cli.diagnostics("plan")
 	expectWarning(t, diags, "net.netfilter.nf_conntrack_tcp_timeout_established = 3600 is no longer managed on "+h.Addr,
-		"the apply removes `net.netfilter.nf_conntrack_tcp_timeout_established = 3600` from /etc/sysctl.conf")
-	expectWarning(t, diags, "net.netfilter.nf_conntrack_udp_timeout = 40 is no longer managed on "+h.Addr, "/etc/sysctl.conf")
+		"the apply removes `net.netfilter.nf_conntrack_tcp_timeout_established = 3600` from "+defaultSysctlFile)
+	expectWarning(t, diags, "net.netfilter.nf_conntrack_udp_timeout = 40 is no longer managed on "+h.Addr, defaultSysctlFile)
 }
 
 // Values unknown while planning (another resource's output) are planned
@@ -188,12 +188,44 @@ func TestAccLimits_fileAheadOfKernel(t *testing.T) {
 		Steps: []resource.TestStep{
 			{Config: limitsConfig(t, h, "tcp_timeout_established = 4000")},
 			{
-				PreConfig: func() { hostValue(t, h, "sed -i 's/_established = 4000$/_established = 4001/' /etc/sysctl.conf") },
+				PreConfig: func() { hostValue(t, h, "sed -i 's/_established = 4000$/_established = 4001/' "+defaultSysctlFile) },
 				Config:    limitsConfig(t, h, "tcp_timeout_established = 4001"),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(limitsAddr, plancheck.ResourceActionUpdate),
 				}},
 				Check: expectProc(h, "net.netfilter.nf_conntrack_tcp_timeout_established", 4001),
+			},
+		},
+	})
+}
+
+// The upgrade from the old default: a resource whose state persists in
+// /etc/sysctl.conf and whose configuration does not name a file plans an
+// in-place update to the default drop-in; the apply moves the owned line
+// and keeps every other byte of /etc/sysctl.conf (its line ends too).
+func TestAccLimits_sysctlConfMovesToTheDefaultDropIn(t *testing.T) {
+	t.Parallel()
+	h := testhost.New(t, testhost.Options{})
+	const foreign = "# by hand\r\nkernel.sysrq = 0\r\nvm.swappiness=10"
+	writeHostFile(t, h, "/etc/sysctl.conf", foreign)
+	const line = "net.netfilter.nf_conntrack_tcp_timeout_established = 3600\n"
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: limitsConfig(t, h, "tcp_timeout_established = 3600\n  sysctl_file = \"/etc/sysctl.conf\""),
+				Check:  expectFile(h, "/etc/sysctl.conf", foreign+"\r\n"+strings.Replace(line, "\n", "\r\n", 1)),
+			},
+			{
+				Config: limitsConfig(t, h, "tcp_timeout_established = 3600"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(limitsAddr, plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.ComposeTestCheckFunc(
+					expectFile(h, "/etc/sysctl.conf", foreign+"\r\n"),
+					expectFile(h, defaultSysctlFile, line),
+					expectProc(h, "net.netfilter.nf_conntrack_tcp_timeout_established", 3600),
+				),
 			},
 		},
 	})

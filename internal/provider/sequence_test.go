@@ -63,13 +63,14 @@ type limitsStep struct {
 	viaData    string           // a setting whose value comes from another resource
 }
 
-const sequenceDropIn = "/etc/sysctl.d/90-conntrack.conf"
+// sequenceOtherFile is the sysctl_file a step may declare instead of the default.
+const sequenceOtherFile = "/etc/sysctl.conf"
 
 func (s limitsStep) live() bool { return s.applyLive == nil || *s.applyLive }
 
 func (s limitsStep) file() string {
 	if s.sysctlFile == "" {
-		return "/etc/sysctl.conf"
+		return defaultSysctlFile
 	}
 	return s.sysctlFile
 }
@@ -102,7 +103,7 @@ func randomLimitsStep(r *rand.Rand) limitsStep {
 		s.applyLive = &t
 	}
 	if r.IntN(3) == 0 {
-		s.sysctlFile = sequenceDropIn
+		s.sysctlFile = sequenceOtherFile
 	}
 	for _, name := range []string{"tcp_timeout_established", "tcp_timeout_close_wait", "tcp_timeout_fin_wait", "tcp_timeout_time_wait"} {
 		if r.IntN(2) == 0 {
@@ -185,12 +186,12 @@ func lastValue(content, key string) (string, bool) {
 // check compares the host with the model of the step.
 func (s limitsStep) check(t *testing.T, h *testhost.Host, foreign string) resource.TestCheckFunc {
 	return func(*terraform.State) error {
-		files := map[string]string{"/etc/sysctl.conf": "", sequenceDropIn: ""}
+		files := map[string]string{defaultSysctlFile: "", sequenceOtherFile: ""}
 		for f := range files {
 			files[f] = hostValue(t, h, "cat "+f+" 2>/dev/null || true")
 		}
-		if !strings.HasPrefix(files["/etc/sysctl.conf"], strings.TrimSpace(foreign)) {
-			return fmt.Errorf("foreign lines of /etc/sysctl.conf were not kept:\n%s", files["/etc/sysctl.conf"])
+		if !strings.HasPrefix(files[sequenceOtherFile], strings.TrimSpace(foreign)) {
+			return fmt.Errorf("foreign lines of %s were not kept:\n%s", sequenceOtherFile, files[sequenceOtherFile])
 		}
 		declared := s.declared()
 		for _, short := range []string{"max", "tcp_timeout_established", "tcp_timeout_close_wait", "tcp_timeout_fin_wait",
