@@ -308,10 +308,10 @@ func (l Limits) LaterOverrides(ownFile, key, value string) []string {
 			}
 		}
 	}
-	var files, real []string
+	var files, reported []string
 	for _, s := range l.Boot {
-		if s.order > own && s.RealPath != ownFile && s.Key == key && s.Value != value && !slices.Contains(real, s.RealPath) {
-			files, real = append(files, s.File), append(real, s.RealPath)
+		if s.order > own && s.RealPath != ownFile && s.Key == key && s.Value != value && !slices.Contains(reported, s.RealPath) {
+			files, reported = append(files, s.File), append(reported, s.RealPath)
 		}
 	}
 	return files
