@@ -321,6 +321,8 @@ func TestSnapshotRequest(t *testing.T) {
 func FuzzParseSnapshot(f *testing.F) {
 	f.Add(snapshotOut(sec("X0/file_content", "file\nA=1\nx\n")), []byte("A=\"1\"\r\nno newline"))
 	f.Add(snapshotOut(sec("L0/file_sysctl", "dir\n"), sec("M0/proc_modules_all", "nf_conntrack 1 2 xt_state,nf_nat, Live\n")), []byte{})
+	f.Add(snapshotOut(sec("L0/boot_files", "/etc/sysctl.d/99-sysctl.conf\t/etc/sysctl.conf\n/usr/lib/sysctl.d/50-x.conf\n/etc/sysctl.d/50-x.conf\t/dev/null\n"),
+		sec("L0/boot", "/usr/lib/sysctl.d/50-x.conf:net.netfilter.nf_conntrack_max = 5\n/etc/sysctl.conf:a=b\n"), sec("L0/systemd", "yes\n")), []byte{})
 	f.Add("junk"+sec("begin", "")+sec("S0/sysv", "bad\n")+sec("F0/live_raw", "*raw\n")+sec("end", ""), []byte("\n\n"))
 	req := SnapshotRequest{
 		Limits:   []LimitsPaths{{SysctlFile: "/etc/sysctl.conf", ModprobeFile: "/m", ModulesLoadFile: "/l"}},
@@ -332,7 +334,10 @@ func FuzzParseSnapshot(f *testing.F) {
 	f.Fuzz(func(t *testing.T, out string, content []byte) {
 		if snap, err := ParseSnapshot(out, req); err == nil {
 			_, _ = snap.Facts()
-			_, _, _ = snap.Limits(req.Limits[0])
+			if l, ok, err := snap.Limits(req.Limits[0]); ok && err == nil {
+				_, _ = l.ReadAtBoot(EtcSysctlConf)
+				_ = l.LaterOverrides("/etc/sysctl.d/90-conntrack.conf", "net.netfilter.nf_conntrack_max", "1")
+			}
 			_, _, _ = snap.Modules("/b", []string{"nf_conntrack"})
 			_, _, _ = snap.Firewall("", 4)
 			_, _, _ = snap.Services(FirewallServices)
