@@ -234,7 +234,7 @@ func TestHostErrorWording(t *testing.T) {
 	}
 	var diags diag.Diagnostics
 	hostError(&diags, "h", &converge.WriteError{Path: "/etc/x", Err: sshx.ErrNotFound}, notrackWording)
-	if d := diags[0].Detail(); len(d) == 0 || !strings.Contains(d, "install iptables-persistent") {
+	if d := diags[0].Detail(); len(d) == 0 || !strings.Contains(d, "Use conntrack_nft_notrack_rule") || !strings.Contains(d, "removes ufw") {
 		t.Errorf("no hint for a missing directory: %q", d)
 	}
 }

@@ -284,7 +284,9 @@ func (r *notrackResource) readFirewall(ctx context.Context, m *notrackModel, dia
 }
 
 var notrackWording = wording{dirAttr: path.Root("rules_file"),
-	writeHint: "The directory of the rules file does not exist: on Debian install iptables-persistent, or set rules_file."}
+	writeHint: "The directory of the rules file does not exist, so nothing on this host loads rules from it at boot. Use conntrack_nft_notrack_rule " +
+		"(nftables), or set rules_file to the file the host's firewall loads. Debian's iptables-persistent loads /etc/iptables/rules.v4, " +
+		"but it conflicts with ufw: installing it removes ufw."}
 
 // snapRead is the model's read in the host's snapshot: the rules file and
 // the running rules of one IP version.
