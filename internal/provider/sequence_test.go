@@ -25,7 +25,7 @@ import (
 // next plan must be empty (terraform-plugin-testing checks that itself).
 //
 // CONNTRACK_SEQUENCES sets how many sequences run per resource (default 1,
-// as in make test; `make sequences` runs more) and CONNTRACK_SEQUENCE_SEED
+// as in make test; `make sweeps` runs 20) and CONNTRACK_SEQUENCE_SEED
 // replays a run; the seed and every step's configuration are logged, so a
 // failure can be reproduced.
 
