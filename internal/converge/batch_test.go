@@ -491,3 +491,65 @@ func TestBatchFailedLoginRollsBackEveryMember(t *testing.T) {
 		}
 	})
 }
+
+// An nft NOTRACK change batches like the iptables one (issue #25): a
+// NOTRACK rule and an nft table applied together on one host, announced
+// and run as the provider runs them, are confirmed by one login.
+func TestBatchNftJoinsTheBatch(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		clk := newFakeClock()
+		t0 := clk.Now()
+		raw := ""
+		h := firewallStub(&raw)
+		h.clock, h.gated = clk, true
+		unblockOnCleanup(t, clk, h)
+		var mu sync.Mutex
+		armed := 0
+		h.answers[OpArmGuard] = func(args []string) (string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			armed++
+			return fmt.Sprintf("@@armed\t/run/conntrack-tf-guard.%d.%s\tsetsid\n", armed, args[1]), nil
+		}
+		h.answers[OpApplyNotrack] = func([]string) (string, error) { return "@@done\n", nil }
+		h.answers[OpApplyNft] = func([]string) (string, error) { return "@@done\n", nil }
+		h.answers["make the directory of "+nftRules] = func([]string) (string, error) { return "", nil }
+		h.answers[opSettle] = func(args []string) (string, error) {
+			var b strings.Builder
+			for i := 0; i+1 < len(args); i += 2 {
+				fmt.Fprintf(&b, "@@settle\t%s\nconfirmed\n", args[i])
+			}
+			return b.String(), nil
+		}
+		var notrack NotrackResult
+		var nft NftResult
+		errs := make([]error, 2)
+		ctx, done := Expect(t.Context(), h)
+		ctx2, done2 := Expect(t.Context(), h)
+		go func() {
+			defer done()
+			notrack, errs[0] = Notrack(ctx, h, NotrackChange{Plan: &conntrack.OwnedRules{Rule: rule}, RulesFile: "/etc/rules", IPVersion: 4}, nil)
+		}()
+		synctest.Wait() // the NOTRACK change is in the batch, which waits for the announced nft change
+		go func() {
+			defer done2()
+			nft, errs[1] = Nft(ctx2, h, NftChange{Plan: &ruleA, Name: "a", Rollback: 30 * time.Second}, nftBase(t, false, nil, nil))
+		}()
+		synctest.Wait()
+		clk.advance(100 * time.Millisecond)
+		synctest.Wait()
+		if errs[0] != nil || errs[1] != nil || !notrack.Guard.Confirmed || !nft.Guard.Confirmed {
+			t.Fatalf("notrack %+v %v, nft %+v %v: want both confirmed", notrack.Guard, errs[0], nft.Guard, errs[1])
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if len(h.logins) != 1 || len(h.logins[0].args) != 1 || len(h.logins[0].args[0]) != 4 || !h.logins[0].at.Equal(t0.Add(100*time.Millisecond)) {
+			var got []string
+			for _, l := range h.logins {
+				got = append(got, fmt.Sprintf("+%s %v", l.at.Sub(t0), l.args))
+			}
+			t.Fatalf("confirming logins %q, want one at +100ms settling both guards", got)
+		}
+	})
+}

@@ -125,7 +125,7 @@ var ErrNoNft = errors.New("the nft program is not installed (install the nftable
 // with nft -f (atomic), or deleted; only a new login confirms. A change
 // of the files alone is written as is.
 func Nft(ctx context.Context, h Host, ch NftChange, base *conntrack.NftHost) (NftResult, error) {
-	unlock, err := h.Lock(ctx)
+	unlock, err := h.Lock(mayGuard(ctx))
 	if err != nil {
 		return NftResult{}, err
 	}
@@ -181,6 +181,9 @@ func Nft(ctx context.Context, h Host, ch NftChange, base *conntrack.NftHost) (Nf
 		live = host.Ruleset.HasTable("inet", conntrack.NftTablePrefix+ch.Name)
 	}
 	if !live {
+		if err := unguarded(ctx, h); err != nil {
+			return res, err
+		}
 		if err := write(); err != nil {
 			return res, err
 		}

@@ -73,10 +73,10 @@ func settleCommands(t *testing.T, log string) int {
 	return n
 }
 
-// A host with two NOTRACK rules and a lowered limit sees exactly one
-// confirming login in the apply: the apply's logins are those of a
-// converged plan (its walk's one connection), the apply walk's one
-// connection, and one more. Everything is applied and confirmed, and
+// A host with two NOTRACK rules, an nft NOTRACK table and a lowered limit
+// sees exactly one confirming login in the apply: the apply's logins are
+// those of a converged plan (its walk's one connection), the apply walk's
+// one connection, and one more. Everything is applied and confirmed, and
 // nothing is left in /run.
 func TestAccGuard_oneConfirmingLoginPerHost(t *testing.T) {
 	t.Parallel()
@@ -88,7 +88,14 @@ func TestAccGuard_oneConfirmingLoginPerHost(t *testing.T) {
 	log := filepath.Join(t.TempDir(), "provider.log")
 	c := &terraformCLI{t: t, dir: t.TempDir(), env: append(os.Environ(), "TF_CLI_CONFIG_FILE="+cliConfig,
 		"CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1", "TF_LOG_PROVIDER=DEBUG", "TF_LOG_PATH="+log)}
-	c.configure(batchConfig(t, h))
+	// An nft NOTRACK table joins the same batch.
+	c.configure(batchConfig(t, h) + fmt.Sprintf(`
+resource "conntrack_nft_notrack_rule" "memcache" {
+  host     = %q
+  name     = "memcache"
+  protocol = "udp"
+  port     = "11211"
+}`, h.Addr))
 	before := logins(t, h)
 	started := time.Now()
 	c.run("apply", "-auto-approve", "-input=false", "-no-color")
@@ -125,6 +132,9 @@ func TestAccGuard_oneConfirmingLoginPerHost(t *testing.T) {
 	}
 	if file := hostFile(t, h, "/etc/iptables/rules.v4"); strings.Count(file, "conntrack-tf:") != 4 {
 		t.Fatalf("rules file:\n%s", file)
+	}
+	if table := hostValue(t, h, "nft list table inet conntrack_tf_memcache"); !strings.Contains(table, "udp dport 11211 notrack") {
+		t.Fatalf("nft table:\n%s", table)
 	}
 	if left := guardFiles(t, h); left != "" {
 		t.Fatalf("guard files left:\n%s", left)

@@ -424,6 +424,10 @@ func (r *nftNotrackResource) converge(ctx context.Context, plan, prior *nftNotra
 	ch := converge.NftChange{Plan: own(plan), Prior: own(prior), Name: m.Name.ValueString(), Paths: m.paths(),
 		Rollback: time.Duration(seconds) * time.Second, Label: nftLabel(ctx, plan, prior)}
 	snap := m.snapRead()
+	// Announced, as the other guarded changes are: the host's guarded
+	// changes of this walk wait for it to share one confirming login.
+	ctx, done := converge.Expect(ctx, h)
+	defer done()
 	res, err := converge.Nft(ctx, h, ch, baseRead(ctx, r.data, m.connection(), snap))
 	r.data.changed(m.connection(), snap.deps...)
 	if err != nil {
