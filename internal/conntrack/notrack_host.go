@@ -33,6 +33,9 @@ type Firewall struct {
 	// and filter tables; empty when the table is not loaded (a legacy table
 	// is only read when it exists, since reading it would load its module).
 	LiveRaw, LiveFilter string
+	// Command is where the iptables (ip6tables) command is; empty where
+	// the host has none (RHEL 10, minimal images: nftables only).
+	Command string
 	// Guard are the rolled-back changes of this IP version recorded since
 	// the last read (each is reported once).
 	Guard []GuardOutcome
@@ -67,7 +70,8 @@ names=/proc/net/ip_tables_names; [ "$1" = ip6tables ] && names=/proc/net/ip6_tab
 # legacy ones are listed in $names; and "iptables-nft -V" opens a netfilter
 # netlink socket, which loads nfnetlink, so the variant comes from the
 # name of the command where that tells.
-` + nfTablesUsable + `case $(readlink -f "$(command -v "$1")" 2>/dev/null) in
+` + nfTablesUsable + `s iptables_command; command -v "$1"
+case $(readlink -f "$(command -v "$1")" 2>/dev/null) in
 *nft*) v=nf_tables ;;
 *legacy*|"") v=legacy ;;
 *) if nfok; then v=$("$1" -V 2>/dev/null); else v=legacy; fi ;;
@@ -97,7 +101,8 @@ func ParseFirewall(out, rulesFile string, ipVersion int) (Firewall, error) {
 	if err != nil {
 		return Firewall{}, err
 	}
-	fw := Firewall{Layout: parseLayout(sec), LiveRaw: sec["live_raw"], LiveFilter: sec["live_filter"], Guard: parseGuardOutcomes(sec)}
+	fw := Firewall{Layout: parseLayout(sec), LiveRaw: sec["live_raw"], LiveFilter: sec["live_filter"], Command: sec.line("iptables_command"),
+		Guard: parseGuardOutcomes(sec)}
 	section := "file_rules_rhel"
 	if rulesFile == "" {
 		rulesFile = RulesFile(fw.Layout, ipVersion)

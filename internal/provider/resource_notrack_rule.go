@@ -413,6 +413,13 @@ func (r *notrackResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		return
 	}
 	r.data.guardWarnings(&resp.Diagnostics, plan.Host.ValueString(), fw.Guard)
+	if fw.Command == "" {
+		cmd := conntrack.IptablesCommand(int(plan.IPVersion.ValueInt64()))
+		resp.Diagnostics.AddAttributeError(path.Root("host"), fmt.Sprintf("%s has no %s command", plan.Host.ValueString(), cmd),
+			"The host has no iptables tools (RHEL 10 and minimal images install only nftables). Use conntrack_nft_notrack_rule, "+
+				"which marks the same traffic untracked in an nftables table of its own, or install the iptables tools.")
+		return
+	}
 	if plan.RulesFile.IsUnknown() {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("rules_file"), types.StringValue(fw.Rules.Path))...)
 	}

@@ -371,3 +371,44 @@ func TestAccNotrackRule_driftWarning(t *testing.T) {
   port     = "53"`), func() { hostValue(t, h, "iptables -t raw -F") })
 	expectWarning(t, diags, "NOTRACK rule missing from the running firewall of "+h.Addr, "is in /etc/iptables/rules.v4 but not in the running raw table")
 }
+
+// A host without the iptables command (RHEL 10, a minimal image: nftables
+// only; here the alternatives link is gone, so `iptables` resolves to
+// nothing) fails at plan, pointing to the nft resource, before anything is
+// written; the same host takes conntrack_nft_notrack_rule.
+func TestAccNotrack_hostWithoutIptables(t *testing.T) {
+	t.Parallel()
+	h := testhost.New(t, testhost.Options{})
+	hostValue(t, h, "rm /etc/alternatives/iptables /etc/alternatives/ip6tables && mkdir -p /etc/iptables")
+	if got := hostValue(t, h, "command -v iptables || echo none"); got != "none" {
+		t.Fatalf("the host still has iptables: %s", got)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config:      notrackConfig(t, h, "protocol = \"udp\"\n  port     = \"53\""),
+			ExpectError: errorLike(h.Addr+" has no iptables command", "Use conntrack_nft_notrack_rule"),
+		}},
+	})
+	if got := hostValue(t, h, "ls -A /etc/iptables"); got != "" {
+		t.Fatalf("the refused plan wrote %s", got)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: providerBlock(t, []*testhost.Host{h}, "") + fmt.Sprintf(`
+resource "conntrack_nft_notrack_rule" "r" {
+  host     = %q
+  name     = "dns"
+  protocol = "udp"
+  port     = "53"
+}`, h.Addr),
+			Check: func(*terraform.State) error {
+				if table := hostValue(t, h, "nft list table inet conntrack_tf_dns"); !strings.Contains(table, "udp dport 53 notrack") {
+					return fmt.Errorf("nft table:\n%s", table)
+				}
+				return nil
+			},
+		}},
+	})
+}
