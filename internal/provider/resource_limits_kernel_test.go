@@ -76,7 +76,18 @@ func TestAccLimits_kernelModuleReload(t *testing.T) {
 // applies, and the plan says conntrack is not active.
 func TestAccLimits_kernelLoadModuleAtBoot(t *testing.T) {
 	t.Parallel()
-	h, run, kh := kernelHost(t, testhost.KernelOptions{Systemd: true})
+	loadModuleAtBoot(t, testhost.Bookworm)
+}
+
+// The same on a stock Debian 13 guest, which ships neither /etc/sysctl.conf
+// nor the link.
+func TestAccLimits_kernelLoadModuleAtBootDebian13(t *testing.T) {
+	t.Parallel()
+	loadModuleAtBoot(t, testhost.Trixie)
+}
+
+func loadModuleAtBoot(t *testing.T, release string) {
+	h, run, kh := kernelHost(t, testhost.KernelOptions{Systemd: true, Release: release})
 	const (
 		maxFile, hashFile    = "/proc/sys/net/netfilter/nf_conntrack_max", "/sys/module/nf_conntrack/parameters/hashsize"
 		wantMax, wantBuckets = 300000, 65536 // unlike the kernel's own values for 1 GiB, with or without hashsize=65536
@@ -87,9 +98,14 @@ func TestAccLimits_kernelLoadModuleAtBoot(t *testing.T) {
 		t.Fatal("nf_conntrack is loaded at boot before anything asked for it")
 	}
 	run("modprobe nf_conntrack") // apply_live needs the module: the sysctls exist only then
-	// Debian 13's shape; the old file sets a value nothing declares.
+	// Debian 13's shape (on Debian 12: without the link it ships), and an
+	// old /etc/sysctl.conf that sets a value nothing declares.
 	const link, oldValue = "/etc/sysctl.d/99-sysctl.conf", "77"
-	run("rm " + link + " && echo 'net.netfilter.nf_conntrack_udp_timeout = " + oldValue + "' >> /etc/sysctl.conf")
+	shipped := run("for f in " + link + " /etc/sysctl.conf; do [ -e $f ] && echo $f; done; true")
+	if want := map[string]string{testhost.Bookworm: link + "\n/etc/sysctl.conf", testhost.Trixie: ""}[release]; shipped != want {
+		t.Fatalf("Debian %s ships %q, want %q", release, shipped, want)
+	}
+	run("rm -f " + link + " && echo 'net.netfilter.nf_conntrack_udp_timeout = " + oldValue + "' >> /etc/sysctl.conf")
 	configIn := func(loadAtBoot bool, extra string) string {
 		return kernelConfig(h, kh, "conntrack_limits", "h", fmt.Sprintf(`max                 = %d
   buckets             = %d

@@ -117,7 +117,8 @@ func TestImageBuildScriptSucceedsOnAFirstBuild(t *testing.T) {
 	if code := exitCode(t, cmd, output); code != 0 {
 		t.Errorf("exit status %d, want 0", code)
 	}
-	expectOnly(t, out, "initrd.img", "kernel-version", "recipe.sha256", "rootfs.ext4", "vmlinuz")
+	expectOnly(t, out, "initrd.img", "kernel-version", "recipe.sha256", "rootfs.ext4", "trixie", "vmlinuz")
+	expectOnly(t, filepath.Join(out, "trixie"), "initrd.img", "kernel-version", "recipe.sha256", "rootfs.ext4", "vmlinuz")
 }
 
 func TestImageBuildScriptKeepsTheStatusOfAStepThatFailsAfterProcIsUnmounted(t *testing.T) {

@@ -36,12 +36,21 @@ const DefaultKernelImageDir = "/var/cache/conntrack-kernel-host"
 
 const buildScript = "scripts/kernel-host/build.sh"
 
+// The Debian releases buildScript makes images of.
+const (
+	Bookworm = "bookworm" // Debian 12
+	Trixie   = "trixie"   // Debian 13
+)
+
 // KernelOptions shape a kernel host. The zero value boots the cached image
 // under software emulation.
 type KernelOptions struct {
 	// ImageDir holds rootfs.ext4, vmlinuz and initrd.img. Default:
-	// $CONNTRACK_KERNEL_HOST_DIR, else DefaultKernelImageDir.
+	// $CONNTRACK_KERNEL_HOST_DIR, else DefaultKernelImageDir; Debian 13's
+	// image is in its trixie subdirectory.
 	ImageDir string
+	// Release is the guest's Debian: "" or Bookworm (12), Trixie (13).
+	Release string
 	// MemoryMB is the guest's memory (default 1024).
 	MemoryMB int
 	// CPUs is the guest's CPU count (default 1: under TCG a second CPU
@@ -90,6 +99,13 @@ func StartKernel(ctx context.Context, opts KernelOptions) (*KernelHost, error) {
 	}
 	if opts.ImageDir == "" {
 		opts.ImageDir = DefaultKernelImageDir
+	}
+	switch opts.Release {
+	case "", Bookworm:
+	case Trixie:
+		opts.ImageDir = filepath.Join(opts.ImageDir, Trixie)
+	default:
+		return nil, fmt.Errorf("testhost: no kernel host image of Debian %q (%s builds %s and %s)", opts.Release, buildScript, Bookworm, Trixie)
 	}
 	if opts.MemoryMB == 0 {
 		opts.MemoryMB = 1024

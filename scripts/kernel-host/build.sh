@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Builds the kernel test host image (DESIGN.md section 5, "Kernel host"): a
-# Debian 12 root filesystem with the stock, modular linux-image-amd64, made by
-# debootstrap from its default mirror, as a raw ext4 image plus the kernel and
-# initrd to boot it with qemu -kernel/-initrd. internal/testhost/kernel.go
-# boots throwaway copy-on-write guests of it.
+# Builds the kernel test host images (DESIGN.md section 5, "Kernel host"):
+# a Debian 12 (bookworm) and a Debian 13 (trixie) root filesystem with the
+# stock, modular linux-image-amd64, made by debootstrap from its default
+# mirror, each as a raw ext4 image plus the kernel and initrd to boot it with
+# qemu -kernel/-initrd. internal/testhost/kernel.go boots throwaway
+# copy-on-write guests of them.
 #
 # Usage: scripts/kernel-host/build.sh [OUTDIR]   (run as root)
 #
-# OUTDIR defaults to /var/cache/conntrack-kernel-host (or
-# $CONNTRACK_KERNEL_HOST_DIR): outside the work tree, so every clone and
-# worktree on the machine shares one ~300 MB image and `git clean -fdx` does
-# not throw away a build that takes minutes.
+# OUTDIR (Debian 12; Debian 13 in OUTDIR/trixie) defaults to
+# /var/cache/conntrack-kernel-host (or $CONNTRACK_KERNEL_HOST_DIR): outside
+# the work tree, so every clone and worktree on the machine shares one
+# ~300 MB image per release and `git clean -fdx` does not throw away a build
+# that takes minutes.
 #
-# The image is stamped with the SHA-256 of this script, which is the whole
+# Each image is stamped with the SHA-256 of this script, which is the whole
 # recipe (the guest's init is below): a second run with an unchanged script
 # does nothing, a changed script rebuilds, and the Go side refuses a stale
 # image.
@@ -22,9 +24,13 @@ script="$(readlink -f "$0")"
 out="${1:-${CONNTRACK_KERNEL_HOST_DIR:-/var/cache/conntrack-kernel-host}}"
 recipe="$(sha256sum "$script" | cut -d' ' -f1)"
 
-if [[ -f "$out/recipe.sha256" && "$(cat "$out/recipe.sha256")" == "$recipe" &&
-	-f "$out/rootfs.ext4" && -f "$out/vmlinuz" && -f "$out/initrd.img" ]]; then
-	echo "kernel-host: $out is up to date (recipe $recipe)"
+# current DIR: DIR holds an image built by this recipe.
+current() {
+	[[ -f "$1/recipe.sha256" && "$(cat "$1/recipe.sha256")" == "$recipe" &&
+		-f "$1/rootfs.ext4" && -f "$1/vmlinuz" && -f "$1/initrd.img" ]]
+}
+if current "$out" && current "$out/trixie"; then
+	echo "kernel-host: $out and $out/trixie are up to date (recipe $recipe)"
 	exit 0
 fi
 if [[ $(id -u) != 0 ]]; then
@@ -32,7 +38,6 @@ if [[ $(id -u) != 0 ]]; then
 	exit 1
 fi
 
-start=$SECONDS
 packages=(qemu-system-x86 qemu-utils debootstrap e2fsprogs)
 missing=()
 for p in "${packages[@]}"; do
@@ -44,11 +49,6 @@ if ((${#missing[@]})); then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Build beside the output and rename at the end, so a guest booting from the
-# old image never sees a half-written one.
-mkdir -p "$out"
-work="$(mktemp -d "$out/.build.XXXXXX")"
-root="$work/root"
 
 # Whatever ends the build (success, a failed step, Ctrl-C, kill), nothing is
 # left behind: no mount inside the build directory, no build directory. The
@@ -56,27 +56,40 @@ root="$work/root"
 # failure (an umount of what is already unmounted returns 32 under set -e)
 # nor a failure into a success. /proc is unmounted before the directory is
 # removed, and rm stays on the build's file system in case it is not.
+work= root=
 cleanup() {
 	local status=$?
 	set +e
-	if mountpoint -q "$root/proc" 2>/dev/null; then
-		umount "$root/proc" 2>/dev/null || umount -l "$root/proc"
+	if [[ -n $work ]]; then
+		if mountpoint -q "$root/proc" 2>/dev/null; then
+			umount "$root/proc" 2>/dev/null || umount -l "$root/proc"
+		fi
+		rm -rf --one-file-system "$work"
 	fi
-	rm -rf --one-file-system "$work"
 	exit "$status"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# build SUITE DIR builds the image of Debian SUITE into DIR. (Its body is
+# not indented: the here-documents in it are the guest's files.)
+build() {
+local suite=$1 dir=$2 start=$SECONDS
+# Build beside the output and rename at the end, so a guest booting from the
+# old image never sees a half-written one.
+mkdir -p "$dir"
+work="$(mktemp -d "$dir/.build.XXXXXX")"
+root="$work/root"
+
 # minbase keeps the image small and the build short. systemd and udev are
 # there for the guests that boot it (KernelOptions.Systemd: init systems,
 # modules-load.d at boot); the others boot the tiny init below. Debootstrap's
 # default mirror: no mirror host is named here on purpose.
-echo "kernel-host: debootstrap bookworm into $root"
+echo "kernel-host: debootstrap $suite into $root"
 debootstrap --variant=minbase \
 	--include=linux-image-amd64,openssh-server,iptables,nftables,kmod,iproute2,procps,sudo,conntrack,systemd,udev \
-	bookworm "$root" >"$work/debootstrap.log" 2>&1 || {
+	"$suite" "$root" >"$work/debootstrap.log" 2>&1 || {
 	tail -n 30 "$work/debootstrap.log" >&2
 	exit 1
 }
@@ -85,7 +98,7 @@ debootstrap --variant=minbase \
 # apt inside the new system: debootstrap cannot configure polkitd, which it
 # needs (polkitd's postinst wants a configured systemd). Nothing may start
 # in the chroot (policy-rc.d).
-echo "kernel-host: installing firewalld"
+echo "kernel-host: installing firewalld ($suite)"
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod 755 "$root/usr/sbin/policy-rc.d"
 mount -t proc proc "$root/proc"
@@ -217,7 +230,15 @@ truncate -s "${size_mb}M" "$work/rootfs.ext4"
 mkfs.ext4 -q -F -L ctt-root -d "$root" "$work/rootfs.ext4"
 
 for f in rootfs.ext4 vmlinuz initrd.img kernel-version; do
-	mv -f "$work/$f" "$out/$f"
+	mv -f "$work/$f" "$dir/$f"
 done
-echo "$recipe" >"$out/recipe.sha256"
-echo "kernel-host: built $out (kernel $(cat "$out/kernel-version"), ${size_mb} MB image) in $((SECONDS - start)) s"
+echo "$recipe" >"$dir/recipe.sha256"
+rm -rf --one-file-system "$work"
+work=
+echo "kernel-host: built $dir (Debian $suite, kernel $(cat "$dir/kernel-version"), ${size_mb} MB image) in $((SECONDS - start)) s"
+}
+
+# Debian 12, and Debian 13: no /etc/sysctl.conf, no 99-sysctl.conf link
+# (systemd 257), kernel 6.12 (issue #26).
+current "$out" || build bookworm "$out"
+current "$out/trixie" || build trixie "$out/trixie"
