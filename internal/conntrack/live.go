@@ -13,6 +13,9 @@ type LiveResult struct {
 	LiveWrite
 	Err string // the shell's message when the write itself failed
 	Now string // the value read back afterwards
+	// Reported: the script got to this write and said how it went (an
+	// apply cut short or timed out reports nothing for the rest).
+	Reported bool
 }
 
 // OK is true when the kernel holds the value asked for. sysctl(8) and
@@ -56,7 +59,9 @@ func ParseLive(out string, writes []LiveWrite) []LiveResult {
 	}
 	results := make([]LiveResult, len(writes))
 	for i, w := range writes {
-		results[i] = LiveResult{LiveWrite: w, Err: fails[w.Path], Now: now[w.Path]}
+		_, failed := fails[w.Path]
+		_, read := now[w.Path]
+		results[i] = LiveResult{LiveWrite: w, Err: fails[w.Path], Now: now[w.Path], Reported: failed || read}
 	}
 	return results
 }

@@ -600,3 +600,25 @@ func TestLimitsLoweringRefusedIsRolledBack(t *testing.T) {
 		t.Fatalf("settle modes %v, want one rollback", modes)
 	}
 }
+
+// A guarded apply that times out is rolled back whole, and its writes are
+// not reported as refused by the kernel ("the kernel kept """), which they
+// were not: the guard report says what happened.
+func TestLimitsLoweringTimedOutIsNotARefusal(t *testing.T) {
+	h := newStub()
+	h.answers[OpArmGuard] = func([]string) (string, error) { return "@@armed\t" + guardDir + "\tsetsid\n", nil }
+	h.answers[OpApplyLimits] = func([]string) (string, error) { return "", errors.New("timed out: no answer after 10s") }
+	h.answers["settle a guarded change"] = func([]string) (string, error) { return "rolled-back\nrestored", nil }
+	res, err := Limits(t.Context(), h, LimitsChange{Paths: limitsPaths, Want: conntrack.Managed{Sysctls: map[string]string{"max": "1024"}}, ApplyLive: true}, limitsBase())
+	if err != nil || !res.Guard.RolledBack || len(res.Refused) != 0 {
+		t.Fatalf("res %+v err %v: want rolled back and nothing refused", res, err)
+	}
+}
+
+// An unguarded apply that reports nothing for a write says so.
+func TestLimitsUnreportedWriteIsNamed(t *testing.T) {
+	bad := refused("@@now\t/proc/a\t1\n", []conntrack.LiveWrite{{Path: "/proc/a", Value: "1"}, {Path: "/proc/b", Value: "2"}})
+	if len(bad) != 1 || bad[0].Path != "/proc/b" || !strings.Contains(bad[0].Err, "reported nothing") {
+		t.Fatalf("%+v", bad)
+	}
+}

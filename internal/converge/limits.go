@@ -141,15 +141,24 @@ func guardedLimits(ctx context.Context, h Host, ch LimitsChange, base *conntrack
 	if err != nil {
 		return res, err
 	}
-	res.Refused = refused(gr.Output, writes)
+	// An apply cut short or timed out is rolled back whole, which the guard
+	// report says; only what the kernel itself refused is listed.
+	for _, r := range refused(gr.Output, writes) {
+		if r.Reported {
+			res.Refused = append(res.Refused, r)
+		}
+	}
 	return res, nil
 }
 
 // refused are the writes the live script's report shows the kernel did
-// not take.
+// not take, and those it never reported on (the apply ended first).
 func refused(out string, writes []conntrack.LiveWrite) []conntrack.LiveResult {
 	var bad []conntrack.LiveResult
 	for _, r := range conntrack.ParseLive(out, writes) {
+		if !r.Reported {
+			r.Err = "the host reported nothing for it (the apply ended before this write)"
+		}
 		if !r.OK() {
 			bad = append(bad, r)
 		}

@@ -86,6 +86,14 @@ const faultRollback = 5
 // the cases: a firewall service start's fixed 30 seconds.
 const faultGuardWindow = 30 * time.Second
 
+// faultCommandTimeout is the rig's command_timeout: long enough that a
+// clean apply never times out on a loaded machine (at 10 s, reads and
+// guarded applies of the 31 KB sysctl file did, with both test tiers and an
+// image build running), short enough to bound the watchdog that removes a
+// write's temp file after a half-open cut. A cut itself is noticed at once:
+// the proxy closes the connection.
+const faultCommandTimeout = 30 * time.Second
+
 // faultGuardsPending prints how many guarded changes of the host's network
 // namespace are armed or being restored (their /run directory exists until
 // confirmed or restored; see conntrack.ArmScript).
@@ -322,9 +330,9 @@ provider "conntrack" {
   private_key_file = %q
   host_key         = %q
   connect_timeout  = "10s"
-  command_timeout  = "10s"
+  command_timeout  = "%s"
 }
-`, h.ClientKeyFile(), ssh.FingerprintSHA256(h.HostKey))
+`, h.ClientKeyFile(), ssh.FingerprintSHA256(h.HostKey), faultCommandTimeout)
 }
 
 // newFaultRig starts the host and proxy, writes the foreign content and
@@ -476,7 +484,7 @@ func (r *faultRig) fault(what string, inject func(run func(during func(*exec.Cmd
 	// The host finishes on its own: a write script whose client is gone
 	// removes its temp file (at the latest after command_timeout), a lock
 	// holder exits when its session closes.
-	if left := r.poll("find "+faultTempDirs+" -maxdepth 1 -name '.conntrack-tf.*' 2>/dev/null | wc -l", 15*time.Second); left != "0" {
+	if left := r.poll("find "+faultTempDirs+" -maxdepth 1 -name '.conntrack-tf.*' 2>/dev/null | wc -l", faultCommandTimeout+5*time.Second); left != "0" {
 		r.stats.temps++
 		t.Errorf("%s: %s temp files left in /etc:\n%s", what, left, hostValue(t, r.h, "find /etc -maxdepth 2 -name '.conntrack-tf.*'"))
 	}

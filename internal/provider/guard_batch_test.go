@@ -209,7 +209,7 @@ func TestAccGuard_killedProviderBatchIsRolledBackNewestFirst(t *testing.T) {
 	before := tables(t, h)
 	c := &terraformCLI{t: t, dir: t.TempDir(), env: append(os.Environ(), "TF_CLI_CONFIG_FILE="+cliConfig,
 		"CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1")}
-	provider := strings.Replace(faultProvider(h), `command_timeout  = "10s"`, `command_timeout  = "60s"`, 1)
+	provider := strings.Replace(faultProvider(h), `command_timeout  = "`+faultCommandTimeout.String()+`"`, `command_timeout  = "60s"`, 1)
 	rule := func(name, port string) string {
 		return fmt.Sprintf(`
 resource "conntrack_notrack_rule" %q {

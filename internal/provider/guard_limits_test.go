@@ -36,7 +36,7 @@ func killMidLimitsGuard(t *testing.T) (*testhost.Host, *terraformCLI, string, ti
 		"CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1")}
 	// A read waits for a pending guard (up to its 30 s window) within one
 	// command: command_timeout must be longer.
-	provider := strings.Replace(faultProvider(h), `command_timeout  = "10s"`, `command_timeout  = "60s"`, 1)
+	provider := strings.Replace(faultProvider(h), `command_timeout  = "`+faultCommandTimeout.String()+`"`, `command_timeout  = "60s"`, 1)
 	c.configure(provider + fmt.Sprintf(`
 resource "conntrack_limits" "r" {
   host                    = %q
