@@ -393,6 +393,17 @@ func TestBatchHardCloseBeforeTheEarliestDeadline(t *testing.T) {
 	})
 }
 
+// gatedFirewallStub is a NOTRACK host whose changes take its change lock
+// and batch, on a fake clock (inside synctest.Test).
+func gatedFirewallStub(t *testing.T) (*stubHost, *fakeClock) {
+	clk := newFakeClock()
+	raw := ""
+	h := firewallStub(&raw)
+	h.clock, h.gated = clk, true
+	unblockOnCleanup(t, clk, h)
+	return h, clk
+}
+
 // When the login that would confirm a batch fails, every member rolls
 // back, also one that did not cut SSH itself: no login can tell which one
 // did (DECISIONS.md). Two NOTRACK changes of one host, announced and run
@@ -401,13 +412,9 @@ func TestBatchHardCloseBeforeTheEarliestDeadline(t *testing.T) {
 func TestBatchFailedLoginRollsBackEveryMember(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		clk := newFakeClock()
+		h, clk := gatedFirewallStub(t)
 		t0 := clk.Now()
-		raw := ""
-		h := firewallStub(&raw)
-		h.clock, h.gated = clk, true
 		h.dialFails = 1 // the batch's login
-		unblockOnCleanup(t, clk, h)
 		var (
 			mu       sync.Mutex
 			armed    int
@@ -498,12 +505,8 @@ func TestBatchFailedLoginRollsBackEveryMember(t *testing.T) {
 func TestBatchNftJoinsTheBatch(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		clk := newFakeClock()
+		h, clk := gatedFirewallStub(t)
 		t0 := clk.Now()
-		raw := ""
-		h := firewallStub(&raw)
-		h.clock, h.gated = clk, true
-		unblockOnCleanup(t, clk, h)
 		var mu sync.Mutex
 		armed := 0
 		h.answers[OpArmGuard] = func(args []string) (string, error) {
