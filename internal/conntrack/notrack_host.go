@@ -70,8 +70,8 @@ names=/proc/net/ip_tables_names; [ "$1" = ip6tables ] && names=/proc/net/ip6_tab
 # legacy ones are listed in $names; and "iptables-nft -V" opens a netfilter
 # netlink socket, which loads nfnetlink, so the variant comes from the
 # name of the command where that tells.
-` + nfTablesUsable + `s iptables_command; command -v "$1"
-case $(readlink -f "$(command -v "$1")" 2>/dev/null) in
+` + nfTablesUsable + `s iptables_command; ipt=$(command -v "$1") && echo "$ipt"
+case $(readlink -f "$ipt" 2>/dev/null) in
 *nft*) v=nf_tables ;;
 *legacy*|"") v=legacy ;;
 *) if nfok; then v=$("$1" -V 2>/dev/null); else v=legacy; fi ;;

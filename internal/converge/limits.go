@@ -143,8 +143,8 @@ func guardedLimits(ctx context.Context, h Host, ch LimitsChange, base *conntrack
 	}
 	// An apply cut short or timed out is rolled back whole, which the guard
 	// report says; only what the kernel itself refused is listed.
-	for _, r := range refused(gr.Output, writes) {
-		if r.Reported {
+	for _, r := range conntrack.ParseLive(gr.Output, writes) {
+		if r.Reported && !r.OK() {
 			res.Refused = append(res.Refused, r)
 		}
 	}
